@@ -1,0 +1,208 @@
+"""One build: project file in, one output folder per area out.
+
+Loads and checks the layers, scores the whole district once, then writes the
+district folder and one folder per township (each a window of the same grid,
+so cell ids and scores agree everywhere).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+from riskmap import __version__
+from riskmap.cells import cell_table
+from riskmap.engine import Surface, compute
+from riskmap.errors import RiskmapError
+from riskmap.export.atomic import atomic_folder, check_free, safe_name
+from riskmap.export.gpkg import clip_inputs, write_gpkg, zones
+from riskmap.export.html import INTERNAL, write_html
+from riskmap.export.tif import write_score_tif
+from riskmap.inputs import Inputs, load_inputs
+from riskmap.patrol import upsample
+from riskmap.project import Project
+
+log = logging.getLogger(__name__)
+DISTRICT_LABEL = "全区"
+EXPORT_MIN_CLASS = 3
+
+
+@dataclass
+class AreaResult:
+    """What one area's folder holds."""
+
+    name: str
+    folder: Path
+    counts: dict[int, int]
+    exported_cells: int
+    seconds: float
+
+
+@dataclass
+class BuildReport:
+    """Everything a build did, for the CLI table and for tests."""
+
+    project: Project
+    surface: Surface
+    inputs: Inputs
+    areas: list[AreaResult] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def build(project: Project, out: Path | None = None, townships=None, overwrite: bool = False,
+          progress=None) -> BuildReport:
+    """Build the outputs of ``project``.
+
+    Parameters
+    ----------
+    project : Project
+    out : Path, optional
+        Output root (default: the project's ``output``).
+    townships : list of str, optional
+        Build only these townships (default: the district and every township).
+    overwrite : bool
+        Replace existing output folders.
+    progress : callable, optional
+        Called with a short Chinese message per step.
+
+    Raises
+    ------
+    RiskmapError
+        Unknown township, existing outputs without ``overwrite``, bad layers.
+    """
+    t0 = time.perf_counter()
+    out = Path(out) if out else project.output
+    inputs = load_inputs(project, progress)
+    t_load = time.perf_counter() - t0
+    names = list(inputs.townships["name"])
+    if townships:
+        unknown = [t for t in townships if t not in names]
+        if unknown:
+            raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
+                               f"valid names: {', '.join(names)}")
+        areas = [(t, names.index(t) + 1) for t in townships]
+    else:
+        label = project.district.label or DISTRICT_LABEL
+        if label in names:
+            raise RiskmapError(f"district.label {label!r} is also a township name; set "
+                               "district.label in the project file to something else")
+        areas = [(label, None)] + [(t, i + 1) for i, t in enumerate(names)]
+    folders = {}
+    for name, _ in areas:
+        folders[name] = out / safe_name(name)
+        check_free(folders[name], overwrite)
+
+    surface = compute(project, inputs, progress)
+    report = BuildReport(project, surface, inputs)
+    build_date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    for name, idx in areas:
+        if progress:
+            progress(f"输出 {name}")
+        t1 = time.perf_counter()
+        with atomic_folder(folders[name], overwrite) as tmp:
+            counts, n_exp = _write_area(project, inputs, surface, name, idx, tmp, build_date,
+                                        t_load)
+        report.areas.append(AreaResult(name, folders[name], counts, n_exp,
+                                       time.perf_counter() - t1))
+    report.timings = {"load_s": t_load, **surface.timings, "total_s": time.perf_counter() - t0}
+    return report
+
+
+def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date, t_load):
+    t0 = time.perf_counter()
+    keep = s.p_area if idx is None else s.p_area & (s.township == idx)
+    if not keep.any():
+        raise RiskmapError(f"乡镇 {name} has no cell inside the district; check the townships "
+                           "layer")
+    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
+    pr0, pr1, pc0, pc1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    pwin = (slice(pr0, pr1), slice(pc0, pc1))
+    k = s.k
+    awin = (slice(pr0 * k, pr1 * k), slice(pc0 * k, pc1 * k))
+    pgrid = s.patrol_grid.window(pr0, pc0, pr1 - pr0, pc1 - pc0)
+    agrid = s.grid.window(pr0 * k, pc0 * k, (pr1 - pr0) * k, (pc1 - pc0) * k)
+    akeep = upsample(keep[pwin], k) & s.area[awin]
+
+    score = np.where(akeep, s.score[awin], np.nan).astype(np.float32)
+    counts = {c: int(((s.p_class == c) & keep).sum()) for c in range(1, 6)}
+    tags = {"project": project.name, "area": name, "build_date": build_date,
+            "class_thresholds": json.dumps([round(float(t), 3) for t in s.thresholds]),
+            "marking": INTERNAL, "riskmap_version": __version__}
+    write_score_tif(folder / "risk.tif", score, agrid, tags)
+
+    flat = np.flatnonzero(keep & (s.p_class >= EXPORT_MIN_CLASS))
+    cells = cell_table(s, project, flat)
+    tnames = np.array(["", *s.township_names], dtype=object)[s.township[pwin]]
+    zone_df = zones(s.p_class[pwin], np.nan_to_num(s.p_score[pwin], nan=-1.0), pgrid,
+                    keep[pwin], tnames)
+    area_geom = inputs.district if idx is None else inputs.townships.geometry.values[idx - 1]
+    layers = {"townships": inputs.townships, **({"villages": inputs.villages}
+                                                if inputs.villages is not None else {})}
+    seen = set()
+    for spec in project.factors:
+        key = (spec.source.path, spec.source.layer, spec.source.where)
+        if key not in seen:
+            seen.add(key)
+            layers[spec.name] = inputs.factors[spec.name]
+    clipped = clip_inputs(layers, area_geom)
+    summary = {
+        "project": project.name,
+        "project_file": str(project.path),
+        "riskmap_version": __version__,
+        "area": name,
+        "area_kind": "district" if idx is None else "township",
+        "marking": INTERNAL,
+        "build_date": build_date,
+        "as_of": project.as_of.isoformat(),
+        "grid": {
+            **s.grid.to_dict(),
+            "patrol_cell_size_m": s.patrol_grid.cell,
+            "area_window": {"row_off": int(pr0 * k), "col_off": int(pc0 * k),
+                            "shape": [int((pr1 - pr0) * k), int((pc1 - pc0) * k)]},
+        },
+        "score": {"patrol_score": project.patrol_score, "baseline": round(s.baseline, 4),
+                  "range": [0, 100]},
+        "classes": {
+            "method": project.class_method,
+            "breaks": list(project.class_breaks),
+            "thresholds": [round(float(t), 4) for t in s.thresholds],
+            "basis": "patrol cells of the whole district",
+            "rule": "class c (2-5) if score >= thresholds[c-2]; class 5 is the highest",
+        },
+        "counts": {str(c): n for c, n in counts.items()},
+        "patrol_cells": int(keep.sum()),
+        "exported_cells": len(cells),
+        "exported_min_class": EXPORT_MIN_CLASS,
+        "zones": len(zone_df),
+        "factors": [{"name": f.name, "label": f.label, "kind": f.kind, "weight": f.weight,
+                     "source": str(f.source), "params": f.params} for f in project.factors],
+        "inputs": inputs.hashes,
+    }
+    write_gpkg(folder / "risk.gpkg", cells, zone_df, clipped,
+               {k: v for k, v in summary.items() if k not in ("factors",)}
+               | {"factors": summary["factors"]})
+    boundary = inputs.townships if idx is None else inputs.townships.iloc[[idx - 1]]
+    if idx is None:
+        boundary = boundary.copy()
+    aclass = np.where(akeep, upsample(s.p_class[pwin], k), 0)
+    write_html(folder / "map.html", f"{name} 非法采矿巡查优先级图", aclass, agrid,
+               cells.loc[cells["class"] == 5], boundary, s.thresholds, build_date[:10])
+    summary["timings"] = {"load_s": round(t_load, 3),
+                          **{k: round(v, 4) for k, v in s.timings.items()},
+                          "write_s": round(time.perf_counter() - t0, 3)}
+    summary["outputs"] = {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
+    (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
+                                                    default=str), encoding="utf-8")
+    return counts, len(cells)
+
+
+def district_area(inputs: Inputs):
+    """District polygon (for callers that clip)."""
+    return shapely.union_all([inputs.district])

@@ -1,0 +1,74 @@
+"""Put geometries onto a grid: masks, labels and point counts (pure, in memory)."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+from rasterio.features import rasterize
+
+from riskmap.grid import Grid
+
+
+def point_cells(xs, ys, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows, columns and a keep mask of points that fall inside ``grid``."""
+    row, col = grid.rowcol(xs, ys)
+    inside = (row >= 0) & (row < grid.nrows) & (col >= 0) & (col < grid.ncols)
+    return row, col, inside
+
+
+def point_xy(geoms) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of point geometries (multipoints contribute every part)."""
+    parts = shapely.get_parts(np.asarray(geoms))
+    pts = parts[shapely.get_type_id(parts) == 0]
+    xy = shapely.get_coordinates(pts)
+    return xy[:, 0], xy[:, 1]
+
+
+def mask(geoms, grid: Grid, all_touched: bool = False) -> np.ndarray:
+    """Boolean mask of cells covered by ``geoms`` (cell-centre rule by default)."""
+    geoms = [g for g in np.asarray(geoms) if g is not None and not g.is_empty]
+    if not geoms:
+        return np.zeros(grid.shape, dtype=bool)
+    out = rasterize(
+        ((g, 1) for g in geoms),
+        out_shape=grid.shape,
+        transform=grid.transform,
+        fill=0,
+        all_touched=all_touched,
+        dtype="uint8",
+    )
+    return out.astype(bool)
+
+
+def labels(geoms, values, grid: Grid, all_touched: bool = False) -> np.ndarray:
+    """int32 raster of ``values`` burnt from ``geoms`` (0 where none)."""
+    pairs = [(g, int(v)) for g, v in zip(np.asarray(geoms), values, strict=True)
+             if g is not None and not g.is_empty]
+    if not pairs:
+        return np.zeros(grid.shape, dtype=np.int32)
+    return rasterize(pairs, out_shape=grid.shape, transform=grid.transform, fill=0,
+                     all_touched=all_touched, dtype="int32")
+
+
+def feature_mask(geoms, grid: Grid, target: str = "edges") -> np.ndarray:
+    """Cells that hold a feature: points, lines, polygon edges or areas.
+
+    Lines and edges burn every cell they touch so that thin features are never
+    lost; polygon areas (``target="area"``) burn touched cells as well.
+    """
+    geoms = np.asarray(geoms)
+    tid = shapely.get_type_id(geoms)
+    out = np.zeros(grid.shape, dtype=bool)
+    pts = np.isin(tid, (0, 4))
+    if pts.any():
+        x, y = point_xy(geoms[pts])
+        r, c, ok = point_cells(x, y, grid)
+        out[r[ok], c[ok]] = True
+    lines = np.isin(tid, (1, 2, 5))
+    poly = np.isin(tid, (3, 6))
+    burn = list(geoms[lines])
+    if poly.any():
+        burn += list(geoms[poly]) if target == "area" else list(shapely.boundary(geoms[poly]))
+    if burn:
+        out |= mask(burn, grid, all_touched=True)
+    return out

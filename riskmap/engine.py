@@ -1,0 +1,167 @@
+"""The scoring core: from loaded layers to scored analysis and patrol cells.
+
+Everything here is arrays on one :class:`~riskmap.grid.Grid`; no I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from riskmap import burn, factors
+from riskmap.grid import Grid
+from riskmap.inputs import Inputs
+from riskmap.patrol import aggregate, upsample
+from riskmap.project import FactorSpec, Project
+from riskmap.score import class_thresholds, classify, weighted_score
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Surface:
+    """A scored district: analysis rasters, patrol cells and their labels."""
+
+    grid: Grid
+    patrol_grid: Grid
+    k: int
+    area: np.ndarray  # bool, analysis cells inside the district
+    township_names: list[str]  # index i+1 in the label rasters
+    township: np.ndarray  # int32 patrol-cell township index (0 = none / outside)
+    village_names: list[str]
+    village: np.ndarray  # int32 patrol-cell village index
+    factors: dict[str, factors.Factor]
+    contributions: dict[str, np.ndarray]
+    score: np.ndarray  # float32 analysis score, NaN outside the district
+    baseline: float
+    p_max: np.ndarray
+    p_mean: np.ndarray
+    p_score: np.ndarray  # the one that ranks (max or mean)
+    p_argmax: np.ndarray  # flat analysis index of each patrol cell's max
+    thresholds: np.ndarray
+    p_class: np.ndarray  # uint8, 0 outside
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def p_area(self) -> np.ndarray:
+        """Patrol cells holding at least one analysis cell of the district."""
+        return np.isfinite(self.p_score)
+
+
+def district_grid(project: Project, district) -> Grid:
+    """The district's analysis grid, edges snapped to the patrol cell size."""
+    return Grid.from_bounds(district.bounds, project.cell_size, project.crs,
+                            snap=project.patrol_cell_size)
+
+
+def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of) -> factors.Factor:
+    """Compute one factor on ``grid``, seeing features up to its reach beyond the edge."""
+    p = spec.params
+    halo = factors.halo_cells(spec.reach, grid.cell) if spec.reach else 0
+    g = grid.expand(halo)
+    geoms = gdf.geometry.values
+    if spec.kind == "proximity":
+        f = factors.proximity(geoms, g, p["range"], p["decay"], p["target"])
+    elif spec.kind == "density":
+        w = None
+        if p.get("weight_field"):
+            w = gdf[p["weight_field"]].astype(float).to_numpy()
+        if p.get("half_life_days"):
+            a = factors.age_weights(gdf[p["date_field"]], as_of, float(p["half_life_days"]))
+            w = a if w is None else w * a
+        f = factors.density(geoms, g, p["bandwidth"], w, p["normalize"])
+    elif spec.kind == "ring":
+        f = factors.ring(geoms, g, p["distance"], p["decay"])
+    elif spec.kind == "inside":
+        f = factors.inside(geoms, g)
+    else:
+        f = factors.typed(geoms, gdf[p["type_field"]].to_numpy(), g, p["types"],
+                          method=p["method"], reach=p.get("range"),
+                          decay_kind=p.get("decay", "linear"), bandwidth=p.get("bandwidth"),
+                          normalize=p.get("normalize", "max"))
+    if halo:
+        crop = (slice(halo, halo + grid.nrows), slice(halo, halo + grid.ncols))
+        f = factors.Factor(f.value[crop], f.explain[crop], f.unit)
+    return f
+
+
+def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
+    """Score the whole district.
+
+    Parameters
+    ----------
+    project : Project
+    inputs : Inputs
+        Layers from :func:`riskmap.inputs.load_inputs`.
+    progress : callable, optional
+        Called with a short message per step.
+
+    Returns
+    -------
+    Surface
+    """
+    t = {}
+    t0 = time.perf_counter()
+    grid = district_grid(project, inputs.district)
+    k = round(project.patrol_cell_size / project.cell_size)
+    pgrid = grid.coarsen(k)
+    area = burn.mask([inputs.district], grid)
+
+    # townships and villages are assigned per patrol cell (centre rule), so a
+    # patrol cell always belongs wholly to one township and one village
+    tnames = list(inputs.townships["name"])
+    township = _patrol_labels(inputs.townships.geometry.values, grid, pgrid, k, area)
+    vnames, village = [], np.zeros(pgrid.shape, np.int32)
+    if inputs.villages is not None:
+        v = inputs.villages
+        vnames = list(v["name"])
+        village = _patrol_labels(v.geometry.values, grid, pgrid, k, area)
+    t["grid_s"] = time.perf_counter() - t0
+
+    fs = {}
+    for spec in project.factors:
+        if progress:
+            progress(f"计算因子 {spec.label}")
+        t1 = time.perf_counter()
+        fs[spec.name] = factor_on_grid(spec, inputs.factors[spec.name], grid, project.as_of)
+        t[f"factor_{spec.name}_s"] = time.perf_counter() - t1
+
+    t1 = time.perf_counter()
+    score, contrib, baseline = weighted_score(
+        {n: f.value for n, f in fs.items()}, {f.name: f.weight for f in project.factors}
+    )
+    score[~area] = np.nan
+    p_max, p_mean, p_arg = aggregate(score, k)
+    p_score = p_max if project.patrol_score == "max" else p_mean
+    thr = class_thresholds(p_score, project.class_method, project.class_breaks)
+    p_class = classify(p_score, thr)
+    t["score_s"] = time.perf_counter() - t1
+    t["compute_s"] = time.perf_counter() - t0
+    return Surface(grid, pgrid, k, area, tnames, township, vnames, village, fs, contrib, score,
+                   baseline, p_max, p_mean, p_score, p_arg, thr, p_class, t)
+
+
+def _patrol_labels(geoms, grid, pgrid, k, area):
+    idx = np.arange(1, len(geoms) + 1)
+    centre = burn.labels(geoms, idx, pgrid)
+    # patrol cells on the district edge whose centre misses every polygon take
+    # the label of any of their analysis cells inside the district
+    fine = burn.labels(geoms, idx, grid)
+    fine[~area] = 0
+    from riskmap.patrol import blocks
+
+    fallback = blocks(fine, k).max(axis=2)
+    out = np.where(centre > 0, centre, fallback).astype(np.int32)
+    inside = blocks(area, k).any(axis=2)
+    out[~inside] = 0
+    return out
+
+
+def analysis_labels(surface: Surface, labels: np.ndarray) -> np.ndarray:
+    """Patrol-cell labels spread to the analysis cells (0 outside the district)."""
+    out = upsample(labels, surface.k)
+    out[~surface.area] = 0
+    return out

@@ -1,0 +1,169 @@
+"""Load and check every layer a project names (the input edge of a build)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+from riskmap.errors import LayerError
+from riskmap.layers import LayerInfo, file_sha256, read_source
+from riskmap.project import AreaSpec, FactorSpec, Project, Source
+
+log = logging.getLogger(__name__)
+
+_NEEDS = {  # geometry types each kind can use
+    "proximity": {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                  "MultiPolygon"},
+    "density": {"Point", "MultiPoint"},
+    "typed": {"Point", "MultiPoint"},
+    "ring": {"Polygon", "MultiPolygon"},
+    "inside": {"Polygon", "MultiPolygon"},
+}
+
+
+@dataclass
+class Inputs:
+    """Every layer of a project, read, checked and in the working CRS."""
+
+    district: shapely.Geometry
+    townships: gpd.GeoDataFrame  # columns: name, geometry
+    villages: gpd.GeoDataFrame | None  # columns: name, township, geometry
+    factors: dict[str, gpd.GeoDataFrame]
+    infos: list[LayerInfo] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)
+
+
+def load_inputs(project: Project, progress=None) -> Inputs:
+    """Read and check all layers of ``project``.
+
+    Parameters
+    ----------
+    project : Project
+    progress : callable, optional
+        Called with a short Chinese message per layer read.
+
+    Raises
+    ------
+    LayerError
+        For a missing file or layer, a missing field, no CRS, an empty layer, a
+        geometry type the factor cannot use, or a layer wholly outside the district.
+    """
+    cache: dict[tuple, tuple[gpd.GeoDataFrame, LayerInfo]] = {}
+    infos: list[LayerInfo] = []
+
+    def read(src: Source):
+        key = (src.path, src.layer, src.where)
+        if key not in cache:
+            if progress:
+                progress(f"读取 {src}")
+            cache[key] = read_source(src, project.crs)
+            infos.append(cache[key][1])
+        return cache[key]
+
+    dgdf, _ = read(project.district.source)
+    _need_polygons(dgdf, project.district.source, "district")
+    district = shapely.union_all(dgdf.geometry.values)
+
+    townships = _areas(read, project.townships, "townships", district)
+    villages = None
+    if project.villages:
+        villages = _areas(read, project.villages, "villages", district)
+        tf = project.villages.township_field
+        if tf:
+            villages["township"] = read(project.villages.source)[0][tf].astype(str).to_numpy()
+
+    factors = {}
+    for f in project.factors:
+        gdf, info = read(f.source)
+        _check_factor_layer(f, gdf, info, district)
+        factors[f.name] = gdf
+
+    hashes = {}
+    for p in sorted({i.source.path for i in infos}):
+        for side in _sidecars(p):
+            hashes[_rel(side, project)] = file_sha256(side)
+    hashes[_rel(project.path, project)] = file_sha256(project.path)
+    return Inputs(district, townships, villages, factors, infos, hashes)
+
+
+def _areas(read, spec: AreaSpec, key: str, district) -> gpd.GeoDataFrame:
+    gdf, _ = read(spec.source)
+    _need_polygons(gdf, spec.source, key)
+    for fld in (spec.name_field, spec.township_field):
+        if fld and fld not in gdf.columns:
+            raise LayerError(f"{spec.source}: no field {fld!r} (set by {key}.name_field/"
+                             f"township_field); fields: {', '.join(map(str, gdf.columns[:-1]))}")
+    names = gdf[spec.name_field]
+    if names.isna().any():
+        row = int(np.flatnonzero(names.isna().to_numpy())[0])
+        raise LayerError(f"{spec.source}: row {row + 1} has no {spec.name_field!r}; "
+                         "every area needs a name")
+    out = gpd.GeoDataFrame({"name": names.astype(str).str.strip().to_numpy()},
+                           geometry=gdf.geometry.values, crs=gdf.crs)
+    if key == "townships" and out["name"].duplicated().any():
+        out = out.dissolve(by="name", as_index=False)
+    if not shapely.intersects(out.geometry.values, district).any():
+        raise LayerError(f"{spec.source}: {key} lie wholly outside the district; check the CRS "
+                         "and the district layer")
+    return out
+
+
+def _need_polygons(gdf, src, key):
+    types = set(gdf.geom_type.astype(str))
+    if not types <= {"Polygon", "MultiPolygon"}:
+        raise LayerError(f"{src}: {key} must be polygons, found {', '.join(sorted(types))}")
+
+
+def _check_factor_layer(f: FactorSpec, gdf, info: LayerInfo, district):
+    types = set(info.geom_types)
+    bad = types - _NEEDS[f.kind]
+    if bad:
+        raise LayerError(
+            f"{f.source}: factor {f.name} ({f.label}) of kind {f.kind!r} cannot use "
+            f"{', '.join(sorted(bad))} geometries; it needs "
+            f"{'points' if f.kind in ('density', 'typed') else 'polygons'}"
+        )
+    reach = max(f.reach, 0.0)
+    area = shapely.buffer(district, reach) if reach else district
+    if not shapely.intersects(gdf.geometry.values, area).any():
+        raise LayerError(
+            f"{f.source}: all {len(gdf)} features of factor {f.name} lie outside the district "
+            f"(and beyond its {reach:g} m reach); check the layer's CRS "
+            f"(read as {info.crs}) and extent"
+        )
+    for col in ("type_field", "weight_field", "date_field"):
+        fld = f.params.get(col)
+        if fld and fld not in gdf.columns:
+            raise LayerError(f"{f.source}: factor {f.name}: no field {fld!r} ({col}); fields: "
+                             f"{', '.join(map(str, gdf.columns[:-1]))}")
+    if f.kind == "typed":
+        present = set(gdf[f.params["type_field"]].astype(str))
+        unknown = sorted(present - set(f.params["types"]))
+        if unknown:
+            info.notes.append(f"types without a weight (ignored): {', '.join(unknown[:8])}")
+    if f.params.get("date_field"):
+        import pandas as pd
+
+        d = pd.to_datetime(gdf[f.params["date_field"]], errors="coerce")
+        if d.isna().any():
+            row = int(np.flatnonzero(d.isna().to_numpy())[0])
+            raise LayerError(f"{f.source}: row {row + 1}: {f.params['date_field']!r} = "
+                             f"{gdf[f.params['date_field']].iloc[row]!r} is not a date "
+                             "(use 2025-03-17)")
+
+
+def _sidecars(p):
+    if p.suffix.lower() == ".shp":
+        return sorted(q for q in p.parent.glob(p.stem + ".*") if q.is_file())
+    return [p]
+
+
+def _rel(p, project: Project) -> str:
+    try:
+        return p.relative_to(project.folder).as_posix()
+    except ValueError:
+        return str(p)

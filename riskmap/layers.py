@@ -1,0 +1,246 @@
+"""Read input layers (the input edge): any OGR vector format and point tables.
+
+Everything is returned in the working CRS as a GeoDataFrame together with a
+:class:`LayerInfo` saying what was found (features, geometry types, CRS,
+encoding, repairs). Problems become :class:`~riskmap.errors.LayerError` naming
+the file, the layer, the row and the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from riskmap.errors import LayerError, RiskmapWarning
+from riskmap.project import Source
+
+log = logging.getLogger(__name__)
+
+_LON = ("经度", "lon", "lng", "longitude", "long")
+_LAT = ("纬度", "lat", "latitude")
+_X = ("x", "x坐标", "东坐标", "easting")
+_Y = ("y", "y坐标", "北坐标", "northing")
+_ENCODINGS = ("utf-8-sig", "gb18030")
+
+
+@dataclass
+class LayerInfo:
+    """What was read from one source (for ``riskmap check`` and summaries)."""
+
+    source: Source
+    features: int = 0
+    geom_types: list[str] = field(default_factory=list)
+    crs: str | None = None
+    encoding: str | None = None
+    empty: int = 0
+    repaired: int = 0
+    dropped_rows: int = 0
+    bounds: tuple | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def list_layers(path: Path) -> list[str]:
+    """Names of the layers in a vector file (empty for tables)."""
+    try:
+        return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except Exception as e:  # GDAL's errors are many; we report one line
+        raise LayerError(f"{path}: 无法打开 (cannot open as a vector file): {_first_line(e)}; "
+                         "check that the file is complete and is GPKG/SHP/GeoJSON/KML") from None
+
+
+def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, LayerInfo]:
+    """Read one source into the working CRS.
+
+    Parameters
+    ----------
+    source : Source
+        File (and layer) to read.
+    working_crs : str
+        The project's CRS; geometries are reprojected to it (pyproj, always_xy).
+
+    Returns
+    -------
+    (GeoDataFrame, LayerInfo)
+        Rows with empty geometries are dropped and counted; invalid polygons are
+        repaired (``make_valid``) with a :class:`RiskmapWarning`.
+
+    Raises
+    ------
+    LayerError
+        Missing file or layer, no CRS, empty layer, unreadable rows.
+    """
+    info = LayerInfo(source=source)
+    if not source.path.exists():
+        raise LayerError(f"{source.path}: 文件不存在 (file not found); check the path in the "
+                         "project file (paths are relative to the project file)")
+    gdf = _read_table(source, info) if source.is_table else _read_vector(source, info)
+    if len(gdf) == 0:
+        raise LayerError(f"{source}: 图层为空 (the layer has no features); check the file or "
+                         "the 'where' filter")
+    if gdf.crs is None:
+        if source.crs is None:
+            raise LayerError(f"{source}: 没有坐标系 (the layer has no CRS); add a .prj / CRS to "
+                             "the file or give 'crs:' in the project file source")
+        gdf = gdf.set_crs(source.crs)
+    elif source.crs is not None and not CRS.from_user_input(source.crs).equals(gdf.crs):
+        info.notes.append(f"CRS in file overridden by project file ({source.crs})")
+        gdf = gdf.set_crs(source.crs, allow_override=True)
+    info.crs = _crs_label(gdf.crs)
+
+    geoms = gdf.geometry.values
+    empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    info.empty = int(empty.sum())
+    if info.empty:
+        gdf = gdf.loc[~empty]
+        if len(gdf) == 0:
+            raise LayerError(f"{source}: every feature has an empty geometry; nothing to use")
+    bad = ~np.isfinite(shapely.bounds(gdf.geometry.values)).all(axis=1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise LayerError(f"{source}: feature {row + 1} has NaN/Inf coordinates; fix or delete it")
+    gdf = gdf.to_crs(working_crs)
+    gdf = _repair(gdf, source, info)
+    info.features = len(gdf)
+    info.geom_types = sorted(set(gdf.geom_type.astype(str)))
+    info.bounds = tuple(float(v) for v in gdf.total_bounds)
+    return gdf.reset_index(drop=True), info
+
+
+def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
+    layers = list_layers(source.path)
+    layer = source.layer
+    if layer is None:
+        if len(layers) > 1:
+            raise LayerError(f"{source.path}: holds {len(layers)} layers "
+                             f"({', '.join(layers)}); name one as 'file:layer' in the project file")
+        layer = layers[0] if layers else None
+    elif layer not in layers:
+        raise LayerError(f"{source.path}: 没有图层 {layer!r} (no such layer); layers in the file: "
+                         f"{', '.join(layers) or 'none'}")
+    try:
+        meta = pyogrio.read_info(source.path, layer=layer, encoding=source.encoding)
+        info.encoding = source.encoding or meta.get("encoding")
+        gdf = pyogrio.read_dataframe(source.path, layer=layer, where=source.where,
+                                     encoding=source.encoding, on_invalid="warn")
+    except LayerError:
+        raise
+    except Exception as e:
+        hint = "; check the 'where' filter" if source.where else ""
+        raise LayerError(f"{source}: 读取失败 (cannot read): {_first_line(e)}{hint}") from None
+    return gdf
+
+
+def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
+    """Points from a CSV/TXT/XLSX table with coordinate columns."""
+    path = source.path
+    if path.suffix.lower() in (".xlsx", ".xls"):
+        try:
+            df = pd.read_excel(path, sheet_name=source.sheet or 0, dtype=object)
+        except Exception as e:
+            raise LayerError(f"{source}: 无法读取表格 (cannot read spreadsheet): "
+                             f"{_first_line(e)}") from None
+        info.encoding = "xlsx"
+    else:
+        encodings = (source.encoding,) if source.encoding else _ENCODINGS
+        for enc in encodings:
+            try:
+                df = pd.read_csv(path, dtype=object, encoding=enc, sep=None, engine="python")
+                info.encoding = enc
+                break
+            except UnicodeDecodeError:
+                continue
+            except Exception as e:
+                raise LayerError(f"{source}: 无法读取表格 (cannot read table): "
+                                 f"{_first_line(e)}") from None
+        else:
+            raise LayerError(f"{source}: text encoding is neither UTF-8 nor GBK/GB18030; "
+                             "save it as UTF-8 or give 'encoding:' in the project file")
+    df.columns = [str(c).strip() for c in df.columns]
+    xcol, ycol, guessed_crs = _coordinate_columns(df, source)
+    crs = source.crs or guessed_crs
+    if crs is None:
+        raise LayerError(f"{source}: columns {xcol!r}/{ycol!r} are projected coordinates but the "
+                         "table has no CRS; give 'crs:' (e.g. EPSG:4547) in the project file")
+    x = pd.to_numeric(df[xcol].astype(str).str.strip(), errors="coerce")
+    y = pd.to_numeric(df[ycol].astype(str).str.strip(), errors="coerce")
+    blank = df[xcol].isna() | df[ycol].isna()
+    bad = (x.isna() | y.isna()) & ~blank
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise LayerError(f"{source}: row {row + 2}: coordinates {df[xcol].iloc[row]!r}, "
+                         f"{df[ycol].iloc[row]!r} are not numbers; fix the cell")
+    keep = ~blank.to_numpy()
+    info.dropped_rows = int((~keep).sum())
+    if info.dropped_rows:
+        warnings.warn(f"{source}: {info.dropped_rows} rows without coordinates were skipped",
+                      RiskmapWarning, stacklevel=3)
+    df = df.loc[keep]
+    geom = gpd.points_from_xy(x[keep], y[keep])
+    return gpd.GeoDataFrame(df.drop(columns=[xcol, ycol]), geometry=geom, crs=crs)
+
+
+def _coordinate_columns(df: pd.DataFrame, source: Source):
+    cols = {c.lower(): c for c in df.columns}
+    if source.x_field or source.y_field:
+        for f in (source.x_field, source.y_field):
+            if f not in df.columns:
+                raise LayerError(f"{source}: no column {f!r}; columns: {', '.join(df.columns)}")
+        return source.x_field, source.y_field, None
+    for xs, ys, crs in ((_LON, _LAT, "EPSG:4326"), (_X, _Y, None)):
+        xc = next((cols[n] for n in xs if n in cols), None)
+        yc = next((cols[n] for n in ys if n in cols), None)
+        if xc and yc:
+            return xc, yc, crs
+    raise LayerError(f"{source}: cannot find coordinate columns (looked for 经度/纬度, lon/lat, "
+                     f"X/Y); columns: {', '.join(df.columns)}; give 'x_field'/'y_field'")
+
+
+def _repair(gdf: gpd.GeoDataFrame, source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
+    geoms = gdf.geometry.values
+    poly = np.isin(shapely.get_type_id(geoms), (3, 6))
+    invalid = poly & ~shapely.is_valid(geoms)
+    n = int(invalid.sum())
+    if n:
+        fixed = shapely.make_valid(geoms[invalid])
+        # make_valid may return collections; keep their polygonal part
+        fixed = shapely.get_parts(fixed, return_index=True)
+        parts, idx = fixed
+        keep = np.isin(shapely.get_type_id(parts), (3, 6))
+        merged = gpd.GeoSeries(parts[keep]).groupby(idx[keep]).agg(shapely.union_all)
+        new = np.asarray(geoms).copy()
+        pos = np.flatnonzero(invalid)
+        new[pos[merged.index.to_numpy()]] = merged.to_numpy()
+        gdf = gdf.set_geometry(gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs))
+        info.repaired = n
+        warnings.warn(f"{source}: repaired {n} invalid polygon(s) (make_valid)",
+                      RiskmapWarning, stacklevel=3)
+    return gdf
+
+
+def _crs_label(crs) -> str:
+    auth = crs.to_authority()
+    return f"{auth[0]}:{auth[1]}" if auth else crs.name
+
+
+def _first_line(e: Exception) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file (inputs are hashed into every summary)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,433 @@
+"""Read and check a project file (YAML or TOML).
+
+Every key is known: an unknown or misspelt key is an error that names the key,
+where it sits and the file. Paths are relative to the project file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from riskmap.errors import ProjectFileError
+
+DECAYS = ("linear", "exponential", "gaussian", "step")
+KINDS = ("proximity", "density", "ring", "inside", "typed")
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+_TOP_KEYS = {
+    "name", "crs", "cell_size", "patrol_cell_size", "patrol_score", "as_of", "district",
+    "townships", "villages", "factors", "classes", "incidents", "output",
+}
+_AREA_KEYS = {"source", "name_field", "township_field", "label"}
+_SOURCE_KEYS = {"path", "layer", "where", "x_field", "y_field", "crs", "encoding", "sheet"}
+_FACTOR_COMMON = {"name", "label", "source", "kind", "weight"}
+_FACTOR_KEYS = {
+    "proximity": {"range", "decay", "target"},
+    "density": {"bandwidth", "weight_field", "date_field", "half_life_days", "normalize"},
+    "ring": {"distance", "decay"},
+    "inside": set(),
+    "typed": {"type_field", "types", "method", "range", "decay", "bandwidth", "normalize"},
+}
+_CLASS_KEYS = {"method", "breaks"}
+_INCIDENT_KEYS = {"source", "date_field"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a layer comes from: a file, optionally a layer inside it."""
+
+    path: Path
+    layer: str | None = None
+    where: str | None = None
+    x_field: str | None = None
+    y_field: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.path}" + (f" (图层 {self.layer})" if self.layer else "")
+
+    @property
+    def is_table(self) -> bool:
+        """True for CSV/TXT/XLSX point tables (read by pandas, not OGR)."""
+        return self.path.suffix.lower() in {".csv", ".txt", ".xlsx", ".xls"}
+
+
+@dataclass(frozen=True)
+class AreaSpec:
+    """Township or village polygons with their name field."""
+
+    source: Source
+    name_field: str
+    township_field: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    """One risk factor: a layer, a kind, its parameters and a weight."""
+
+    name: str
+    label: str
+    source: Source
+    kind: str
+    weight: float
+    params: dict = field(default_factory=dict)
+
+    @property
+    def reach(self) -> float:
+        """Largest distance (m) at which a feature still affects a cell."""
+        p = self.params
+        if self.kind in ("proximity", "ring"):
+            return float(p.get("range", p.get("distance", 0)))
+        if self.kind == "density" or (self.kind == "typed" and p.get("method") == "density"):
+            return 4.0 * float(p["bandwidth"])
+        if self.kind == "typed":
+            return float(p["range"])
+        return 0.0
+
+
+@dataclass(frozen=True)
+class Project:
+    """A checked project file."""
+
+    path: Path
+    name: str
+    crs: str
+    cell_size: float
+    patrol_cell_size: float
+    patrol_score: str
+    as_of: dt.date
+    district: AreaSpec
+    townships: AreaSpec
+    villages: AreaSpec | None
+    factors: tuple[FactorSpec, ...]
+    class_method: str
+    class_breaks: tuple[float, ...]
+    incidents: dict | None
+    output: Path
+
+    @property
+    def folder(self) -> Path:
+        """Folder of the project file (paths are relative to it)."""
+        return self.path.parent
+
+    def sources(self) -> list[Source]:
+        """Every input source, in project-file order, without repeats."""
+        seen, out = set(), []
+        areas = [self.district, self.townships, self.villages]
+        for s in [a.source for a in areas if a] + [f.source for f in self.factors]:
+            if (s.path, s.layer) not in seen:
+                seen.add((s.path, s.layer))
+                out.append(s)
+        return out
+
+    def with_cell_size(self, cell_size: float) -> Project:
+        """Copy with another analysis cell size (checked against the patrol size)."""
+        from dataclasses import replace
+
+        _check_cell_sizes(self.path, cell_size, self.patrol_cell_size)
+        return replace(self, cell_size=float(cell_size))
+
+
+def load_project(path, *, as_of: dt.date | None = None) -> Project:
+    """Read and check a project file.
+
+    Parameters
+    ----------
+    path : str or Path
+        YAML (``.yaml``/``.yml``) or TOML (``.toml``) project file.
+    as_of : datetime.date, optional
+        Reference date for ages (tip decay); overrides the file's ``as_of``.
+        Default: the file's ``as_of``, else today.
+
+    Raises
+    ------
+    ProjectFileError
+        Naming the file and key for anything missing, unknown or invalid.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ProjectFileError(f"{path}: 项目文件不存在 (project file not found); check the path")
+    raw = _read(path)
+    ctx = _Ctx(path)
+    ctx.keys(raw, _TOP_KEYS, "")
+    folder = path.parent
+    crs = ctx.crs(ctx.req(raw, "crs", ""), "crs")
+    cell = ctx.number(raw.get("cell_size", 25), "cell_size", positive=True)
+    patrol = ctx.number(raw.get("patrol_cell_size", 100), "patrol_cell_size", positive=True)
+    _check_cell_sizes(path, cell, patrol)
+    patrol_score = raw.get("patrol_score", "max")
+    if patrol_score not in ("max", "mean"):
+        ctx.fail("patrol_score", f"must be 'max' or 'mean', got {patrol_score!r}")
+    ref = as_of or ctx.date(raw.get("as_of"), "as_of") or dt.date.today()
+
+    district = ctx.area(raw, "district", folder)
+    townships = ctx.area(raw, "townships", folder)
+    villages = ctx.area(raw, "villages", folder) if raw.get("villages") is not None else None
+
+    factors_raw = ctx.req(raw, "factors", "")
+    if not isinstance(factors_raw, list) or not factors_raw:
+        ctx.fail("factors", "must be a non-empty list of factors")
+    factors = tuple(ctx.factor(f, i, folder) for i, f in enumerate(factors_raw))
+    names = [f.name for f in factors]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        ctx.fail("factors", f"factor names must be unique; repeated: {', '.join(dup)}")
+    if not any(f.weight > 0 for f in factors):
+        ctx.fail("factors", "at least one factor needs a positive weight")
+
+    classes = raw.get("classes") or {}
+    ctx.keys(classes, _CLASS_KEYS, "classes")
+    method = classes.get("method", "quantile")
+    if method not in ("quantile", "fixed"):
+        ctx.fail("classes.method", f"must be 'quantile' or 'fixed', got {method!r}")
+    default = [0.5, 0.75, 0.9, 0.97] if method == "quantile" else [20, 40, 60, 80]
+    breaks = classes.get("breaks", default)
+    if (
+        not isinstance(breaks, list)
+        or len(breaks) != 4
+        or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in breaks)
+        or any(b >= c for b, c in itertools.pairwise(breaks))
+    ):
+        ctx.fail("classes.breaks", "must be 4 increasing numbers (the lower bounds of classes 2–5)")
+    hi = 1.0 if method == "quantile" else 100.0
+    if breaks[0] <= 0 or breaks[-1] >= hi:
+        ctx.fail("classes.breaks", f"{method} breaks must lie strictly between 0 and {hi:g}")
+
+    incidents = None
+    if raw.get("incidents") is not None:
+        inc = raw["incidents"]
+        ctx.keys(inc, _INCIDENT_KEYS, "incidents")
+        incidents = {
+            "source": ctx.source(ctx.req(inc, "source", "incidents"), "incidents.source", folder),
+            "date_field": inc.get("date_field"),
+        }
+
+    output = raw.get("output", "outputs")
+    if not isinstance(output, str):
+        ctx.fail("output", "must be a folder path")
+    return Project(
+        path=path.resolve(),
+        name=str(raw.get("name") or path.stem),
+        crs=crs,
+        cell_size=cell,
+        patrol_cell_size=patrol,
+        patrol_score=patrol_score,
+        as_of=ref,
+        district=district,
+        townships=townships,
+        villages=villages,
+        factors=factors,
+        class_method=method,
+        class_breaks=tuple(float(b) for b in breaks),
+        incidents=incidents,
+        output=(folder / output).resolve(),
+    )
+
+
+def _check_cell_sizes(path, cell, patrol):
+    from riskmap.cellid import check_patrol_size
+    from riskmap.errors import GridError
+
+    try:
+        check_patrol_size(patrol)
+    except GridError as e:
+        raise ProjectFileError(f"{path}: patrol_cell_size: {e}") from None
+    k = patrol / cell
+    if cell <= 0 or abs(k - round(k)) > 1e-9:
+        raise ProjectFileError(
+            f"{path}: cell_size {cell:g} m must divide patrol_cell_size {patrol:g} m "
+            "a whole number of times (e.g. 25 m analysis cells in 100 m patrol cells)"
+        )
+
+
+def _read(path: Path) -> dict:
+    text_err = (UnicodeDecodeError, yaml.YAMLError, tomllib.TOMLDecodeError)
+    try:
+        if path.suffix.lower() == ".toml":
+            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        else:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
+    except text_err as e:
+        raise ProjectFileError(
+            f"{path}: 无法解析项目文件 (cannot parse): {str(e).splitlines()[0]}; "
+            "save it as UTF-8 YAML or TOML"
+        ) from None
+    if not isinstance(raw, dict):
+        raise ProjectFileError(f"{path}: the project file must be a mapping of keys")
+    return raw
+
+
+class _Ctx:
+    """Validation helpers that know the file name for messages."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, msg: str):
+        raise ProjectFileError(f"{self.path}: {key}: {msg}")
+
+    def keys(self, d: Any, allowed: set, where: str):
+        if not isinstance(d, dict):
+            self.fail(where or "<top>", "must be a mapping of keys")
+        unknown = sorted(set(map(str, d)) - allowed)
+        if unknown:
+            loc = f"in {where}" if where else "at the top level"
+            self.fail(
+                f"{where + '.' if where else ''}{unknown[0]}",
+                f"unknown key {unknown[0]!r} {loc}; allowed keys: {', '.join(sorted(allowed))}",
+            )
+
+    def req(self, d: dict, key: str, where: str):
+        if d.get(key) is None:
+            self.fail(f"{where + '.' if where else ''}{key}", "required key is missing")
+        return d[key]
+
+    def number(self, v, key, positive=False) -> float:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            self.fail(key, f"must be a number, got {v!r}")
+        if positive and not v > 0:
+            self.fail(key, f"must be > 0, got {v!r}")
+        return float(v)
+
+    def date(self, v, key) -> dt.date | None:
+        if v is None:
+            return None
+        if isinstance(v, dt.datetime):
+            return v.date()
+        if isinstance(v, dt.date):
+            return v
+        try:
+            return dt.date.fromisoformat(str(v))
+        except ValueError:
+            self.fail(key, f"must be a date like 2026-11-27, got {v!r}")
+
+    def crs(self, v, key) -> str:
+        try:
+            crs = CRS.from_user_input(v)
+        except CRSError:
+            self.fail(key, f"unknown coordinate system {v!r}; use e.g. EPSG:4547")
+        if crs.is_geographic:
+            self.fail(key, f"{v!r} is geographic (degrees); the working CRS must be in metres, "
+                      "e.g. EPSG:4547 (CGCS2000 / 3-degree Gauss-Kruger CM 114E)")
+        auth = crs.to_authority()
+        return f"{auth[0]}:{auth[1]}" if auth else crs.to_wkt()
+
+    def source(self, v, key, folder: Path) -> Source:
+        if isinstance(v, str):
+            path, layer = _split_source(v)
+            return Source(path=(folder / path).resolve(), layer=layer)
+        if isinstance(v, dict):
+            self.keys(v, _SOURCE_KEYS, key)
+            p = self.req(v, "path", key)
+            path, layer = _split_source(str(p))
+            layer = v.get("layer", layer)
+            crs = self.crs_any(v["crs"], key + ".crs") if v.get("crs") else None
+            return Source(
+                path=(folder / path).resolve(),
+                layer=None if layer is None else str(layer),
+                where=v.get("where"),
+                x_field=v.get("x_field"),
+                y_field=v.get("y_field"),
+                crs=crs,
+                encoding=v.get("encoding"),
+                sheet=v.get("sheet"),
+            )
+        self.fail(key, "must be a path ('file.gpkg:layer') or a mapping with 'path'")
+
+    def crs_any(self, v, key) -> str:
+        try:
+            crs = CRS.from_user_input(v)
+        except CRSError:
+            self.fail(key, f"unknown coordinate system {v!r}; use e.g. EPSG:4326 or EPSG:4547")
+        auth = crs.to_authority()
+        return f"{auth[0]}:{auth[1]}" if auth else crs.to_wkt()
+
+    def area(self, raw, key, folder) -> AreaSpec:
+        d = self.req(raw, key, "")
+        self.keys(d, _AREA_KEYS, key)
+        return AreaSpec(
+            source=self.source(self.req(d, "source", key), f"{key}.source", folder),
+            name_field=str(d.get("name_field", "name")),
+            township_field=d.get("township_field"),
+            label=d.get("label"),
+        )
+
+    def factor(self, f, i, folder) -> FactorSpec:
+        where = f"factors[{i}]"
+        if not isinstance(f, dict):
+            self.fail(where, "each factor must be a mapping")
+        name = f.get("name")
+        if name is not None:
+            where = f"factors[{i}] ({name})"
+        kind = self.req(f, "kind", where)
+        if kind not in KINDS:
+            self.fail(f"{where}.kind", f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
+        self.keys(f, _FACTOR_COMMON | _FACTOR_KEYS[kind], where)
+        name = self.req(f, "name", where)
+        if not isinstance(name, str) or not _NAME.match(name):
+            self.fail(f"{where}.name", "must be a short ASCII identifier like closed_mines "
+                      "(lower case, digits, _); put the Chinese name in 'label'")
+        label = str(f.get("label") or name)
+        weight = self.number(self.req(f, "weight", where), f"{where}.weight")
+        src = self.source(self.req(f, "source", where), f"{where}.source", folder)
+        p = {k: f[k] for k in _FACTOR_KEYS[kind] if k in f}
+        typed_prox = kind == "typed" and p.get("method", "proximity") == "proximity"
+        if kind == "proximity" or typed_prox:
+            p["range"] = self.number(self.req(f, "range", where), f"{where}.range", positive=True)
+            p.setdefault("decay", "linear")
+        if kind == "ring":
+            p["distance"] = self.number(self.req(f, "distance", where), f"{where}.distance",
+                                        positive=True)
+            p.setdefault("decay", "step")
+        if "decay" in p and p["decay"] not in DECAYS:
+            self.fail(f"{where}.decay", f"unknown decay {p['decay']!r}; use one of "
+                      f"{', '.join(DECAYS)}")
+        if kind == "proximity":
+            p.setdefault("target", "edges")
+            if p["target"] not in ("edges", "area"):
+                self.fail(f"{where}.target", "must be 'edges' or 'area' (for polygons)")
+        if kind == "density" or (kind == "typed" and p.get("method") == "density"):
+            p["bandwidth"] = self.number(self.req(f, "bandwidth", where), f"{where}.bandwidth",
+                                         positive=True)
+            norm = p.setdefault("normalize", "max")
+            if norm != "max":
+                p["normalize"] = self.number(norm, f"{where}.normalize", positive=True)
+        if kind == "density" and "half_life_days" in p:
+            self.number(p["half_life_days"], f"{where}.half_life_days", positive=True)
+            if not p.get("date_field"):
+                self.fail(f"{where}.date_field", "half_life_days needs the date column name")
+        if kind == "typed":
+            p["type_field"] = str(self.req(f, "type_field", where))
+            p.setdefault("method", "proximity")
+            if p["method"] not in ("proximity", "density"):
+                self.fail(f"{where}.method", "must be 'proximity' or 'density'")
+            types = self.req(f, "types", where)
+            if not isinstance(types, dict) or not types:
+                self.fail(f"{where}.types", "must map each type value to a weight in [0, 1]")
+            for t, w in types.items():
+                w = self.number(w, f"{where}.types.{t}")
+                if not 0 <= w <= 1:
+                    self.fail(f"{where}.types.{t}", f"type weights lie in [0, 1], got {w}")
+            p["types"] = {str(t): float(w) for t, w in types.items()}
+        return FactorSpec(name=name, label=label, source=src, kind=kind, weight=weight, params=p)
+
+
+def _split_source(s: str) -> tuple[str, str | None]:
+    r"""Split ``file.gpkg:layer`` (but not ``C:\\data\\x.shp``)."""
+    head, sep, tail = s.rpartition(":")
+    if sep and head and "/" not in tail and "\\" not in tail and Path(head).suffix:
+        return head, tail
+    return s, None
