@@ -1,0 +1,50 @@
+"""The ``riskmap`` command line (click).
+
+Without ``--debug`` a :class:`~riskmap.errors.RiskmapError` becomes one line on
+stderr and a non-zero exit; with it, the traceback is shown.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from riskmap import __version__
+from riskmap.errors import RiskmapError
+
+
+class _Group(click.Group):
+    """A group that turns RiskmapError into one line on stderr."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except RiskmapError as e:
+            if ctx.meta.get("riskmap.debug"):
+                raise
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="riskmap")
+def cli():
+    """riskmap: 非法采矿巡查优先级图 (illegal-mining patrol-priority maps)."""
+
+
+def setup(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
+    """Configure logging and the debug flag for one command."""
+    ctx.meta["riskmap.debug"] = debug
+    level = max(10, 30 - 10 * (verbose - quiet))
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.captureWarnings(True)
+
+
+def main(argv=None):
+    """Entry point of the ``riskmap`` console script."""
+    from riskmap.cli import build as _build  # noqa: F401  (registers commands)
+    from riskmap.cli import check as _check  # noqa: F401
+
+    return cli.main(args=argv, prog_name="riskmap")
