@@ -58,10 +58,9 @@ def district_grid(project: Project, district) -> Grid:
 
 
 def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of) -> factors.Factor:
-    """Compute one factor on ``grid``, seeing features up to its reach beyond the edge."""
+    """Compute one factor on ``grid`` (features up to its reach beyond the edge count)."""
     p = spec.params
-    halo = factors.halo_cells(spec.reach, grid.cell) if spec.reach else 0
-    g = grid.expand(halo)
+    g = grid  # each kind sees features beyond the grid edge by itself
     geoms = gdf.geometry.values
     if spec.kind == "proximity":
         f = factors.proximity(geoms, g, p["range"], p["decay"], p["target"])
@@ -82,9 +81,6 @@ def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of) -> factors.Factor:
                           method=p["method"], reach=p.get("range"),
                           decay_kind=p.get("decay", "linear"), bandwidth=p.get("bandwidth"),
                           normalize=p.get("normalize", "max"))
-    if halo:
-        crop = (slice(halo, halo + grid.nrows), slice(halo, halo + grid.ncols))
-        f = factors.Factor(f.value[crop], f.explain[crop], f.unit)
     return f
 
 
