@@ -1,0 +1,179 @@
+"""The command line, run as a user runs it: the console script in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+import shapely
+from tinyproject import CRS, X0, Y0, make_project
+
+ROOT = Path(__file__).resolve().parents[1]
+RISKMAP = shutil.which("riskmap")
+
+
+def run(*args, cwd=None):
+    cmd = [RISKMAP, *args] if RISKMAP else [sys.executable, "-m", "riskmap.cli", *args]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env, timeout=120)
+
+
+def one_line_error(r):
+    assert r.returncode != 0
+    assert "Traceback" not in r.stderr
+    # progress lines may come first; the error is the one last line
+    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("[")]
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    return lines[0]
+
+
+def test_console_script_installed():
+    assert RISKMAP, "the riskmap console script is not on PATH (pip install -e .)"
+    r = run("--help")
+    assert r.returncode == 0 and "build" in r.stdout and "check" in r.stdout
+
+
+def test_build_tiny_project(tmp_path):
+    proj = make_project(tmp_path)
+    r = run("build", str(proj), "-q")
+    assert r.returncode == 0, r.stderr
+    for area in ("全区", "东镇", "西镇"):
+        folder = tmp_path / "out" / area
+        assert {p.name for p in folder.iterdir()} >= {"risk.gpkg", "risk.tif", "map.html",
+                                                      "summary.json"}
+    assert "东镇" in r.stdout and "总用时" in r.stdout
+    # nothing temporary left behind
+    assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
+
+
+def test_existing_output_needs_overwrite(tmp_path):
+    proj = make_project(tmp_path)
+    assert run("build", str(proj), "-q").returncode == 0
+    before = (tmp_path / "out" / "东镇" / "summary.json").read_bytes()
+    msg = one_line_error(run("build", str(proj), "-q"))
+    assert "--overwrite" in msg
+    assert (tmp_path / "out" / "东镇" / "summary.json").read_bytes() == before
+    assert run("build", str(proj), "-q", "--overwrite").returncode == 0
+
+
+def test_unknown_township_lists_valid_names(tmp_path):
+    proj = make_project(tmp_path)
+    msg = one_line_error(run("build", str(proj), "--township", "北镇"))
+    assert "北镇" in msg and "东镇" in msg and "西镇" in msg
+    assert not (tmp_path / "out").exists()
+
+
+def test_one_township_only(tmp_path):
+    proj = make_project(tmp_path)
+    r = run("build", str(proj), "--township", "西镇", "-q", "--out", str(tmp_path / "o"))
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in (tmp_path / "o").iterdir()] == ["西镇"]
+
+
+def test_missing_project_file(tmp_path):
+    msg = one_line_error(run("build", str(tmp_path / "nope.yaml")))
+    assert "nope.yaml" in msg
+
+
+def test_unknown_key_names_key_and_file(tmp_path):
+    proj = make_project(tmp_path, lambda d: d["factors"][0].update(rnage=5))
+    msg = one_line_error(run("build", str(proj)))
+    assert "rnage" in msg and "project.yaml" in msg and "mines" in msg
+
+
+def test_debug_shows_traceback(tmp_path):
+    proj = make_project(tmp_path, lambda d: d.update(colour="red"))
+    r = run("build", str(proj), "--debug")
+    assert r.returncode != 0 and "Traceback" in r.stderr and "colour" in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("case", "expect"),
+    [
+        ("missing_file", "missing.gpkg"),
+        ("missing_layer", "layers in the file"),
+        ("no_crs", "CRS"),
+        ("empty", "no features"),
+        ("wrong_geometry", "cannot use"),
+        ("outside", "outside the district"),
+        ("missing_field", "no field"),
+    ],
+)
+def test_layer_errors_are_one_line(tmp_path, case, expect):
+    def edit(d):
+        f = d["factors"]
+        if case == "missing_file":
+            f[0]["source"] = "missing.gpkg:mines"
+        elif case == "missing_layer":
+            f[0]["source"] = "tiny.gpkg:mines_typo"
+        elif case == "no_crs":
+            gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(X0 + 5, Y0 + 5)]).to_file(
+                tmp_path / "nocrs.geojson")
+            f[0]["source"] = "nocrs.geojson"
+        elif case == "empty":
+            gpd.GeoDataFrame({"a": []}, geometry=[], crs=CRS).to_file(
+                tmp_path / "extra.gpkg", layer="empty")
+            f[0]["source"] = "extra.gpkg:empty"
+        elif case == "wrong_geometry":
+            f[4]["source"] = "tiny.gpkg:outcrops"  # lines for a density
+        elif case == "outside":
+            gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(X0 + 90_000, Y0)],
+                             crs=CRS).to_file(tmp_path / "extra.gpkg", layer="far")
+            f[0]["source"] = "extra.gpkg:far"
+        elif case == "missing_field":
+            d["townships"]["name_field"] = "NAME_CN"
+
+    proj = make_project(tmp_path, edit)
+    for cmd in ("build", "check"):
+        r = run(cmd, str(proj), "-q")
+        assert r.returncode != 0, (cmd, r.stdout)
+        assert "Traceback" not in r.stderr
+        assert expect in r.stderr, (cmd, r.stderr)
+    assert not (tmp_path / "out").exists()
+
+
+def test_check_reports_layers(tmp_path):
+    proj = make_project(tmp_path)
+    r = run("check", str(proj))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    for word in ("district", "townships", "mines", "Point", "LineString", "EPSG:4547",
+                 "100% 在区内", "可以生成"):
+        assert word in out, word
+    # a feature outside the district shows in the extent column
+    assert "67% 在区内" in out
+
+
+def test_cell_size_option(tmp_path):
+    proj = make_project(tmp_path)
+    r = run("build", str(proj), "-q", "--cell-size", "50", "--township", "东镇")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "out" / "东镇" / "summary.json").read_text(encoding="utf-8"))
+    assert s["grid"]["cell_size_m"] == 50 and s["grid"]["patrol_cell_size_m"] == 100
+    msg = one_line_error(run("build", str(proj), "--cell-size", "30"))
+    assert "cell_size" in msg
+
+
+def test_html_escapes_names(tmp_path):
+    import pyogrio
+
+    proj = make_project(tmp_path)
+    gpkg = tmp_path / "tiny.gpkg"
+    v = pyogrio.read_dataframe(gpkg, layer="villages")
+    v["name"] = ["<img src=x onerror=alert(1)>", "东二村", "西村"]
+    pyogrio.write_dataframe(v, gpkg, layer="villages")
+    t = pyogrio.read_dataframe(gpkg, layer="townships")
+    t["name"] = ["<b>东</b>镇", "西镇"]
+    pyogrio.write_dataframe(t, gpkg, layer="townships")
+    r = run("build", str(proj), "-q")
+    assert r.returncode == 0, r.stderr
+    folder = next(p for p in (tmp_path / "out").iterdir() if p.name.startswith("_b_"))
+    html = (folder / "map.html").read_text(encoding="utf-8")
+    assert "<img src=x" not in html and "<b>东</b>" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&lt;b&gt;" in html
