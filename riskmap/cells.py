@@ -66,16 +66,17 @@ def _why(surface: Surface, project: Project, flat):
     """Contributions and explain values behind each patrol cell's score."""
     contrib, explain = {}, {}
     if project.patrol_score == "max":
-        at = surface.p_argmax.ravel()[flat]
+        at = surface.argmax(flat)
         for spec in project.factors:
-            contrib[spec.name] = surface.contributions[spec.name].ravel()[at]
+            contrib[spec.name] = surface.contribution(spec.name, at)
             explain[spec.name] = surface.factors[spec.name].explain.ravel()[at]
     else:
         k = surface.k
         area = blocks(surface.area, k).reshape(-1, k * k)[flat]
         n = area.sum(axis=1)
         for spec in project.factors:
-            c = blocks(surface.contributions[spec.name], k).reshape(-1, k * k)[flat]
+            v = blocks(surface.factors[spec.name].value, k).reshape(-1, k * k)[flat]
+            c = v * surface.coefs[spec.name]
             contrib[spec.name] = np.where(area, c, 0).sum(axis=1) / n
             e = blocks(surface.factors[spec.name].explain, k).reshape(-1, k * k)[flat]
             if surface.factors[spec.name].unit == "m":

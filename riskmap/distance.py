@@ -47,11 +47,24 @@ def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float) -> 
     if not feature.any():
         return out
     r0, r1, c0, c1 = _box(feature, math.ceil(max_distance / cell) + 1)
-    d = ndimage.distance_transform_edt(~feature[r0:r1, c0:c1], sampling=cell)
-    d = d.astype(np.float32)
+    d = edt(~feature[r0:r1, c0:c1], cell)
     d[d > max_distance] = np.inf
     out[r0:r1, c0:c1] = d
     return out
+
+
+def edt(background: np.ndarray, cell: float) -> np.ndarray:
+    """Exact Euclidean distance (m, float32) from each True cell to the nearest False one.
+
+    Uses the ``edt`` package (several times faster than scipy, float32 out) and
+    falls back to ``scipy.ndimage.distance_transform_edt``; both are exact.
+    """
+    try:
+        import edt as _edt
+    except ImportError:  # pragma: no cover - edt is a dependency; keep working without
+        return ndimage.distance_transform_edt(background, sampling=cell).astype(np.float32)
+    return _edt.edt(np.ascontiguousarray(background).view(np.uint8), anisotropy=(cell, cell),
+                    black_border=False, parallel=1)
 
 
 def distance_to_points(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:

@@ -14,9 +14,9 @@ import numpy as np
 from riskmap import burn, factors
 from riskmap.grid import Grid
 from riskmap.inputs import Inputs
-from riskmap.patrol import aggregate, upsample
+from riskmap.patrol import argmax_in_blocks, block_max_mean, blocks, upsample
 from riskmap.project import FactorSpec, Project
-from riskmap.score import class_thresholds, classify, weighted_score
+from riskmap.score import accumulate_score, class_thresholds, classify, score_coefficients
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,12 @@ class Surface:
     village_names: list[str]
     village: np.ndarray  # int32 patrol-cell village index
     factors: dict[str, factors.Factor]
-    contributions: dict[str, np.ndarray]
+    coefs: dict[str, np.float32]  # points of score per unit of factor value
     score: np.ndarray  # float32 analysis score, NaN outside the district
     baseline: float
     p_max: np.ndarray
     p_mean: np.ndarray
     p_score: np.ndarray  # the one that ranks (max or mean)
-    p_argmax: np.ndarray  # flat analysis index of each patrol cell's max
     thresholds: np.ndarray
     p_class: np.ndarray  # uint8, 0 outside
     timings: dict[str, float] = field(default_factory=dict)
@@ -49,6 +48,14 @@ class Surface:
     def p_area(self) -> np.ndarray:
         """Patrol cells holding at least one analysis cell of the district."""
         return np.isfinite(self.p_score)
+
+    def contribution(self, name: str, flat: np.ndarray) -> np.ndarray:
+        """Points of score from factor ``name`` at analysis cells ``flat``."""
+        return self.factors[name].value.ravel()[flat] * self.coefs[name]
+
+    def argmax(self, flat_patrol: np.ndarray) -> np.ndarray:
+        """Analysis cell (flat index) holding the max of each patrol cell."""
+        return argmax_in_blocks(self.score, self.k, flat_patrol)
 
 
 def district_grid(project: Project, district) -> Grid:
@@ -126,31 +133,26 @@ def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
         t[f"factor_{spec.name}_s"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()
-    score, contrib, baseline = weighted_score(
-        {n: f.value for n, f in fs.items()}, {f.name: f.weight for f in project.factors}
-    )
+    coefs, baseline = score_coefficients({f.name: f.weight for f in project.factors})
+    score = accumulate_score({n: f.value for n, f in fs.items()}, coefs, baseline)
     score[~area] = np.nan
-    p_max, p_mean, p_arg = aggregate(score, k)
+    p_max, p_mean = block_max_mean(score, k)
     p_score = p_max if project.patrol_score == "max" else p_mean
     thr = class_thresholds(p_score, project.class_method, project.class_breaks)
     p_class = classify(p_score, thr)
     t["score_s"] = time.perf_counter() - t1
     t["compute_s"] = time.perf_counter() - t0
-    return Surface(grid, pgrid, k, area, tnames, township, vnames, village, fs, contrib, score,
-                   baseline, p_max, p_mean, p_score, p_arg, thr, p_class, t)
+    return Surface(grid, pgrid, k, area, tnames, township, vnames, village, fs, coefs, score,
+                   baseline, p_max, p_mean, p_score, thr, p_class, t)
 
 
 def _patrol_labels(geoms, grid, pgrid, k, area):
     idx = np.arange(1, len(geoms) + 1)
     centre = burn.labels(geoms, idx, pgrid)
     # patrol cells on the district edge whose centre misses every polygon take
-    # the label of any of their analysis cells inside the district
-    fine = burn.labels(geoms, idx, grid)
-    fine[~area] = 0
-    from riskmap.patrol import blocks
-
-    fallback = blocks(fine, k).max(axis=2)
-    out = np.where(centre > 0, centre, fallback).astype(np.int32)
+    # the label of a polygon that touches them
+    touched = burn.labels(geoms, idx, pgrid, all_touched=True)
+    out = np.where(centre > 0, centre, touched).astype(np.int32)
     inside = blocks(area, k).any(axis=2)
     out[~inside] = 0
     return out

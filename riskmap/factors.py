@@ -52,20 +52,26 @@ def decay(d: np.ndarray, reach: float, kind: str = "linear") -> np.ndarray:
         e^(−½(3d/R)²); ``step`` 1 within R. All are 0 beyond R.
     """
     d = np.asarray(d, dtype=np.float32)
-    t = d / np.float32(reach)
-    with np.errstate(invalid="ignore", over="ignore"):
-        if kind == "linear":
-            v = 1.0 - t
-        elif kind == "exponential":
-            v = np.exp(-3.0 * t)
-        elif kind == "gaussian":
-            v = np.exp(-0.5 * (3.0 * t) ** 2)
-        elif kind == "step":
-            v = np.ones_like(t)
-        else:
-            raise ValueError(f"unknown decay {kind!r}")
-    v = np.where(d <= reach, v, 0.0)
-    return v.astype(np.float32)
+    r = np.float32(reach)
+    # in-place passes over one float32 buffer: this runs on every cell
+    if kind == "linear":
+        v = d * (-1 / r)
+        v += 1
+        np.maximum(v, 0, out=v)  # beyond reach (and inf) -> 0
+        return v
+    if kind == "step":
+        return (d <= r).astype(np.float32)
+    if kind == "exponential":
+        v = d * (-3 / r)
+    elif kind == "gaussian":
+        v = d * (3 / r)
+        v *= v
+        v *= np.float32(-0.5)
+    else:
+        raise ValueError(f"unknown decay {kind!r}")
+    np.exp(v, out=v)
+    v[d > r] = 0
+    return v
 
 
 # --- kinds ----------------------------------------------------------------------

@@ -11,6 +11,39 @@ def blocks(a: np.ndarray, k: int) -> np.ndarray:
     return a.reshape(n, k, m, k).swapaxes(1, 2).reshape(n, m, k * k)
 
 
+def block_max_mean(score: np.ndarray, k: int, counts: np.ndarray | None = None):
+    """Max and mean of each k x k block, ignoring NaN (all-NaN blocks give NaN).
+
+    Works on reshaped views, so no copy of the grid is made per statistic.
+    ``counts`` (valid cells per block) may be passed when already known.
+    """
+    n, m = score.shape[0] // k, score.shape[1] // k
+    v = score.reshape(n, k, m, k)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        smax = np.fmax.reduce(np.fmax.reduce(v, axis=3), axis=1)
+        valid = np.isfinite(score)
+        if counts is None:
+            counts = valid.reshape(n, k, m, k).sum(axis=(1, 3))
+        total = np.where(valid, score, 0).reshape(n, k, m, k).sum(axis=(1, 3), dtype=np.float64)
+        smean = (total / counts).astype(np.float32)
+    smean[counts == 0] = np.nan
+    return smax.astype(np.float32), smean
+
+
+def argmax_in_blocks(score: np.ndarray, k: int, flat_blocks: np.ndarray) -> np.ndarray:
+    """Flat index into ``score`` of the max of each block in ``flat_blocks`` (-1 if all NaN)."""
+    m = score.shape[1] // k
+    br, bc = np.divmod(np.asarray(flat_blocks, dtype=np.int64), m)
+    off = np.arange(k)
+    rows = br[:, None, None] * k + off[None, :, None]
+    cols = bc[:, None, None] * k + off[None, None, :]
+    vals = score[rows, cols].reshape(len(br), k * k)
+    filled = np.where(np.isfinite(vals), vals, -np.inf)
+    arg = filled.argmax(axis=1)
+    flat = (br * k + arg // k) * score.shape[1] + bc * k + arg % k
+    return np.where(np.isfinite(vals).any(axis=1), flat, -1)
+
+
 def aggregate(score: np.ndarray, k: int):
     """Max, mean and position of the max of ``score`` in each k x k block.
 
@@ -23,21 +56,8 @@ def aggregate(score: np.ndarray, k: int):
     flat : numpy.ndarray of int64
         Flat index into ``score`` of each block's maximum (-1 if none).
     """
-    b = blocks(score, k)
-    valid = np.isfinite(b)
-    any_valid = valid.any(axis=2)
-    filled = np.where(valid, b, -np.inf)
-    arg = filled.argmax(axis=2)
-    smax = np.take_along_axis(filled, arg[..., None], axis=2)[..., 0]
-    cnt = valid.sum(axis=2)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        smean = np.where(valid, b, 0).sum(axis=2) / cnt
-    smax = np.where(any_valid, smax, np.nan).astype(np.float32)
-    smean = np.where(any_valid, smean, np.nan).astype(np.float32)
-    n, m = smax.shape
-    rows = np.arange(n)[:, None] * k + arg // k
-    cols = np.arange(m)[None, :] * k + arg % k
-    flat = np.where(any_valid, rows * score.shape[1] + cols, -1)
+    smax, smean = block_max_mean(score, k)
+    flat = argmax_in_blocks(score, k, np.arange(smax.size)).reshape(smax.shape)
     return smax, smean, flat
 
 

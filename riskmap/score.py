@@ -27,21 +27,32 @@ def weighted_score(values: dict[str, np.ndarray], weights: dict[str, float]):
     contributions : dict of str to numpy.ndarray of float32
     baseline : float
     """
+    coefs, baseline = score_coefficients(weights)
+    contributions = {n: (v * coefs[n]).astype(np.float32) for n, v in values.items()}
+    return accumulate_score(values, coefs, baseline), contributions, baseline
+
+
+def score_coefficients(weights: dict[str, float]) -> tuple[dict[str, np.float32], float]:
+    """Points of score per unit of each factor, and the baseline (see weighted_score)."""
     pos = sum(w for w in weights.values() if w > 0)
     neg = -sum(w for w in weights.values() if w < 0)
-    total = pos + neg
     if pos <= 0:
         raise ValueError("at least one factor needs a positive weight")
-    baseline = 100.0 * neg / total
-    contributions = {}
+    total = pos + neg
+    return {n: np.float32(100.0 * w / total) for n, w in weights.items()}, 100.0 * neg / total
+
+
+def accumulate_score(values: dict[str, np.ndarray], coefs: dict, baseline: float) -> np.ndarray:
+    """``baseline + Σ coef_i * v_i`` in one float32 buffer (no per-factor copies)."""
     score = None
     for name, v in values.items():
-        c = (v * np.float32(100.0 * weights[name] / total)).astype(np.float32)
-        contributions[name] = c
-        score = c.copy() if score is None else score + c
+        if score is None:
+            score = np.multiply(v, coefs[name], dtype=np.float32)
+        else:
+            score += v * coefs[name]
     score += np.float32(baseline)
     np.clip(score, 0, 100, out=score)  # float rounding only
-    return score, contributions, baseline
+    return score
 
 
 def class_thresholds(scores: np.ndarray, method: str, breaks) -> np.ndarray:
@@ -63,13 +74,21 @@ def class_thresholds(scores: np.ndarray, method: str, breaks) -> np.ndarray:
     if s.size == 0:
         return breaks * 100.0
     t = np.quantile(s, breaks, method="linear")
-    # ties (many cells with the same low score) must not make empty classes
-    # collapse below: keep thresholds strictly increasing
+    # A quantile that lands on a tied score (e.g. the many cells with no factor
+    # in reach, all at the baseline) must not lift those cells into a higher
+    # class: move it to the next score above the tie. Where nothing is above,
+    # the class above stays empty.
+    u = np.unique(s)
+    i = np.searchsorted(u, t, side="left")
+    tied = (i < u.size) & (u[np.minimum(i, u.size - 1)] == t)
+    nxt = np.searchsorted(u, t, side="right")
+    above = np.where(nxt < u.size, u[np.minimum(nxt, u.size - 1)], np.nextafter(u[-1], np.inf))
+    t = np.where(tied, above, t)
     return np.maximum.accumulate(t)
 
 
 def classify(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Class 1–5 (uint8) per score; 0 where the score is NaN (outside the area)."""
+    """Class 1–5 (uint8) per score: class c if ``score >= thresholds[c-2]``; 0 for NaN."""
     cls = (np.searchsorted(thresholds, scores, side="right") + 1).astype(np.uint8)
     cls[~np.isfinite(scores)] = 0
     return cls
