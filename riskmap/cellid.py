@@ -84,6 +84,9 @@ def parse_cell_id(cell_id: str, size: float) -> tuple[float, float]:
         )
     x = int(m.group(1)) * 1000.0
     y = int(m.group(2)) * 1000.0
+    if size > 1000 and (x % size or y % size):
+        raise GridError(f"cell id {cell_id!r} is not on the {size} m patrol grid (corners lie "
+                        f"on multiples of {size // 1000} km)")
     if d:
         c, r = int(m.group(3)[:d]), int(m.group(3)[d:])
         if c * size >= 1000 or r * size >= 1000:

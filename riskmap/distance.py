@@ -68,19 +68,19 @@ def edt(background: np.ndarray, cell: float) -> np.ndarray:
 
 
 def distance_to_points(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
-    """Distance (m) from each cell centre to the nearest point, sub-cell exact.
+    """Distance (m) from each cell centre to the nearest point.
 
     The EDT finds the nearest occupied cell; the distance is then measured to
-    the point's true position inside it, so a lone point gives the exact
-    Euclidean distance at every cell centre.
+    the true position of a point inside it (exact for a lone point) and capped
+    by the centre-to-centre distance, so the result is always within half a
+    cell diagonal of the truth. Points outside ``grid`` are not seen: callers
+    pass a grid grown by the reach (see :func:`riskmap.factors.with_halo`).
     """
     xs, ys = np.asarray(xs, float), np.asarray(ys, float)
     row, col, ok = point_cells(xs, ys, grid)
     out = np.full(grid.shape, np.inf, dtype=np.float32)
     if not ok.any():
         return out
-    # points a little outside the grid still count: clamp them to the edge cell
-    # only when within range, so distances near the border stay right
     row, col, xs, ys = row[ok], col[ok], xs[ok], ys[ok]
     feature = np.zeros(grid.shape, dtype=bool)
     feature[row, col] = True
@@ -90,12 +90,14 @@ def distance_to_points(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
     py[row, col] = ys
     r0, r1, c0, c1 = _box(feature, math.ceil(max_distance / grid.cell) + 1)
     sub = ~feature[r0:r1, c0:c1]
-    _, (ir, ic) = ndimage.distance_transform_edt(sub, return_indices=True)
+    d0, (ir, ic) = ndimage.distance_transform_edt(sub, sampling=grid.cell, return_indices=True)
     ir += r0
     ic += c0
     cx = grid.x_centres()[c0:c1][None, :]
     cy = grid.y_centres()[r0:r1][:, None]
-    d = np.hypot(cx - px[ir, ic], cy - py[ir, ic]).astype(np.float32)
+    # the point in the nearest occupied cell is not always the nearest point:
+    # the centre-to-centre distance bounds the error to half a cell diagonal
+    d = np.minimum(np.hypot(cx - px[ir, ic], cy - py[ir, ic]), d0).astype(np.float32)
     d[d > max_distance] = np.inf
     out[r0:r1, c0:c1] = d
     return out

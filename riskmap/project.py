@@ -377,7 +377,7 @@ class _Ctx:
             self.fail(f"{where}.kind", f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
         self.keys(f, _FACTOR_COMMON | _FACTOR_KEYS[kind], where)
         name = self.req(f, "name", where)
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
             self.fail(f"{where}.name", "must be a short ASCII identifier like closed_mines "
                       "(lower case, digits, _); put the Chinese name in 'label'")
         label = str(f.get("label") or name)

@@ -83,7 +83,8 @@ def test_ids_are_stable_across_outputs(out):
 
 
 def test_township_tif_is_a_window_of_the_district(out):
-    with rasterio.open(out / "全区" / "risk.tif") as d, rasterio.open(out / "河底镇" / "risk.tif") as t:
+    d, t = rasterio.open(out / "全区" / "risk.tif"), rasterio.open(out / "河底镇" / "risk.tif")
+    with d, t:
         assert t.crs.to_epsg() == 4547 and t.dtypes[0] == "float32" and t.nodata == -9999
         assert t.res == d.res == (25.0, 25.0)
         win = rasterio.windows.from_bounds(*t.bounds, transform=d.transform)
