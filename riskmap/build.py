@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import shapely
 
 from riskmap import __version__
 from riskmap.cells import cell_table
@@ -189,8 +188,6 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
                {k: v for k, v in summary.items() if k not in ("factors",)}
                | {"factors": summary["factors"]})
     boundary = inputs.townships if idx is None else inputs.townships.iloc[[idx - 1]]
-    if idx is None:
-        boundary = boundary.copy()
     aclass = np.where(akeep, upsample(s.p_class[pwin], k), 0)
     write_html(folder / "map.html", f"{name} 非法采矿巡查优先级图", aclass, agrid,
                cells.loc[cells["class"] == 5], boundary, s.thresholds, build_date[:10])
@@ -201,8 +198,3 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
     (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
                                                     default=str), encoding="utf-8")
     return counts, len(cells)
-
-
-def district_area(inputs: Inputs):
-    """District polygon (for callers that clip)."""
-    return shapely.union_all([inputs.district])

@@ -177,3 +177,22 @@ def test_html_escapes_names(tmp_path):
     html = (folder / "map.html").read_text(encoding="utf-8")
     assert "<img src=x" not in html and "<b>东</b>" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html or "&lt;b&gt;" in html
+
+
+def test_invalid_polygons_repaired_with_a_warning(tmp_path):
+    def edit(d):
+        bowtie = shapely.Polygon([(X0 + 800, Y0 + 200), (X0 + 1300, Y0 + 700),
+                                  (X0 + 1300, Y0 + 200), (X0 + 800, Y0 + 700)])
+        gpd.GeoDataFrame({"licence_no": ["C1", "C2"]},
+                         geometry=[bowtie, shapely.box(X0 + 100, Y0 + 100, X0 + 300, Y0 + 300)],
+                         crs=CRS).to_file(tmp_path / "extra.gpkg", layer="rights")
+        for f in d["factors"]:
+            if f["source"] == "tiny.gpkg:rights":
+                f["source"] = "extra.gpkg:rights"
+
+    proj = make_project(tmp_path, edit)
+    r = run("build", str(proj))
+    assert r.returncode == 0, r.stderr
+    warn = [ln for ln in r.stderr.splitlines() if ln.startswith("警告")]
+    assert any("repaired 1 invalid polygon" in ln and "extra.gpkg" in ln for ln in warn), r.stderr
+    assert "Traceback" not in r.stderr and "py.warnings" not in r.stderr

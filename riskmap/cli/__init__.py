@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import warnings
 
 import click
 
@@ -39,7 +40,13 @@ def setup(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     level = max(10, 30 - 10 * (verbose - quiet))
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    logging.captureWarnings(True)
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        # a user reads the message, not the module and line that raised it
+        if quiet < 2:
+            click.echo(f"警告 (warning): {message}", err=True)
+
+    warnings.showwarning = show
 
 
 def main(argv=None):
