@@ -128,7 +128,7 @@ def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
                          f"{', '.join(layers) or 'none'}")
     try:
         meta = pyogrio.read_info(source.path, layer=layer, encoding=source.encoding)
-        info.encoding = source.encoding or meta.get("encoding")
+        info.encoding = source.encoding or _shapefile_cpg(source.path) or meta.get("encoding")
         gdf = pyogrio.read_dataframe(source.path, layer=layer, where=source.where,
                                      encoding=source.encoding, on_invalid="warn")
     except LayerError:
@@ -137,6 +137,14 @@ def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
         hint = "; check the 'where' filter" if source.where else ""
         raise LayerError(f"{source}: 读取失败 (cannot read): {_first_line(e)}{hint}") from None
     return gdf
+
+
+def _shapefile_cpg(path: Path) -> str | None:
+    """The code page a shapefile declares in its .cpg (GDAL recodes it to UTF-8)."""
+    cpg = path.with_suffix(".cpg")
+    if path.suffix.lower() != ".shp" or not cpg.is_file():
+        return None
+    return cpg.read_text(encoding="ascii", errors="replace").strip()[:20] or None
 
 
 def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:

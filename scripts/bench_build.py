@@ -1,0 +1,411 @@
+"""Benchmark the scoring engine against the analyst's way, and alone at 25 m and 10 m.
+
+    python scripts/bench_build.py                     # sample project, readable table
+    python scripts/bench_build.py --json              # one JSON object on stdout
+    python scripts/bench_build.py --project my/project.yaml
+
+Everything printed is measured in the same run, on this machine:
+
+* **50 m, engine vs the analyst's way.** ``riskmap.engine.compute`` at 50 m
+  (best of 3 after a warm-up) against what an analyst would do in GeoPandas: a
+  fishnet of 50 m square polygons over the same grid (cells whose centre is in
+  the district), then one GeoPandas join per factor (``sjoin_nearest`` for
+  distances, ``sjoin`` for inside/density) and the same decays, weights and
+  baseline. The analyst's way runs once (it is slow), fishnet creation included.
+  The agreement of the two scores over their common cells (Pearson r, median
+  and 99th percentile of the absolute difference in score points) shows that
+  both compute the same thing.
+* **25 m and 10 m, engine alone**, each in a fresh subprocess so that its peak
+  memory is its own: cells, compute seconds (best of 3 after a warm-up), peak
+  RSS and its rise over the RSS right after the inputs were loaded, and the time
+  of one memory pass over a float32 grid (``np.add(a, 1, out=a)``) as a yardstick.
+
+Progress goes to stderr, results to stdout. Targets are printed beside the
+figures (ok/MISS); the script never fails on a miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))  # run from a checkout even before `pip install -e .`
+
+import numpy as np  # noqa: E402
+
+SAMPLE = HERE.parent / "layers" / "project.yaml"
+RUNS = 3  # timed runs after one warm-up (the best counts)
+PASSES = 5  # memory-pass runs (the best counts)
+TARGETS = {  # key: (limit, "<=" or ">=", shown as)
+    "speedup_50m": (100.0, ">=", "≥ 100×"),
+    "compute_s_25m": (0.3, "<=", "≤ 0.3 s"),
+    "compute_s_10m": (3.0, "<=", "≤ 3 s"),
+    "peak_mib_10m": (1536.0, "<=", "≤ 1.5 GiB"),
+}
+
+
+def say(msg: str) -> None:
+    """One short progress line on stderr."""
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+# --- memory -------------------------------------------------------------------
+def rss_mib() -> float | None:
+    """Current resident set size in MiB (Linux /proc; None elsewhere)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def peak_mib() -> float | None:
+    """Peak resident set size of this process so far, in MiB."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / (1024 if sys.platform == "darwin" else 1)  # bytes on macOS
+
+
+# --- timing -------------------------------------------------------------------
+def best_compute(project, inputs) -> tuple[float, float, object]:
+    """Warm-up then best of RUNS: (compute_s from the engine's timings, wall s, last surface)."""
+    from riskmap.engine import compute
+
+    surface = compute(project, inputs)  # warm-up
+    best_c = best_w = float("inf")
+    for _ in range(RUNS):
+        surface = None  # never hold two surfaces at once (peak memory)
+        t0 = time.perf_counter()
+        surface = compute(project, inputs)
+        wall = time.perf_counter() - t0
+        best_w = min(best_w, wall)
+        best_c = min(best_c, surface.timings.get("compute_s", wall))
+    return best_c, best_w, surface
+
+
+def pass_seconds(shape) -> float:
+    """Best time of one in-place pass over a float32 array of ``shape``."""
+    a = np.zeros(shape, dtype=np.float32)
+    np.add(a, 1, out=a)  # touch the pages first
+    best = float("inf")
+    for _ in range(PASSES):
+        t0 = time.perf_counter()
+        np.add(a, 1, out=a)
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def load(path: Path):
+    """The project and its inputs, read once."""
+    from riskmap.inputs import load_inputs
+    from riskmap.project import load_project
+
+    project = load_project(path)
+    return project, load_inputs(project)
+
+
+# --- the engine alone (run in a fresh subprocess) -------------------------------
+def engine_alone(path: Path, cell: float) -> dict:
+    """Cells, best compute time and peak memory of the engine at ``cell`` m."""
+    from riskmap.engine import district_grid
+
+    project, inputs = load(path)
+    base = rss_mib()
+    project = project.with_cell_size(cell)
+    grid = district_grid(project, inputs.district)
+    compute_s, wall_s, surface = best_compute(project, inputs)
+    in_area = int(surface.area.sum())
+    surface = None
+    peak = peak_mib()  # before the yardstick array below
+    p = pass_seconds(grid.shape)
+    return {
+        "cell_m": cell,
+        "cells": grid.size,
+        "cells_in_district": in_area,
+        "compute_s": compute_s,
+        "wall_s": wall_s,
+        "peak_mib": peak,
+        "rss_after_inputs_mib": base,
+        "peak_rise_mib": None if peak is None or base is None else peak - base,
+        "pass_s": p,
+        "passes": compute_s / p,
+    }
+
+
+def engine_in_subprocess(path: Path, cell: float) -> dict:
+    """Run :func:`engine_alone` in a fresh interpreter and read its JSON."""
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--project", str(path),
+           "--_engine", f"{cell:g}"]
+    out = subprocess.run(cmd, stdout=subprocess.PIPE, check=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# --- the analyst's way ------------------------------------------------------------
+def fishnet(grid, crs, district):
+    """Square polygons over ``grid`` whose centre lies inside ``district``."""
+    import geopandas as gpd
+    import shapely
+
+    cols, rows = np.meshgrid(np.arange(grid.ncols), np.arange(grid.nrows))
+    cols, rows = cols.ravel(), rows.ravel()
+    xmin = grid.x0 + cols * grid.cell
+    ymax = grid.y0 - rows * grid.cell
+    net = gpd.GeoDataFrame({"row": rows, "col": cols},
+                           geometry=shapely.box(xmin, ymax - grid.cell, xmin + grid.cell, ymax),
+                           crs=crs)
+    centres = net.copy()
+    centres.geometry = net.centroid
+    dist = gpd.GeoDataFrame(geometry=[district], crs=crs)
+    keep = gpd.sjoin(centres, dist, predicate="within").index.unique()
+    centres = centres.loc[keep].reset_index(drop=True)
+    centres["cx"] = centres.geometry.x
+    centres["cy"] = centres.geometry.y
+    return net.loc[keep].reset_index(drop=True), centres
+
+
+def nearest(centres, features, reach: float):
+    """Distance (m) from each centre to the nearest feature, inf beyond ``reach``."""
+    import geopandas as gpd
+
+    j = gpd.sjoin_nearest(centres[["geometry"]], features[["geometry"]], how="inner",
+                          max_distance=reach, distance_col="dist")
+    d = j["dist"].groupby(level=0).min()  # ties give one row per nearest feature
+    return d.reindex(centres.index, fill_value=np.inf).to_numpy()
+
+
+def analyst_density(centres, gdf, bandwidth, weights, normalize, cell):
+    """Gaussian kernel density per cell from points buffered by 4 bandwidths."""
+    import geopandas as gpd
+
+    pts = gpd.GeoDataFrame({"px": gdf.geometry.x, "py": gdf.geometry.y, "w": weights},
+                           geometry=gdf.geometry.buffer(4 * bandwidth), crs=gdf.crs)
+    j = gpd.sjoin(centres, pts, predicate="within")
+    d2 = (j["cx"] - j["px"]) ** 2 + (j["cy"] - j["py"]) ** 2
+    s2 = bandwidth**2
+    j["k"] = j["w"] * np.exp(-d2 / (2 * s2)) / (2 * np.pi * s2) * cell**2
+    per_cell = j["k"].groupby(level=0).sum().reindex(centres.index, fill_value=0.0).to_numpy()
+    per_km2 = per_cell * 1e6 / cell**2
+    top = per_km2.max() if normalize == "max" else float(normalize)
+    return np.clip(per_km2 / top, 0, 1) if top > 0 else np.zeros_like(per_km2)
+
+
+def analyst_factor(spec, gdf, centres, cell, as_of):
+    """One factor's value per fishnet cell, with GeoPandas joins."""
+    import geopandas as gpd
+
+    from riskmap.factors import age_weights, decay
+
+    p = spec.params
+    if spec.kind == "proximity":
+        feats = gdf
+        if p["target"] == "edges" and gdf.geom_type.isin(["Polygon", "MultiPolygon"]).any():
+            feats = gpd.GeoDataFrame(geometry=gdf.boundary, crs=gdf.crs)
+        return decay(nearest(centres, feats, p["range"]), p["range"], p["decay"])
+    if spec.kind == "typed" and p["method"] == "proximity":
+        best = np.zeros(len(centres), dtype=np.float32)
+        types = gdf[p["type_field"]].astype(str)
+        for t, wt in p["types"].items():
+            sel = gdf[types == t]
+            if wt > 0 and len(sel):
+                d = nearest(centres, sel, p["range"])
+                best = np.maximum(best, np.float32(wt) * decay(d, p["range"], p["decay"]))
+        return best
+    if spec.kind in ("density", "typed"):
+        w = np.ones(len(gdf))
+        if spec.kind == "typed":
+            w = gdf[p["type_field"]].astype(str).map(p["types"]).fillna(0.0).to_numpy()
+        if p.get("weight_field"):
+            w = w * gdf[p["weight_field"]].astype(float).to_numpy()
+        if p.get("half_life_days"):
+            w = w * age_weights(gdf[p["date_field"]], as_of, float(p["half_life_days"]))
+        return analyst_density(centres, gdf, p["bandwidth"], w, p["normalize"], cell)
+    inside = np.zeros(len(centres), dtype=bool)
+    hit = gpd.sjoin(centres[["geometry"]], gdf[["geometry"]], predicate="within")
+    inside[hit.index.unique()] = True
+    if spec.kind == "inside":
+        return inside.astype(np.float32)
+    # ring: centres outside the polygons, distance to the polygon boundaries
+    edges = gpd.GeoDataFrame(geometry=gdf.boundary, crs=gdf.crs)
+    d = np.full(len(centres), np.inf)
+    outside = centres[~inside]
+    d[~inside] = nearest(outside.reset_index(drop=True), edges, p["distance"])
+    return decay(d, p["distance"], p["decay"])
+
+
+def analyst_way(project, inputs, grid):
+    """Score every fishnet cell the GeoPandas way.
+
+    Returns the score, row and column of each fishnet cell, the factor values,
+    the score coefficients and the seconds of each step.
+    """
+    from riskmap.score import score_coefficients
+
+    steps = {}
+    t0 = time.perf_counter()
+    net, centres = fishnet(grid, project.crs, inputs.district)
+    steps["fishnet"] = time.perf_counter() - t0
+    values = {}
+    for spec in project.factors:
+        t0 = time.perf_counter()
+        values[spec.name] = np.asarray(
+            analyst_factor(spec, inputs.factors[spec.name], centres, grid.cell, project.as_of),
+            dtype=np.float64)
+        steps[spec.name] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    coefs, baseline = score_coefficients({f.name: f.weight for f in project.factors})
+    score = baseline + sum(float(coefs[n]) * v for n, v in values.items())
+    net["score"] = np.clip(score, 0, 100)
+    steps["score"] = time.perf_counter() - t0
+    rows, cols = net["row"].to_numpy(), net["col"].to_numpy()
+    return net["score"].to_numpy(), rows, cols, values, coefs, steps
+
+
+def fifty_metres(project, inputs) -> dict:
+    """Engine vs the analyst's way at 50 m, and how well they agree."""
+    from riskmap.engine import district_grid
+
+    p50 = project.with_cell_size(50)
+    grid = district_grid(p50, inputs.district)
+    say(f"50 m: engine, warm-up + best of {RUNS}")
+    engine_s, engine_wall, surface = best_compute(p50, inputs)
+    say("50 m: the analyst's way (fishnet + GeoPandas joins), once")
+    t0 = time.perf_counter()
+    score, rows, cols, values, coefs, steps = analyst_way(p50, inputs, grid)
+    analyst_s = time.perf_counter() - t0
+
+    flat = rows * grid.ncols + cols
+    eng = surface.score.ravel()[flat].astype(np.float64)
+    ok = np.isfinite(eng)
+    diff = np.abs(eng[ok] - score[ok])
+    factor_p99 = {}
+    for name, v in values.items():
+        e = surface.factors[name].value.ravel()[flat][ok].astype(np.float64)
+        factor_p99[name] = float(np.percentile(np.abs(e - v[ok]), 99) * abs(float(coefs[name])))
+    return {
+        "cells_50m": grid.size,
+        "cells_in_district_50m": int(surface.area.sum()),
+        "fishnet_cells_50m": len(score),
+        "common_cells_50m": int(ok.sum()),
+        "engine_s_50m": engine_s,
+        "engine_wall_s_50m": engine_wall,
+        "analyst_s_50m": analyst_s,
+        "speedup_50m": analyst_s / engine_s,
+        "agreement_r_50m": float(np.corrcoef(eng[ok], score[ok])[0, 1]),
+        "diff_median_pts_50m": float(np.median(diff)),
+        "diff_p99_pts_50m": float(np.percentile(diff, 99)),
+        "diff_max_pts_50m": float(diff.max()),
+        "factor_diff_p99_pts_50m": factor_p99,
+        "analyst_steps_s_50m": steps,
+        "engine_steps_s_50m": {k.removeprefix("factor_").removesuffix("_s"): v
+                               for k, v in surface.timings.items() if k != "compute_s"},
+        "pass_s_50m": pass_seconds(grid.shape),
+    }
+
+
+# --- report -------------------------------------------------------------------
+def verdict(res: dict, key: str) -> tuple[str, str]:
+    """(target text, ok/MISS) for ``key``; blank when it has no target or no figure."""
+    if key not in TARGETS:
+        return "", ""
+    limit, op, shown = TARGETS[key]
+    v = res.get(key)
+    if v is None:
+        return shown, "n/a"
+    good = v >= limit if op == ">=" else v <= limit
+    return shown, "ok" if good else "MISS"
+
+
+def table(res: dict) -> str:
+    """The readable report."""
+    rows = []
+
+    def row(label, figure, key=None):
+        target, mark = verdict(res, key) if key else ("", "")
+        rows.append(f"  {label:<34}{figure:<34}{target:<12}{mark}".rstrip())
+
+    def mib(v):
+        return "n/a" if v is None else f"{v:,.0f} MiB"
+
+    r = res
+    rows.append(f"riskmap benchmark: {r['project']}")
+    rows.append(f"  {r['machine']}")
+    rows.append(f"  {'':<34}{'figure':<34}target")
+    rows.append("50 m: engine vs the analyst's way")
+    row("cells (grid / in district)", f"{r['cells_50m']:,} / {r['cells_in_district_50m']:,}")
+    row(f"engine compute (best of {RUNS})",
+        f"{r['engine_s_50m']:.3f} s = {r['engine_s_50m'] / r['pass_s_50m']:.0f} passes")
+    row("analyst's way (fishnet+GeoPandas)", f"{r['analyst_s_50m']:.1f} s (once)")
+    slow = sorted(r["analyst_steps_s_50m"].items(), key=lambda kv: -kv[1])[:3]
+    row("  slowest steps", ", ".join(f"{k} {v:.1f} s" for k, v in slow))
+    row("speedup", f"{r['speedup_50m']:,.0f}×", "speedup_50m")
+    row("agreement: Pearson r", f"{r['agreement_r_50m']:.5f} ({r['common_cells_50m']:,} cells)")
+    row("|score diff| median / p99 / max",
+        f"{r['diff_median_pts_50m']:.3f} / {r['diff_p99_pts_50m']:.2f} / "
+        f"{r['diff_max_pts_50m']:.2f} pts")
+    for cell in ("25m", "10m"):
+        rows.append(f"{cell[:-1]} m: engine alone (fresh process)")
+        row("cells (grid / in district)",
+            f"{r[f'cells_{cell}']:,} / {r[f'cells_in_district_{cell}']:,}")
+        row(f"compute (best of {RUNS})",
+            f"{r[f'compute_s_{cell}']:.3f} s = {r[f'passes_{cell}']:.0f} passes",
+            f"compute_s_{cell}")
+        row("one float32 pass over the grid", f"{r[f'pass_s_{cell}'] * 1e3:.2f} ms")
+        row("peak memory (RSS)", mib(r[f"peak_mib_{cell}"]), f"peak_mib_{cell}")
+        row("  rise over inputs loaded", mib(r[f"peak_rise_mib_{cell}"]))
+    rows.append(f"total benchmark time {r['bench_s']:.0f} s")
+    return "\n".join(rows)
+
+
+def main(argv=None) -> int:
+    """Entry point."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--project", type=Path, default=SAMPLE, help="project file (default: sample)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    ap.add_argument("--_engine", type=float, metavar="CELL", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args._engine is not None:  # child: engine alone at one cell size
+        say(f"{args._engine:g} m: engine alone, warm-up + best of {RUNS} (pid {os.getpid()})")
+        print(json.dumps(engine_alone(args.project, args._engine)), flush=True)
+        return 0
+
+    t0 = time.perf_counter()
+    say(f"loading {args.project}")
+    project, inputs = load(args.project)
+    res = {
+        "project": project.name,
+        "machine": f"{platform.machine()} {os.cpu_count()} CPUs, Python "
+                   f"{platform.python_version()}, numpy {np.__version__}",
+        "cpus": os.cpu_count(),
+    }
+    res.update(fifty_metres(project, inputs))
+    for cell in (25, 10):
+        one = engine_in_subprocess(args.project, cell)
+        for k in ("cells", "cells_in_district", "compute_s", "wall_s", "peak_mib",
+                  "rss_after_inputs_mib", "peak_rise_mib", "pass_s", "passes"):
+            res[f"{k}_{cell}m"] = one[k]
+    res["bench_s"] = time.perf_counter() - t0
+    res["targets"] = {k: {"target": TARGETS[k][2], "result": verdict(res, k)[1]}
+                      for k in TARGETS}
+    if args.json:
+        print(json.dumps(res, ensure_ascii=False))
+    else:
+        print(table(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
