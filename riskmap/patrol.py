@@ -11,23 +11,32 @@ def blocks(a: np.ndarray, k: int) -> np.ndarray:
     return a.reshape(n, k, m, k).swapaxes(1, 2).reshape(n, m, k * k)
 
 
+def _block_reduce(a: np.ndarray, k: int, op) -> np.ndarray:
+    """Reduce k x k blocks with a binary ufunc, over strided slices (fast for small k)."""
+    r = a[0::k].copy()
+    for i in range(1, k):
+        op(r, a[i::k], out=r)
+    c = r[:, 0::k].copy()
+    for j in range(1, k):
+        op(c, r[:, j::k], out=c)
+    return c
+
+
 def block_max_mean(score: np.ndarray, k: int, counts: np.ndarray | None = None):
     """Max and mean of each k x k block, ignoring NaN (all-NaN blocks give NaN).
 
-    Works on reshaped views, so no copy of the grid is made per statistic.
     ``counts`` (valid cells per block) may be passed when already known.
     """
-    n, m = score.shape[0] // k, score.shape[1] // k
-    v = score.reshape(n, k, m, k)
+    valid = np.isfinite(score)
+    smax = _block_reduce(score, k, np.fmax).astype(np.float32)
+    if counts is None:
+        counts = _block_reduce(valid.astype(np.int32), k, np.add)
+    total = _block_reduce(np.where(valid, score, 0).astype(np.float64), k, np.add)
     with np.errstate(invalid="ignore", divide="ignore"):
-        smax = np.fmax.reduce(np.fmax.reduce(v, axis=3), axis=1)
-        valid = np.isfinite(score)
-        if counts is None:
-            counts = valid.reshape(n, k, m, k).sum(axis=(1, 3))
-        total = np.where(valid, score, 0).reshape(n, k, m, k).sum(axis=(1, 3), dtype=np.float64)
         smean = (total / counts).astype(np.float32)
     smean[counts == 0] = np.nan
-    return smax.astype(np.float32), smean
+    smax[counts == 0] = np.nan
+    return smax, smean
 
 
 def argmax_in_blocks(score: np.ndarray, k: int, flat_blocks: np.ndarray) -> np.ndarray:

@@ -32,18 +32,29 @@ def _batches(n: int, per_point: int):
 
 
 def _stamp(xs, ys, grid: Grid, radius: int, b: slice, dr, dc):
-    """Flat cell index and distance (m, float32) of every window cell of points ``b``."""
+    """Flat cell index, squared distance (m², float32) and in-grid mask of window cells.
+
+    The mask is None when every window of the batch lies inside the grid.
+    """
     row, col = grid.rowcol(xs[b], ys[b])
     # offset of each point from its own cell centre, then window offsets in metres
     fx = (grid.x0 + (col + 0.5) * grid.cell - xs[b]).astype(np.float32)
     fy = (grid.y0 - (row + 0.5) * grid.cell - ys[b]).astype(np.float32)
-    dx = fx[:, None] + (dc * grid.cell).astype(np.float32)[None, :]
+    d2 = fx[:, None] + (dc * grid.cell).astype(np.float32)[None, :]
+    d2 *= d2
     dy = fy[:, None] - (dr * grid.cell).astype(np.float32)[None, :]
-    d = np.sqrt(dx * dx + dy * dy)
-    rr = row[:, None] + dr[None, :]
-    cc = col[:, None] + dc[None, :]
-    ok = (rr >= 0) & (rr < grid.nrows) & (cc >= 0) & (cc < grid.ncols)
-    return rr * grid.ncols + cc, d, ok
+    dy *= dy
+    d2 += dy
+    idx = (row * grid.ncols + col)[:, None] + (dr * grid.ncols + dc)[None, :]
+    edge = ((row < radius) | (row + radius >= grid.nrows)
+            | (col < radius) | (col + radius >= grid.ncols))
+    ok = None
+    if edge.any():  # only windows that cross the grid edge need a per-cell check
+        ok = np.ones(idx.shape, dtype=bool)
+        rr = row[edge, None] + dr[None, :]
+        cc = col[edge, None] + dc[None, :]
+        ok[edge] = (rr >= 0) & (rr < grid.nrows) & (cc >= 0) & (cc < grid.ncols)
+    return idx, d2, ok
 
 
 def splat_cost(n_points: int, reach: float, cell: float) -> float:
@@ -58,10 +69,11 @@ def nearest_distance(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
     out = np.full(grid.size, np.inf, dtype=np.float32)
     radius = math.ceil(max_distance / grid.cell)
     dr, dc = _window(radius)
+    r2 = np.float32(max_distance) ** 2
     for b in _batches(len(xs), dr.size):
-        idx, d, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
-        ok &= d <= max_distance
-        np.minimum.at(out, idx[ok], d[ok])
+        idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
+        sel = d2 <= r2 if ok is None else (d2 <= r2) & ok
+        np.minimum.at(out, idx[sel], np.sqrt(d2[sel]))
     return out.reshape(grid.shape)
 
 
@@ -81,11 +93,13 @@ def best_weighted(xs, ys, w, grid: Grid, reach: float, decay) -> tuple[np.ndarra
     radius = math.ceil(reach / grid.cell)
     dr, dc = _window(radius)
     stamps = []
+    r2 = np.float32(reach) ** 2
     for b in _batches(len(xs), dr.size):
-        idx, d, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
-        ok &= d <= reach
-        v = (w[b, None] * decay(d)).astype(np.float32)
-        idx, v, d = idx[ok], v[ok], d[ok]
+        idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
+        sel = d2 <= r2 if ok is None else (d2 <= r2) & ok
+        d = np.sqrt(d2[sel])
+        v = (np.broadcast_to(w[b, None], sel.shape)[sel] * decay(d)).astype(np.float32)
+        idx = idx[sel]
         np.maximum.at(best, idx, v)
         stamps.append((idx, v, d))
     for idx, v, d in stamps:  # the distance of the point that won each cell
@@ -108,8 +122,12 @@ def gaussian_mass(xs, ys, grid: Grid, sigma: float, weights=None,
     radius = math.ceil(truncate * sigma / grid.cell)
     dr, dc = _window(radius)
     for b in _batches(len(xs), dr.size):
-        idx, d, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
-        k = np.exp(np.float32(-0.5 / sigma**2) * d * d)
+        idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
+        d2 *= np.float32(-0.5 / sigma**2)
+        k = np.exp(d2, out=d2)
         k *= (w[b] / k.sum(axis=1, dtype=np.float64)).astype(np.float32)[:, None]
-        np.add.at(out, idx[ok], k[ok])
+        if ok is None:
+            np.add.at(out, idx.ravel(), k.ravel())
+        else:
+            np.add.at(out, idx[ok], k[ok])
     return out.reshape(grid.shape)
