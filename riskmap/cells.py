@@ -19,14 +19,6 @@ from riskmap.project import Project
 TOP_N = 3
 
 
-def select(surface: Surface, township: int | None = None, min_class: int = 1) -> np.ndarray:
-    """Flat patrol-cell indices of one township (1-based index) or the district."""
-    keep = surface.p_area & (surface.p_class >= min_class)
-    if township is not None:
-        keep &= surface.township == township
-    return np.flatnonzero(keep)
-
-
 def cell_table(surface: Surface, project: Project, flat: np.ndarray) -> gpd.GeoDataFrame:
     """GeoDataFrame of the patrol cells ``flat`` (flat indices into the patrol grid).
 

@@ -14,7 +14,7 @@ import numpy as np
 from riskmap import burn, factors
 from riskmap.grid import Grid
 from riskmap.inputs import Inputs
-from riskmap.patrol import argmax_in_blocks, block_max_mean, blocks, upsample
+from riskmap.patrol import argmax_in_blocks, block_max_mean, blocks
 from riskmap.project import FactorSpec, Project
 from riskmap.score import accumulate_score, class_thresholds, classify, score_coefficients
 
@@ -157,9 +157,3 @@ def _patrol_labels(geoms, grid, pgrid, k, area):
     out[~inside] = 0
     return out
 
-
-def analysis_labels(surface: Surface, labels: np.ndarray) -> np.ndarray:
-    """Patrol-cell labels spread to the analysis cells (0 outside the district)."""
-    out = upsample(labels, surface.k)
-    out[~surface.area] = 0
-    return out
