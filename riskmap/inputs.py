@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import shapely
 
-from riskmap.errors import LayerError
+from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.layers import LayerInfo, file_sha256, read_source
 from riskmap.project import AreaSpec, FactorSpec, Project, Source
 
@@ -129,12 +130,25 @@ def _check_factor_layer(f: FactorSpec, gdf, info: LayerInfo, district):
         )
     reach = max(f.reach, 0.0)
     area = shapely.buffer(district, reach) if reach else district
-    if not shapely.intersects(gdf.geometry.values, area).any():
+    outside = ~shapely.intersects(gdf.geometry.values, area)
+    if outside.all():
         raise LayerError(
             f"{f.source}: all {len(gdf)} features of factor {f.name} lie outside the district "
             f"(and beyond its {reach:g} m reach); check the layer's CRS "
             f"(read as {info.crs}) and extent"
         )
+    if outside.any():
+        n, share = int(outside.sum()), float(outside.mean())
+        first = int(np.flatnonzero(outside)[0])
+        row = gdf["_row"].iloc[first] if "_row" in gdf.columns else first + 1
+        c = gdf.geometry.values[first].representative_point()
+        msg = (f"{f.source}: {n} of {len(gdf)} features ({share:.0%}) lie outside the district "
+               f"and beyond the factor's reach, e.g. row {row} at ({c.x:.0f}, {c.y:.0f})")
+        if share > 0.5 and not f.source.allow_outside:
+            raise LayerError(msg + "; check the coordinate system and the lon/lat order, or "
+                             "set allow_outside: true on the source")
+        info.notes.append(msg + " (ignored)")
+        warnings.warn(msg + " (ignored)", RiskmapWarning, stacklevel=3)
     for col in ("type_field", "weight_field", "date_field"):
         fld = f.params.get(col)
         if fld and fld not in gdf.columns:

@@ -44,6 +44,11 @@ class LayerInfo:
     empty: int = 0
     repaired: int = 0
     dropped_rows: int = 0
+    split_collections: int = 0
+    duplicates: int = 0
+    format: str = ""
+    geom_counts: dict = field(default_factory=dict)
+    detected: list[str] = field(default_factory=list)  # CRS / axis / zone found in the data
     bounds: tuple | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -86,7 +91,10 @@ def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, Lay
     if len(gdf) == 0:
         raise LayerError(f"{source}: 图层为空 (the layer has no features); check the file or "
                          "the 'where' filter")
-    if gdf.crs is None:
+    mars = source.crs in ("GCJ02", "BD09")
+    if mars:
+        gdf = _from_mars(gdf, source.crs, source, info)
+    elif gdf.crs is None:
         if source.crs is None:
             raise LayerError(f"{source}: 没有坐标系 (the layer has no CRS); add a .prj / CRS to "
                              "the file or give 'crs:' in the project file source")
@@ -100,17 +108,26 @@ def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, Lay
     empty = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     info.empty = int(empty.sum())
     if info.empty:
-        gdf = gdf.loc[~empty]
-        if len(gdf) == 0:
+        if info.empty == len(gdf):
             raise LayerError(f"{source}: every feature has an empty geometry; nothing to use")
+        rows = _rows(gdf, np.flatnonzero(empty))
+        warnings.warn(f"{source}: skipped {info.empty} feature(s) without geometry "
+                      f"(never placed at 0,0): rows {rows}", RiskmapWarning, stacklevel=2)
+        gdf = gdf.loc[~empty]
     bad = ~np.isfinite(shapely.bounds(gdf.geometry.values)).all(axis=1)
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise LayerError(f"{source}: feature {row + 1} has NaN/Inf coordinates; fix or delete it")
+        raise LayerError(f"{source}: row {_rows(gdf, np.flatnonzero(bad)[:1])} has NaN/Inf "
+                         "coordinates; fix or delete it")
+    gdf = _split_collections(gdf, source, info)
     gdf = gdf.to_crs(working_crs)
     gdf = _repair(gdf, source, info)
+    info.duplicates = int(pd.Series(shapely.to_wkb(gdf.geometry.values)).duplicated().sum())
+    if info.duplicates:
+        info.notes.append(f"{info.duplicates} features repeat another's geometry exactly (kept)")
     info.features = len(gdf)
-    info.geom_types = sorted(set(gdf.geom_type.astype(str)))
+    counts = gdf.geom_type.value_counts().sort_index()
+    info.geom_counts = {str(k): int(v) for k, v in counts.items()}
+    info.geom_types = sorted(info.geom_counts)
     info.bounds = tuple(float(v) for v in gdf.total_bounds)
     return gdf.reset_index(drop=True), info
 
@@ -118,6 +135,15 @@ def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, Lay
 def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     layers = list_layers(source.path)
     layer = source.layer
+    kml = source.path.suffix.lower() in (".kml", ".kmz")
+    if layer is None and kml and len(layers) > 1:
+        # phone apps put placemarks in folders; GDAL makes each folder a layer
+        parts = [_read_one(source, name, info) for name in layers]
+        parts = [p.assign(folder=name) for p, name in zip(parts, layers, strict=True) if len(p)]
+        info.notes.append(f"read {len(layers)} KML folders: {', '.join(layers)}")
+        if not parts:
+            return _read_one(source, layers[0], info)
+        return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
     if layer is None:
         if len(layers) > 1:
             raise LayerError(f"{source.path}: holds {len(layers)} layers "
@@ -126,17 +152,83 @@ def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     elif layer not in layers:
         raise LayerError(f"{source.path}: 没有图层 {layer!r} (no such layer); layers in the file: "
                          f"{', '.join(layers) or 'none'}")
+    return _read_one(source, layer, info)
+
+
+def _read_one(source: Source, layer, info: LayerInfo) -> gpd.GeoDataFrame:
+    shp = source.path.suffix.lower() == ".shp"
+    # shapefile text is read byte for byte (latin-1) and decoded after a
+    # decode test: a missing or wrong .cpg must not produce mojibake
+    enc = source.encoding or ("latin1" if shp else None)
     try:
-        meta = pyogrio.read_info(source.path, layer=layer, encoding=source.encoding)
-        info.encoding = source.encoding or _shapefile_cpg(source.path) or meta.get("encoding")
+        meta = pyogrio.read_info(source.path, layer=layer, encoding=enc)
+        info.format = meta.get("driver") or ""
         gdf = pyogrio.read_dataframe(source.path, layer=layer, where=source.where,
-                                     encoding=source.encoding, on_invalid="warn")
-    except LayerError:
-        raise
+                                     encoding=enc, on_invalid="warn")
     except Exception as e:
         hint = "; check the 'where' filter" if source.where else ""
         raise LayerError(f"{source}: 读取失败 (cannot read): {_first_line(e)}{hint}") from None
+    if shp and not source.encoding:
+        gdf, info.encoding, why = decode_shapefile_text(gdf, _shapefile_cpg(source.path))
+        if why and (why.startswith(".cpg") or "neither" in why):
+            warnings.warn(f"{source}: {why}", RiskmapWarning, stacklevel=4)
+        elif why:
+            info.notes.append(why)
+    else:
+        info.encoding = source.encoding or meta.get("encoding")
     return gdf
+
+
+def decode_shapefile_text(gdf, declared: str | None):
+    """Decode latin-1-read shapefile text with the encoding that decodes it.
+
+    Tries UTF-8, then GB18030 (a superset of GBK and GB2312), on every text
+    value; the .cpg declaration only breaks ties for pure-ASCII data.
+
+    Returns
+    -------
+    (GeoDataFrame, encoding, note)
+        ``note`` explains a choice that differs from the .cpg (or its absence).
+    """
+    cols = [c for c in gdf.columns if c != gdf.geometry.name
+            and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))]
+    raw = {c: gdf[c].map(lambda v: v.encode("latin1") if isinstance(v, str) else v)
+           for c in cols}
+    values = [b for c in cols for b in raw[c] if isinstance(b, bytes) and not b.isascii()]
+    if not values:
+        return _strings_from(gdf, raw, "ascii"), (declared or "ASCII"), None
+    chosen = None
+    for enc in ("utf-8", "gb18030"):
+        try:
+            for b in values:
+                b.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        chosen = enc
+        break
+    if chosen is None:
+        enc = declared or "latin1"
+        return (_strings_from(gdf, raw, enc, errors="replace"), enc,
+                f"text decodes as neither UTF-8 nor GBK/GB18030; read as {enc} with "
+                "replacement characters — give 'encoding:' in the project file")
+    label = {"utf-8": "UTF-8", "gb18030": "GB18030"}[chosen]
+    note = None
+    norm = (declared or "").upper().replace("-", "").replace("_", "")
+    if not declared:
+        note = f"no .cpg: text decodes as {label}"
+    elif not (norm == "UTF8" and chosen == "utf-8") and not (
+            norm in ("GBK", "GB2312", "GB18030", "936", "CP936", "ANSI936")
+            and chosen == "gb18030"):
+        note = f".cpg says {declared} but the text decodes only as {label}; using {label}"
+    return _strings_from(gdf, raw, chosen), label, note
+
+
+def _strings_from(gdf, raw, enc, errors="strict"):
+    out = gdf.copy()
+    for c, col in raw.items():
+        out[c] = col.map(lambda b: b.decode(enc, errors) if isinstance(b, bytes) else b)
+        out[c] = out[c].astype(object)
+    return out
 
 
 def _shapefile_cpg(path: Path) -> str | None:
@@ -210,6 +302,49 @@ def _coordinate_columns(df: pd.DataFrame, source: Source):
             return xc, yc, crs
     raise LayerError(f"{source}: cannot find coordinate columns (looked for 经度/纬度, lon/lat, "
                      f"X/Y); columns: {', '.join(df.columns)}; give 'x_field'/'y_field'")
+
+
+def _from_mars(gdf, kind: str, source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
+    """Shift GCJ-02 / BD-09 lon/lat (AMap, Tencent, Baidu exports) to WGS84."""
+    from riskmap import coords
+
+    if gdf.crs is not None and not gdf.crs.is_geographic:
+        raise LayerError(f"{source}: declared {kind} but the layer is in projected "
+                         f"{_crs_label(gdf.crs)}; {kind} applies to longitude/latitude only")
+    inverse = coords.gcj02_to_wgs84 if kind == "GCJ02" else coords.bd09_to_wgs84
+
+    def shift(xy):
+        lon, lat = inverse(xy[:, 0], xy[:, 1])
+        return np.column_stack([lon, lat])
+
+    geoms = shapely.transform(gdf.geometry.values, shift)
+    info.notes.append(f"coordinates converted from {kind} to WGS84 (exact inverse)")
+    return gdf.set_geometry(gpd.GeoSeries(geoms, index=gdf.index), crs="EPSG:4326")
+
+
+def _rows(gdf, positions, most: int = 5) -> str:
+    """Row numbers as the user sees them (table rows, else feature order), shortened."""
+    pos = np.asarray(positions)[:most]
+    nums = gdf["_row"].to_numpy()[pos] if "_row" in gdf.columns else pos + 1
+    more = len(positions) - len(pos)
+    return ", ".join(str(int(n)) for n in nums) + (f" … (+{more})" if more > 0 else "")
+
+
+def _split_collections(gdf: gpd.GeoDataFrame, source: Source,
+                       info: LayerInfo) -> gpd.GeoDataFrame:
+    """Geometry collections become one feature per part (then checked by type)."""
+    geoms = gdf.geometry.values
+    gc = shapely.get_type_id(geoms) == 7
+    if not gc.any():
+        return gdf
+    parts, idx = shapely.get_parts(geoms[gc], return_index=True)
+    rows = gdf.loc[gc].iloc[idx].copy()
+    rows = rows.set_geometry(gpd.GeoSeries(parts, index=rows.index, crs=gdf.crs))
+    info.split_collections = int(gc.sum())
+    warnings.warn(f"{source}: split {int(gc.sum())} geometry collection(s) into {len(parts)} "
+                  f"features by type (rows {_rows(gdf, np.flatnonzero(gc))})", RiskmapWarning,
+                  stacklevel=3)
+    return gpd.GeoDataFrame(pd.concat([gdf.loc[~gc], rows]), crs=gdf.crs)
 
 
 def _repair(gdf: gpd.GeoDataFrame, source: Source, info: LayerInfo) -> gpd.GeoDataFrame:

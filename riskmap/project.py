@@ -29,7 +29,15 @@ _TOP_KEYS = {
     "townships", "villages", "factors", "classes", "incidents", "output",
 }
 _AREA_KEYS = {"source", "name_field", "township_field", "label"}
-_SOURCE_KEYS = {"path", "layer", "where", "x_field", "y_field", "crs", "encoding", "sheet"}
+_SOURCE_KEYS = {
+    "path", "layer", "where", "x_field", "y_field", "crs", "encoding", "sheet", "table",
+    "crs_field", "datum", "towgs84", "central_meridian", "allow_outside",
+}
+DATUMS = ("cgcs2000", "wgs84", "xian80", "beijing54")
+# coordinate systems that are not CRSs PROJ knows: China's obfuscated web-map datums
+MARS_CRS = {"GCJ02": "GCJ02", "GCJ-02": "GCJ02", "AMAP": "GCJ02", "高德": "GCJ02",
+            "TENCENT": "GCJ02", "腾讯": "GCJ02", "火星坐标": "GCJ02",
+            "BD09": "BD09", "BD-09": "BD09", "BAIDU": "BD09", "百度": "BD09"}
 _FACTOR_COMMON = {"name", "label", "source", "kind", "weight"}
 _FACTOR_KEYS = {
     "proximity": {"range", "decay", "target"},
@@ -54,6 +62,12 @@ class Source:
     crs: str | None = None
     encoding: str | None = None
     sheet: str | None = None
+    table: str = "points"  # for CSV/TXT/XLSX: "points" or "corners" (拐点坐标 licences)
+    crs_field: str | None = None  # per-row coordinate system column
+    datum: str | None = None  # of GK coordinates: cgcs2000, wgs84, xian80, beijing54
+    towgs84: tuple | None = None  # Helmert parameters for xian80 / beijing54
+    central_meridian: float | None = None  # of GK eastings without zone prefix
+    allow_outside: bool = False  # accept a layer whose features are mostly outside
 
     def __str__(self) -> str:
         return f"{self.path}" + (f" (图层 {self.layer})" if self.layer else "")
@@ -335,6 +349,31 @@ class _Ctx:
             path, layer = _split_source(str(p))
             layer = v.get("layer", layer)
             crs = self.crs_any(v["crs"], key + ".crs") if v.get("crs") else None
+            table = v.get("table", "points")
+            if table not in ("points", "corners"):
+                self.fail(f"{key}.table",
+                          f"must be 'points' or 'corners' (拐点坐标), got {table!r}")
+            datum = v.get("datum")
+            if datum is not None and str(datum).lower() not in DATUMS:
+                self.fail(f"{key}.datum",
+                          f"unknown datum {datum!r}; use one of {', '.join(DATUMS)}")
+            tw = v.get("towgs84")
+            if tw is not None:
+                if isinstance(tw, str):
+                    tw = [t for t in tw.replace("，", ",").split(",") if t.strip()]
+                try:
+                    tw = tuple(float(t) for t in tw)
+                except (TypeError, ValueError):
+                    tw = ()
+                if len(tw) not in (3, 7):
+                    self.fail(f"{key}.towgs84", "must be 3 or 7 numbers: dx, dy, dz (m) "
+                              "[, rx, ry, rz (arc-seconds), ds (ppm)]")
+            cm = v.get("central_meridian")
+            if cm is not None:
+                cm = self.number(cm, f"{key}.central_meridian")
+            allow = v.get("allow_outside", False)
+            if not isinstance(allow, bool):
+                self.fail(f"{key}.allow_outside", "must be true or false")
             return Source(
                 path=(folder / path).resolve(),
                 layer=None if layer is None else str(layer),
@@ -344,14 +383,24 @@ class _Ctx:
                 crs=crs,
                 encoding=v.get("encoding"),
                 sheet=v.get("sheet"),
+                table=table,
+                crs_field=v.get("crs_field"),
+                datum=None if datum is None else str(datum).lower(),
+                towgs84=tw,
+                central_meridian=cm,
+                allow_outside=allow,
             )
         self.fail(key, "must be a path ('file.gpkg:layer') or a mapping with 'path'")
 
     def crs_any(self, v, key) -> str:
+        mars = MARS_CRS.get(str(v).strip().upper().replace(" ", ""))
+        if mars:
+            return mars
         try:
             crs = CRS.from_user_input(v)
         except CRSError:
-            self.fail(key, f"unknown coordinate system {v!r}; use e.g. EPSG:4326 or EPSG:4547")
+            self.fail(key, f"unknown coordinate system {v!r}; use e.g. EPSG:4326, EPSG:4547, "
+                      "GCJ02 (AMap/Tencent) or BD09 (Baidu)")
         auth = crs.to_authority()
         return f"{auth[0]}:{auth[1]}" if auth else crs.to_wkt()
 
