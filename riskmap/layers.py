@@ -25,11 +25,6 @@ from riskmap.project import Source
 
 log = logging.getLogger(__name__)
 
-_LON = ("经度", "lon", "lng", "longitude", "long")
-_LAT = ("纬度", "lat", "latitude")
-_X = ("x", "x坐标", "东坐标", "easting")
-_Y = ("y", "y坐标", "北坐标", "northing")
-_ENCODINGS = ("utf-8-sig", "gb18030")
 
 
 @dataclass
@@ -239,69 +234,179 @@ def _shapefile_cpg(path: Path) -> str | None:
     return cpg.read_text(encoding="ascii", errors="replace").strip()[:20] or None
 
 
+_POINT_KEYWORDS = {
+    "lon": ("经度", "lon", "lng", "longitude", "long", "东经"),
+    "lat": ("纬度", "lat", "latitude", "北纬"),
+    "x": ("x", "x坐标", "东坐标", "横坐标", "easting", "坐标x"),
+    "y": ("y", "y坐标", "北坐标", "纵坐标", "northing", "坐标y"),
+    "crs": ("坐标系", "坐标系统", "坐标类型", "crs", "coordinate system", "datum"),
+}
+_ROW_CRS = {"WGS84": "WGS84", "WGS-84": "WGS84", "GPS": "WGS84", "CGCS2000": "WGS84",
+            "2000": "WGS84", "国家2000": "WGS84", "EPSG:4326": "WGS84", "EPSG:4490": "WGS84"}
+
+
 def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
-    """Points from a CSV/TXT/XLSX table with coordinate columns."""
-    path = source.path
-    if path.suffix.lower() in (".xlsx", ".xls"):
-        try:
-            df = pd.read_excel(path, sheet_name=source.sheet or 0, dtype=object)
-        except Exception as e:
-            raise LayerError(f"{source}: 无法读取表格 (cannot read spreadsheet): "
-                             f"{_first_line(e)}") from None
-        info.encoding = "xlsx"
-    else:
-        encodings = (source.encoding,) if source.encoding else _ENCODINGS
-        for enc in encodings:
-            try:
-                df = pd.read_csv(path, dtype=object, encoding=enc, sep=None, engine="python")
-                info.encoding = enc
-                break
-            except UnicodeDecodeError:
-                continue
-            except Exception as e:
-                raise LayerError(f"{source}: 无法读取表格 (cannot read table): "
-                                 f"{_first_line(e)}") from None
-        else:
-            raise LayerError(f"{source}: text encoding is neither UTF-8 nor GBK/GB18030; "
-                             "save it as UTF-8 or give 'encoding:' in the project file")
-    df.columns = [str(c).strip() for c in df.columns]
-    xcol, ycol, guessed_crs = _coordinate_columns(df, source)
-    crs = source.crs or guessed_crs
-    if crs is None:
-        raise LayerError(f"{source}: columns {xcol!r}/{ycol!r} are projected coordinates but the "
-                         "table has no CRS; give 'crs:' (e.g. EPSG:4547) in the project file")
-    x = pd.to_numeric(df[xcol].astype(str).str.strip(), errors="coerce")
-    y = pd.to_numeric(df[ycol].astype(str).str.strip(), errors="coerce")
-    blank = df[xcol].isna() | df[ycol].isna()
-    bad = (x.isna() | y.isna()) & ~blank
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise LayerError(f"{source}: row {row + 2}: coordinates {df[xcol].iloc[row]!r}, "
-                         f"{df[ycol].iloc[row]!r} are not numbers; fix the cell")
-    keep = ~blank.to_numpy()
-    info.dropped_rows = int((~keep).sum())
-    if info.dropped_rows:
-        warnings.warn(f"{source}: {info.dropped_rows} rows without coordinates were skipped",
-                      RiskmapWarning, stacklevel=3)
-    df = df.loc[keep]
-    geom = gpd.points_from_xy(x[keep], y[keep])
-    return gpd.GeoDataFrame(df.drop(columns=[xcol, ycol]), geometry=geom, crs=crs)
+    """Points (or corner-coordinate licences) from a CSV/TXT/XLSX table."""
+    if source.table == "corners":
+        return _read_corners(source, info)
+    from riskmap import coords
+    from riskmap.tables import read_table
 
-
-def _coordinate_columns(df: pd.DataFrame, source: Source):
-    cols = {c.lower(): c for c in df.columns}
+    kw = dict(_POINT_KEYWORDS)
     if source.x_field or source.y_field:
-        for f in (source.x_field, source.y_field):
-            if f not in df.columns:
-                raise LayerError(f"{source}: no column {f!r}; columns: {', '.join(df.columns)}")
-        return source.x_field, source.y_field, None
-    for xs, ys, crs in ((_LON, _LAT, "EPSG:4326"), (_X, _Y, None)):
-        xc = next((cols[n] for n in xs if n in cols), None)
-        yc = next((cols[n] for n in ys if n in cols), None)
-        if xc and yc:
-            return xc, yc, crs
-    raise LayerError(f"{source}: cannot find coordinate columns (looked for 经度/纬度, lon/lat, "
-                     f"X/Y); columns: {', '.join(df.columns)}; give 'x_field'/'y_field'")
+        kw = {"x": (source.x_field,), "y": (source.y_field,), "crs": kw["crs"]}
+    if source.crs_field:
+        kw["crs"] = (source.crs_field,)
+    try:
+        df, tinfo = read_table(source.path, sheet=source.sheet, encoding=source.encoding,
+                               keywords=kw)
+    except LayerError as e:
+        if "no header" not in str(e):
+            raise
+        raise LayerError(f"{e}; cannot find coordinate columns: name them or give "
+                         "'x_field'/'y_field' in the project file") from None
+    for role, name in (("x", source.x_field), ("y", source.y_field)):
+        if name and role not in df.columns:
+            raise LayerError(f"{source}: no column {name!r} (x_field/y_field); columns: "
+                             f"{', '.join(map(str, df.columns[:-1]))}")
+    info.encoding = tinfo.encoding
+    info.format = "XLSX" if tinfo.encoding == "xlsx" else "CSV"
+    info.notes += tinfo.notes
+    if tinfo.dropped_title_rows or tinfo.dropped_footer_rows:
+        info.notes.append(f"header on row {tinfo.header_row}; dropped "
+                          f"{tinfo.dropped_title_rows} title and {tinfo.dropped_footer_rows} "
+                          "footer row(s)")
+    if {"lon", "lat"} <= set(df.columns):
+        (a, bad_a), (b, bad_b) = coords.parse_angles(df["lon"]), coords.parse_angles(df["lat"])
+        kind, cols = "lonlat", ("lon", "lat")
+    elif {"x", "y"} <= set(df.columns):
+        (a, bad_a), (b, bad_b) = coords.parse_numbers(df["x"]), coords.parse_numbers(df["y"])
+        kind, cols = "xy", ("x", "y")
+    else:
+        raise LayerError(f"{source}: cannot find coordinate columns (looked for 经度/纬度, "
+                         f"lon/lat, X/Y); columns: {', '.join(map(str, df.columns[:-1]))}; "
+                         "give 'x_field'/'y_field' in the project file")
+    bad = bad_a | bad_b
+    rows = df["_row"].to_numpy()
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise LayerError(f"{source}: row {rows[i]}: coordinates {df[cols[0]].iloc[i]!r}, "
+                         f"{df[cols[1]].iloc[i]!r} are not numbers or angles; fix the cell")
+    blank = np.isnan(a) | np.isnan(b)
+    info.dropped_rows = int(blank.sum())
+    if info.dropped_rows:
+        warnings.warn(f"{source}: skipped {info.dropped_rows} row(s) without coordinates "
+                      f"(never placed at 0,0): rows {_list(rows[blank])}", RiskmapWarning,
+                      stacklevel=3)
+    keep = ~blank
+    df, a, b, rows = df.loc[keep], a[keep], b[keep], rows[keep]
+    if kind == "lonlat":
+        x, y, crs = _table_lonlat(source, df, a, b, rows, info)
+    else:
+        x, y, crs = _table_xy(source, a, b, info)
+    drop = [c for c in (*cols, "crs") if c in df.columns]
+    return gpd.GeoDataFrame(df.drop(columns=drop).reset_index(drop=True),
+                            geometry=gpd.points_from_xy(x, y), crs=crs)
+
+
+def _table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
+    """Longitude/latitude: swapped pairs, per-table or per-row GCJ-02/BD-09."""
+    from riskmap import coords
+    from riskmap.project import MARS_CRS
+
+    swapped = coords.looks_swapped_lonlat(lon, lat)
+    if swapped.any():
+        warnings.warn(f"{source}: {int(swapped.sum())} row(s) have latitude and longitude "
+                      f"swapped; swapped back (rows {_list(rows[swapped])})", RiskmapWarning,
+                      stacklevel=4)
+        lon, lat = np.where(swapped, lat, lon), np.where(swapped, lon, lat)
+    if "crs" in df.columns and not source.crs:
+        names = df["crs"].fillna("").astype(str).str.strip().str.upper().str.replace(" ", "")
+        mapped = names.map(lambda v: MARS_CRS.get(v) or _ROW_CRS.get(v) or (None if v else "WGS84"))
+        if mapped.isna().any():
+            i = int(np.flatnonzero(mapped.isna().to_numpy())[0])
+            raise LayerError(f"{source}: row {rows[i]}: unknown coordinate system "
+                             f"{df['crs'].iloc[i]!r}; use WGS84, CGCS2000, GCJ02 (高德/腾讯) "
+                             "or BD09 (百度)")
+        m = mapped.to_numpy()
+        lon, lat = lon.copy(), lat.copy()
+        for name, inverse in (("GCJ02", coords.gcj02_to_wgs84), ("BD09", coords.bd09_to_wgs84)):
+            sel = m == name
+            if sel.any():
+                lon[sel], lat[sel] = inverse(lon[sel], lat[sel])
+                info.detected.append(f"{int(sel.sum())} row(s) in {name} converted to WGS84 "
+                                     "(per-row coordinate system column)")
+        return lon, lat, "EPSG:4326"
+    crs = source.crs or "EPSG:4326"
+    if crs in ("GCJ02", "BD09"):
+        inverse = coords.gcj02_to_wgs84 if crs == "GCJ02" else coords.bd09_to_wgs84
+        lon, lat = inverse(lon, lat)
+        info.detected.append(f"longitude/latitude in {crs}, converted to WGS84 (exact inverse)")
+        return lon, lat, "EPSG:4326"
+    if not CRS.from_user_input(crs).is_geographic:
+        raise LayerError(f"{source}: the table has longitude/latitude columns but 'crs' is the "
+                         f"projected {crs}; remove 'crs' or name the X/Y columns")
+    info.detected.append(f"经度/纬度 columns, {crs}")
+    return lon, lat, crs
+
+
+def _table_xy(source: Source, a, b, info: LayerInfo):
+    """Projected X/Y: surveyors' order and zone prefix detected from the numbers."""
+    from riskmap import coords
+
+    if source.crs in ("GCJ02", "BD09"):
+        raise LayerError(f"{source}: {source.crs} applies to longitude/latitude columns; "
+                         "name them 经度/纬度 or lon/lat")
+    if source.crs and CRS.from_user_input(source.crs).is_geographic:
+        info.detected.append(f"X/Y columns read as longitude/latitude ({source.crs})")
+        return a, b, source.crs
+    guess = coords.detect_gk(a, b)
+    info.detected.append(guess.message)
+    x, y = guess.to_xy(a, b)
+    if source.crs:
+        if guess.zone and _false_easting(source.crs) > 1e6:
+            x = x + guess.zone * 1e6  # the declared CRS wants the zone prefix
+        return x, y, source.crs
+    if guess.zone is None and source.central_meridian is None:
+        raise LayerError(f"{source}: eastings carry no zone prefix, so the zone is unknown; give "
+                         "'central_meridian' (e.g. 114) or 'crs' (e.g. EPSG:4547)")
+    datum = source.datum or "cgcs2000"
+    crs = coords.gk_crs(datum, zone=guess.zone if source.central_meridian is None else None,
+                        central_meridian=source.central_meridian, towgs84=source.towgs84)
+    info.detected.append(f"{datum} Gauss-Krüger → {_crs_label(crs)}")
+    return x, y, crs
+
+
+def _false_easting(crs) -> float:
+    op = CRS.from_user_input(crs).coordinate_operation
+    if op is None:
+        return 0.0
+    return next((p.value for p in op.params if "easting" in p.name.lower()), 0.0)
+
+
+def _read_corners(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
+    """Mining-right licences from a corner-coordinate table (拐点坐标)."""
+    from riskmap.rights import read_corner_table
+
+    if source.crs in ("GCJ02", "BD09"):
+        raise LayerError(f"{source}: corner tables are surveyed Gauss-Krüger coordinates, "
+                         f"not {source.crs}; remove 'crs' or give a projected CRS")
+    gdf, rep = read_corner_table(source.path, sheet=source.sheet, encoding=source.encoding,
+                                 datum=source.datum or "cgcs2000", towgs84=source.towgs84,
+                                 crs=source.crs, central_meridian=source.central_meridian)
+    info.format = "corner table (拐点坐标)"
+    info.encoding = rep.table.encoding if rep.table else None
+    info.detected += [rep.order, rep.detection, f"CRS {rep.crs}",
+                      f"{rep.licences} licences, {rep.blocks} blocks, {rep.corners} corners"]
+    info.notes += rep.notes
+    info.notes += [f"licences overlap: {x} × {y}: {m2:,.0f} m²" for x, y, m2 in rep.overlaps]
+    return gdf
+
+
+def _list(values, most: int = 5) -> str:
+    v = list(values)
+    more = f" … (+{len(v) - most})" if len(v) > most else ""
+    return ", ".join(str(x) for x in v[:most]) + more
 
 
 def _from_mars(gdf, kind: str, source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
