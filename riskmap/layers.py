@@ -9,6 +9,7 @@ the file, the layer, the row and the fix.
 from __future__ import annotations
 
 import logging
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,15 +87,15 @@ def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, Lay
     if len(gdf) == 0:
         raise LayerError(f"{source}: 图层为空 (the layer has no features); check the file or "
                          "the 'where' filter")
-    mars = source.crs in ("GCJ02", "BD09")
-    if mars:
+    if source.crs in ("GCJ02", "BD09") and not source.is_table:  # tables shift per row
         gdf = _from_mars(gdf, source.crs, source, info)
     elif gdf.crs is None:
         if source.crs is None:
             raise LayerError(f"{source}: 没有坐标系 (the layer has no CRS); add a .prj / CRS to "
                              "the file or give 'crs:' in the project file source")
         gdf = gdf.set_crs(source.crs)
-    elif source.crs is not None and not CRS.from_user_input(source.crs).equals(gdf.crs):
+    elif source.crs not in (None, "GCJ02", "BD09") and not CRS.from_user_input(
+            source.crs).equals(gdf.crs):
         info.notes.append(f"CRS in file overridden by project file ({source.crs})")
         gdf = gdf.set_crs(source.crs, allow_override=True)
     info.crs = _crs_label(gdf.crs)
@@ -303,7 +304,7 @@ def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     if kind == "lonlat":
         x, y, crs = _table_lonlat(source, df, a, b, rows, info)
     else:
-        x, y, crs = _table_xy(source, a, b, info)
+        x, y, crs = _table_xy(source, a, b, rows, info)
     drop = [c for c in (*cols, "crs") if c in df.columns]
     return gpd.GeoDataFrame(df.drop(columns=drop).reset_index(drop=True),
                             geometry=gpd.points_from_xy(x, y), crs=crs)
@@ -350,7 +351,7 @@ def _table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
     return lon, lat, crs
 
 
-def _table_xy(source: Source, a, b, info: LayerInfo):
+def _table_xy(source: Source, a, b, rows, info: LayerInfo):
     """Projected X/Y: surveyors' order and zone prefix detected from the numbers."""
     from riskmap import coords
 
@@ -360,7 +361,11 @@ def _table_xy(source: Source, a, b, info: LayerInfo):
     if source.crs and CRS.from_user_input(source.crs).is_geographic:
         info.detected.append(f"X/Y columns read as longitude/latitude ({source.crs})")
         return a, b, source.crs
-    guess = coords.detect_gk(a, b)
+    try:
+        guess = coords.detect_gk(a, b)
+    except LayerError as e:  # name the row as the user sees it in the sheet
+        msg = re.sub(r"\brow (\d+)", lambda m: f"row {rows[int(m.group(1)) - 1]}", str(e))
+        raise LayerError(f"{source}: {msg}") from None
     info.detected.append(guess.message)
     x, y = guess.to_xy(a, b)
     if source.crs:

@@ -150,6 +150,10 @@ CASES = {
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_case_outcome(tmp_path, name):
+    _assert_case(tmp_path, name)
+
+
+def _assert_case(tmp_path, name):
     make, code, where, phrase = CASES[name]
     path = make(tmp_path)
     before = digest(path)
@@ -182,7 +186,8 @@ def _read(path, read_source, Source):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return read_source(Source(path=path), "EPSG:4547")
+        return read_source(Source(path=path) if isinstance(Source, type) else Source(path),
+                           "EPSG:4547")
 
 
 def test_kml_reads_every_folder(tmp_path):
@@ -223,3 +228,113 @@ def test_read_only_folder_never_written(tmp_path):
     before = sorted(os.listdir(tmp_path))
     rc, _ = check(p)
     assert rc == 0 and sorted(os.listdir(tmp_path)) == before
+
+
+# --- tables -------------------------------------------------------------------------
+def _csv(d: Path, name: str, text: str, encoding="utf-8-sig") -> Path:
+    p = d / name
+    p.write_bytes(text.encode(encoding))
+    return p
+
+
+def case_table_office(d: Path) -> Path:
+    # title row, blank row, header with units, DMS and full-width values, a blank
+    # coordinate row, a footer note
+    return _csv(d, "office.csv",
+                "郊区储煤场排查表（示例）\n\n序号,名称,经度(°),纬度(°)\n"
+                "1,甲储煤场,113°33'00\",37°52'48\"\n"
+                "2,乙储煤场,１１３．５６,３７．８９\n"
+                "3,丙储煤场,,\n"
+                "注：坐标为WGS84\n")
+
+
+def case_table_swapped(d: Path) -> Path:
+    return _csv(d, "swapped.csv", f"名称,经度,纬度\n甲,{LON},{LAT}\n乙,{LAT},{LON}\n")
+
+
+def case_table_gbk(d: Path) -> Path:
+    return _csv(d, "gbk.csv", f"名称,经度,纬度\n储煤场,{LON},{LAT}\n", encoding="gbk")
+
+
+def case_table_per_row_crs(d: Path) -> Path:
+    return _csv(d, "per_row.csv", f"名称,经度,纬度,坐标系\n甲,{LON},{LAT},WGS84\n"
+                                  f"乙,{LON},{LAT},GCJ02\n丙,{LON},{LAT},百度\n")
+
+
+def case_table_bad_crs_row(d: Path) -> Path:
+    return _csv(d, "bad_crs.csv", f"名称,经度,纬度,坐标系\n甲,{LON},{LAT},WGS84\n"
+                                  f"乙,{LON},{LAT},火星2\n")
+
+
+def case_table_bad_number(d: Path) -> Path:
+    return _csv(d, "bad_number.csv", f"名称,经度,纬度\n甲,{LON},{LAT}\n乙,113.5x,{LAT}\n")
+
+
+def case_table_gk_prefixed(d: Path) -> Path:
+    # surveyors' order: X = northing, Y = easting with zone prefix 38
+    return _csv(d, "gk.csv", "点名,X,Y\nP1,4193211.20,38451607.50\nP2,4194211.20,38452607.50\n")
+
+
+def case_table_gk_mixed(d: Path) -> Path:
+    return _csv(d, "gk_mixed.csv",
+                "点名,X,Y\nP1,4193211.20,38451607.50\nP2,4194211.20,452607.50\n")
+
+
+CASES.update({
+    "table_office": (case_table_office, 1, "repairs", "skipped 1 row(s) without coordinates"),
+    "table_swapped": (case_table_swapped, 1, "repairs", "swapped back (rows 3)"),
+    "table_gbk": (case_table_gbk, 0, None, None),
+    "table_per_row_crs": (case_table_per_row_crs, 0, "detected", "1 row(s) in GCJ02"),
+    "table_bad_crs_row": (case_table_bad_crs_row, 2, "refusal", "row 3: unknown coordinate"),
+    "table_bad_number": (case_table_bad_number, 2, "refusal", "row 3"),
+    "table_gk_prefixed": (case_table_gk_prefixed, 0, "detected", "EPSG:4547"),
+    "table_gk_mixed": (case_table_gk_mixed, 2, "refusal", "row"),
+})
+TABLE_CASES = sorted(k for k in CASES if k.startswith("table_"))
+
+
+@pytest.mark.parametrize("name", TABLE_CASES)
+def test_table_case_outcome(tmp_path, name):
+    _assert_case(tmp_path, name)
+
+
+def test_office_table_values(tmp_path):
+    from riskmap.layers import read_source
+    from riskmap.project import Source
+
+    gdf, info = _read(case_table_office(tmp_path), read_source, Source)
+    assert list(gdf["名称"]) == ["甲储煤场", "乙储煤场"]
+    assert gdf.crs.to_epsg() == 4547
+    import pyproj
+
+    t = pyproj.Transformer.from_crs(4547, 4326, always_xy=True)
+    lon, lat = t.transform(gdf.geometry.x.to_numpy(), gdf.geometry.y.to_numpy())
+    assert lon[0] == pytest.approx(113.55, abs=1e-9) and lat[0] == pytest.approx(37.88, abs=1e-9)
+    assert lon[1] == pytest.approx(113.56, abs=1e-9) and lat[1] == pytest.approx(37.89, abs=1e-9)
+    assert any("title" in n for n in info.notes)
+
+
+def test_gcj02_table_lands_within_half_a_metre(tmp_path):
+    """A point exported from AMap (GCJ-02) comes back to its WGS84 place."""
+    import pyproj
+
+    from riskmap import coords
+    from riskmap.layers import read_source
+    from riskmap.project import Source
+
+    glon, glat = coords.wgs84_to_gcj02(LON, LAT)
+    p = _csv(tmp_path, "amap.csv", f"名称,经度,纬度\n甲,{glon:.9f},{glat:.9f}\n")
+    gdf, _ = _read(p, read_source, lambda path: Source(path=path, crs="GCJ02"))
+    t = pyproj.Transformer.from_crs(4547, 4326, always_xy=True)
+    lon, lat = t.transform(gdf.geometry.x[0], gdf.geometry.y[0])
+    assert pyproj.Geod(ellps="WGS84").inv(lon, lat, LON, LAT)[2] < 0.5
+    # read as if WGS84, the same point would be hundreds of metres off
+    gdf2, _ = _read(p, read_source, Source)
+    lon2, lat2 = t.transform(gdf2.geometry.x[0], gdf2.geometry.y[0])
+    assert pyproj.Geod(ellps="WGS84").inv(lon2, lat2, LON, LAT)[2] > 100
+
+
+def test_xian80_table_is_never_silently_cgcs2000(tmp_path):
+    p = case_table_gk_prefixed(tmp_path)
+    rc, rep = check(p, "--datum", "xian80")
+    assert rc == 2 and "towgs84" in rep["files"][0]["refusal"]
