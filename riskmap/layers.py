@@ -259,6 +259,8 @@ def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     if source.crs_field:
         kw["crs"] = (source.crs_field,)
     try:
+        # footers are found by their markers (注, 合计, ...) only: a last data row
+        # with a bad or blank coordinate must be reported, not dropped as a footer
         df, tinfo = read_table(source.path, sheet=source.sheet, encoding=source.encoding,
                                keywords=kw)
     except LayerError as e:
@@ -396,15 +398,21 @@ def _read_corners(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     if source.crs in ("GCJ02", "BD09"):
         raise LayerError(f"{source}: corner tables are surveyed Gauss-Krüger coordinates, "
                          f"not {source.crs}; remove 'crs' or give a projected CRS")
-    gdf, rep = read_corner_table(source.path, sheet=source.sheet, encoding=source.encoding,
-                                 datum=source.datum or "cgcs2000", towgs84=source.towgs84,
-                                 crs=source.crs, central_meridian=source.central_meridian)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gdf, rep = read_corner_table(source.path, sheet=source.sheet, encoding=source.encoding,
+                                     datum=source.datum or "cgcs2000", towgs84=source.towgs84,
+                                     crs=source.crs, central_meridian=source.central_meridian)
+    for w in caught:  # re-issue, naming the source as the project file has it
+        warnings.warn(str(w.message), w.category, stacklevel=4)
+    caught_text = " ".join(str(w.message) for w in caught)
     info.format = "corner table (拐点坐标)"
     info.encoding = rep.table.encoding if rep.table else None
     info.detected += [rep.order, rep.detection, f"CRS {rep.crs}",
                       f"{rep.licences} licences, {rep.blocks} blocks, {rep.corners} corners"]
     info.notes += rep.notes
-    info.notes += [f"licences overlap: {x} × {y}: {m2:,.0f} m²" for x, y, m2 in rep.overlaps]
+    # repairs were issued as warnings by read_corner_table; the rest are findings
+    info.notes += [w for w in rep.warnings if w not in caught_text]
     return gdf
 
 

@@ -16,6 +16,16 @@ Outputs
     outcrops, premises, project_sites, incidents.
 ``layers/tips.csv`` (UTF-8 with BOM)
     tip-line reports: 编号, 日期, 经度, 纬度, 类别 (WGS84 lon/lat).
+``layers/mining_rights_corners.xlsx``
+    the ``mining_rights`` polygons as a registry's corner-coordinate table
+    (拐点坐标表): title row, merged cells, zone-38-prefixed 3-degree
+    Gauss-Krüger coordinates in surveyors' order (X = northing), a footer.
+``layers/premises_amap_gcj02.csv`` (UTF-8 with BOM)
+    150 premises (储煤场, 洗煤厂, 型煤厂, 废弃厂房) as an AMap POI export:
+    名称, 类型, 地址, 经度, 纬度 in GCJ-02 (see :func:`wgs84_to_gcj02`).
+
+The two tables are other views of layers in ``sample.gpkg``; they use their
+own random streams, so adding them changed nothing else.
 
 Hidden incident process
 -----------------------
@@ -51,7 +61,10 @@ two weeks before it) and 30 % uniform noise over the district.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import re
 import time
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -62,6 +75,7 @@ from pyproj import Transformer
 from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 from shapely.geometry import LineString, MultiPoint, MultiPolygon, Point, Polygon
+from shapely.geometry.polygon import orient
 
 ROOT = Path(__file__).resolve().parents[1]
 CRS = "EPSG:4547"
@@ -1098,6 +1112,246 @@ def make_tips(district, incidents, rng, n: int = 150) -> pd.DataFrame:
     )
 
 
+# --------------------------------------------------------------------------- other views
+#: 3-degree Gauss-Krüger zone of the district (CM 114E): EPSG:4547 eastings + 38,000,000
+#: are the zone-prefixed eastings of EPSG:4526
+GK_ZONE = 38
+CORNER_HEADER = ["序号", "矿山名称", "采矿许可证号", "块段", "点号", "X坐标", "Y坐标",
+                 "开采标高(上)", "开采标高(下)", "有效期起", "有效期止"]
+CORNER_TITLE = "阳泉市郊区采矿权拐点坐标表（示例数据，虚构）"
+CORNER_FOOTER = "注：坐标系统为2000国家大地坐标系，3度带"
+
+
+def clockwise_corners(poly: Polygon) -> np.ndarray:
+    """Corners of a polygon clockwise, starting at the northernmost, not closed.
+
+    Parameters
+    ----------
+    poly : shapely.Polygon
+        Polygon without holes.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2)`` easting, northing.
+    """
+    xy = np.asarray(orient(poly, -1.0).exterior.coords)[:-1]
+    return np.roll(xy, -int(np.argmax(xy[:, 1])), axis=0)
+
+
+def split_quad(poly: Polygon) -> list[Polygon]:
+    """Cut a four-corner polygon in two blocks through the midpoints of two opposite sides.
+
+    Parameters
+    ----------
+    poly : shapely.Polygon
+        Quadrilateral.
+
+    Returns
+    -------
+    list of shapely.Polygon
+        Two blocks sharing one side; their areas add up to the quad's.
+    """
+    v = np.asarray(poly.exterior.coords)[:-1]
+    assert len(v) == 4, "split_quad needs four corners"
+    m01, m23 = (v[0] + v[1]) / 2, (v[2] + v[3]) / 2
+    return [Polygon([v[0], m01, m23, v[3]]), Polygon([m01, v[1], v[2], m23])]
+
+
+def corner_rows(rights: gpd.GeoDataFrame, rng) -> tuple[list[list], list[tuple[int, int]],
+                                                        list[tuple[int, int]]]:
+    """Rows of the corner table and the row spans to merge.
+
+    The largest licence is given as two blocks (split by :func:`split_quad`);
+    point numbers restart at 1 per block; the closing point (a repeat of point
+    1, numbered n + 1) is written for about half the blocks.
+
+    Parameters
+    ----------
+    rights : geopandas.GeoDataFrame
+        The ``mining_rights`` layer (EPSG:4547).
+    rng : numpy.random.Generator
+        Random generator (which blocks repeat the closing point).
+
+    Returns
+    -------
+    rows : list of list
+        One list per corner, in :data:`CORNER_HEADER` order.
+    licence_spans, block_spans : list of (int, int)
+        0-based first and last data row of each licence and of each block.
+    """
+    split = int(np.argmax(rights.geometry.area.to_numpy()))
+    rows, licence_spans, block_spans = [], [], []
+    for k, r in enumerate(rights.itertuples()):
+        blocks = split_quad(r.geometry) if k == split else [r.geometry]
+        first = len(rows)
+        for b, poly in enumerate(blocks, start=1):
+            xy = clockwise_corners(poly)
+            if rng.random() < 0.5:
+                xy = np.vstack([xy, xy[:1]])
+            start = len(rows)
+            for n, (e, nth) in enumerate(xy, start=1):
+                rows.append([
+                    len(rows) + 1, r.name, r.licence_no, b, n,
+                    round(float(nth), 2), round(float(e) + GK_ZONE * 1e6, 2),
+                    int(r.depth_top), int(r.depth_bottom),
+                    dt.date.fromisoformat(r.valid_from), dt.date.fromisoformat(r.valid_to),
+                ])
+            block_spans.append((start, len(rows) - 1))
+        licence_spans.append((first, len(rows) - 1))
+    return rows, licence_spans, block_spans
+
+
+def write_corner_table(rights: gpd.GeoDataFrame, path: Path, rng) -> int:
+    """Write the licences as a registry's corner-coordinate workbook.
+
+    Row 1 is the title (merged across), row 2 is blank, row 3 the header, then
+    one row per corner with 矿山名称, 采矿许可证号, 开采标高 and 有效期 merged over
+    each licence's rows and 块段 over each block's rows, and a footer naming the
+    coordinate system. X is the northing and Y the easting with the zone prefix
+    38 (EPSG:4526 = EPSG:4547 + 38,000,000 m), both to the centimetre. The file
+    is byte-for-byte reproducible (fixed document and zip timestamps).
+
+    Parameters
+    ----------
+    rights : geopandas.GeoDataFrame
+        The ``mining_rights`` layer (EPSG:4547).
+    path : Path
+        ``.xlsx`` to write.
+    rng : numpy.random.Generator
+        Random generator (see :func:`corner_rows`).
+
+    Returns
+    -------
+    int
+        Number of corner rows.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    rows, licence_spans, block_spans = corner_rows(rights, rng)
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "拐点坐标"
+    ncol = len(CORNER_HEADER)
+    last = chr(ord("A") + ncol - 1)
+    ws.append([CORNER_TITLE])
+    ws.merge_cells(f"A1:{last}1")
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A1"].alignment = Alignment(horizontal="center")
+    ws.append([])
+    ws.append(CORNER_HEADER)
+    for row in rows:
+        ws.append(row)
+    top = 4  # sheet row of the first corner
+    for c in "FG":
+        for cell in ws[c][top - 1:]:
+            cell.number_format = "0.00"
+    for c in "JK":
+        for cell in ws[c][top - 1:]:
+            cell.number_format = "yyyy-mm-dd"
+    for a, b in licence_spans:
+        if b > a:
+            for c in "BCHIJK":
+                ws.merge_cells(f"{c}{top + a}:{c}{top + b}")
+    for a, b in block_spans:
+        if b > a:
+            ws.merge_cells(f"D{top + a}:D{top + b}")
+    foot = top + len(rows)
+    ws.cell(foot, 1, CORNER_FOOTER)
+    ws.merge_cells(f"A{foot}:{last}{foot}")
+    for c, w in zip("ABCDEFGHIJK", (6, 24, 26, 6, 6, 14, 14, 12, 12, 12, 12), strict=True):
+        ws.column_dimensions[c].width = w
+    fixed = dt.datetime(2026, 1, 1)
+    wb.properties.creator = "make_sample_layers.py"
+    wb.properties.created = fixed
+    tmp = path.with_suffix(".tmp.xlsx")
+    wb.save(tmp)
+    # openpyxl stamps the save time into docProps/core.xml and the zip entries
+    with zipfile.ZipFile(tmp) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-01T00:00:00Z",
+                              data)
+            zout.writestr(zipfile.ZipInfo(item.filename, (1980, 1, 1, 0, 0, 0)), data,
+                          zipfile.ZIP_DEFLATED)
+    tmp.unlink()
+    return len(rows)
+
+
+def wgs84_to_gcj02(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 → GCJ-02 ("Mars coordinates" of AMap/Tencent), the public forward formula.
+
+    The widely published reimplementation (e.g. ``eviltransform``, ``coordtransform``):
+    Krasovsky ellipsoid a = 6378245 m, e² = 0.00669342162296594323; offsets from
+    the polynomial-plus-sine series ``transform_lat``/``transform_lon`` in
+    (lon − 105°, lat − 35°), scaled from metres to degrees with the meridian and
+    parallel radii. Valid inside China (all our points are); accuracy of the
+    published formula against the official one is about 1 m.
+
+    Parameters
+    ----------
+    lon, lat : numpy.ndarray
+        WGS84 degrees.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        GCJ-02 lon, lat in degrees.
+    """
+    a, ee = 6378245.0, 0.00669342162296594323
+    x, y = lon - 105.0, lat - 35.0
+    s = 20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)
+    dlat = (-100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * np.sqrt(np.abs(x))
+            + (s + 20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)
+               + 160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0)
+    dlon = (300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * np.sqrt(np.abs(x))
+            + (s + 20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)
+               + 150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0)
+    rad = np.radians(lat)
+    magic = 1.0 - ee * np.sin(rad) ** 2
+    sq = np.sqrt(magic)
+    dlat = dlat * 180.0 / ((a * (1.0 - ee)) / (magic * sq) * np.pi)
+    dlon = dlon * 180.0 / (a / sq * np.cos(rad) * np.pi)
+    return lon + dlon, lat + dlat
+
+
+AMAP_TYPES = ("储煤场", "洗煤厂", "型煤厂", "废弃厂房")
+
+
+def make_amap_premises(premises: gpd.GeoDataFrame, rng, n: int = 150) -> pd.DataFrame:
+    """A seeded subset of coal-related premises as an AMap POI export (GCJ-02).
+
+    Parameters
+    ----------
+    premises : geopandas.GeoDataFrame
+        The ``premises`` layer (EPSG:4547).
+    rng : numpy.random.Generator
+        Random generator (which premises).
+    n : int
+        Number of rows.
+
+    Returns
+    -------
+    pandas.DataFrame
+        名称, 类型, 地址, 经度, 纬度 (GCJ-02 degrees, 6 decimals).
+    """
+    cand = np.flatnonzero(premises["type"].isin(AMAP_TYPES).to_numpy())
+    pick = np.sort(rng.choice(cand, size=min(n, len(cand)), replace=False))
+    sub = premises.iloc[pick]
+    to_ll = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform(sub.geometry.x.to_numpy(), sub.geometry.y.to_numpy())
+    glon, glat = wgs84_to_gcj02(np.asarray(lon), np.asarray(lat))
+    return pd.DataFrame({
+        "名称": sub["name"].to_numpy(),
+        "类型": sub["type"].to_numpy(),
+        "地址": ("山西省阳泉市郊区" + sub["township"] + sub["village"]).to_numpy(),
+        "经度": np.round(glon, 6),
+        "纬度": np.round(glat, 6),
+    })
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     """Generate all synthetic sample layers.
@@ -1154,6 +1408,7 @@ def main(argv: list[str] | None = None) -> int:
     hid = hidden_intensity(district, layers, borders.geometry, streams[7])
     layers["incidents"] = make_incidents(district, hid, streams[8])
     tips = make_tips(district, layers["incidents"], streams[9])
+    amap = make_amap_premises(layers["premises"], streams[10])
 
     out_dir.mkdir(parents=True, exist_ok=True)
     gpkg = out_dir / "sample.gpkg"
@@ -1178,6 +1433,10 @@ def main(argv: list[str] | None = None) -> int:
     tmp.replace(gpkg)
     tips_path = out_dir / "tips.csv"
     tips.to_csv(tips_path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    corners_path = out_dir / "mining_rights_corners.xlsx"
+    n_corners = write_corner_table(layers["mining_rights"], corners_path, streams[11])
+    amap_path = out_dir / "premises_amap_gcj02.csv"
+    amap.to_csv(amap_path, index=False, encoding="utf-8-sig", lineterminator="\n")
 
     print(
         f"SYNTHETIC sample data (seed {args.seed}) — not real townships, villages, mines, "
@@ -1191,6 +1450,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{', '.join(c for c in gdf.columns if c != 'geometry')}"
         )
     print(f"wrote {tips_path} ({tips_path.stat().st_size / 1024:.0f} KiB): {len(tips)} tips")
+    print(f"wrote {corners_path}: {len(layers['mining_rights'])} licences, {n_corners} corner rows "
+          f"(zone {GK_ZONE} prefixed, X = northing)")
+    print(f"wrote {amap_path}: {len(amap)} premises (GCJ-02)")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

@@ -1,0 +1,596 @@
+"""Mining-right licences from corner-coordinate tables (采矿权拐点坐标表).
+
+The registry gives a licence as a table, one row per corner (拐点): licence number
+and mine name (often merged cells), block (块段), point number (点号), X and Y in
+the surveyors' convention (X = northing, Y = easting, the easting often prefixed
+with the 3-degree zone number: ``38 461 383.50``), the mining depth range
+(开采标高), the validity dates (有效期) and the production scale (生产规模).
+:func:`read_corner_table` turns it into one (Multi)Polygon per licence and says
+what it detected, repaired and found suspicious.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+from shapely.geometry import MultiPolygon, Polygon
+from shapely.geometry.polygon import orient
+
+from riskmap.errors import LayerError, RiskmapWarning
+from riskmap.tables import TableInfo, read_table
+
+log = logging.getLogger(__name__)
+
+#: role → header names, in order of preference (matched ignoring case, width,
+#: spaces and brackets; see :func:`riskmap.tables.match_columns`)
+CORNER_KEYWORDS: dict[str, tuple[str, ...]] = {
+    "licence_no": ("采矿许可证号", "采矿许可证编号", "许可证号", "许可证编号", "采矿证号",
+                   "采矿权证号", "证号", "licence_no", "license_no", "licence", "license"),
+    "name": ("矿山名称", "矿权名称", "采矿权名称", "矿山", "矿名", "名称", "mine_name", "name"),
+    "block": ("块段", "块段号", "块段编号", "区块", "区块号", "块号", "block"),
+    "point": ("点号", "拐点号", "拐点编号", "拐点序号", "拐点", "点名", "point", "序号"),
+    "x": ("x坐标", "x", "纵坐标", "北坐标", "x(北)", "x北"),
+    "y": ("y坐标", "y", "横坐标", "东坐标", "y(东)", "y东"),
+    "depth_top": ("开采标高上", "开采标高上限", "标高上限", "上限标高", "最高标高", "开采上限",
+                  "开采深度上", "开采深度上限", "起始标高", "上限"),
+    "depth_bottom": ("开采标高下", "开采标高下限", "标高下限", "下限标高", "最低标高", "开采下限",
+                     "开采深度下", "开采深度下限", "终止标高", "下限"),
+    "depth": ("开采标高", "开采深度", "开采深度标高", "标高", "开采标高范围"),
+    "valid_from": ("有效期起", "有效期自", "有效期开始", "有效期起始", "有效期限起",
+                   "起始日期", "开始日期", "有效期始"),
+    "valid_to": ("有效期止", "有效期至", "有效期结束", "有效期截止", "有效期限止", "截止日期",
+                 "终止日期", "到期日期"),
+    "validity": ("有效期", "有效期限"),
+    "scale": ("生产规模", "设计规模", "规模", "生产能力"),
+}
+#: coordinates closer than this (m) are the same corner
+TOLERANCE = 0.01
+#: overlaps smaller than this (m²) are rounding, not overlaps
+MIN_OVERLAP = 0.01
+_DATUM_WORDS = {  # how a title or note names the coordinate system
+    "xian80": re.compile(r"西安\s*(?:19)?80|1980\s*西安|xian\s*(?:19)?80|80\s*坐标系", re.I),
+    "beijing54": re.compile(r"北京\s*(?:19)?54|1954\s*北京|beijing\s*(?:19)?54|54\s*坐标系", re.I),
+    "cgcs2000": re.compile(r"2000\s*国家大地|国家\s*2000|cgcs\s*2000|2000\s*坐标系", re.I),
+}
+_NUM = r"(?<![\d.])[+-]?\d+(?:\.\d+)?"
+_DATE = r"(\d{4})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})|(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)"
+
+
+@dataclass
+class RightsReport:
+    """What :func:`read_corner_table` detected, repaired and found.
+
+    Attributes
+    ----------
+    path : Path
+        The table read.
+    order : str
+        Axis order detected (e.g. "X = 北坐标 (northing), Y = 东坐标 (easting)").
+    zone : int or None
+        3-degree (or 6-degree) zone from the prefix of the easting.
+    prefixed : bool
+        Whether the eastings carry the zone prefix.
+    crs : str
+        CRS of the output ("EPSG:4547" or a PROJ description).
+    detection : str
+        :func:`riskmap.coords.detect_gk`'s message.
+    licences, blocks, corners : int
+        Counts in the output.
+    skipped_rows : int
+        Rows without coordinates (skipped).
+    closing_points : int
+        Closing points (repeating the first corner of their block) dropped.
+    table : TableInfo
+        What :func:`riskmap.tables.read_table` found (header row, dropped rows).
+    warnings : list of str
+        Repairs and suspicious findings, one line each (also issued as
+        :class:`~riskmap.errors.RiskmapWarning` for the repairs).
+    overlaps : list of tuple
+        ``(licence_a, licence_b, m²)`` for licences overlapping each other.
+    notes : list of str
+        Other information (columns found, datum, dropped rows).
+    """
+
+    path: Path
+    order: str = ""
+    zone: int | None = None
+    prefixed: bool = False
+    crs: str = ""
+    detection: str = ""
+    licences: int = 0
+    blocks: int = 0
+    corners: int = 0
+    skipped_rows: int = 0
+    closing_points: int = 0
+    table: TableInfo | None = None
+    warnings: list[str] = field(default_factory=list)
+    overlaps: list[tuple[str, str, float]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def lines(self) -> list[str]:
+        """The report as lines for a terminal (detected, counts, warnings, overlaps)."""
+        out = [f"坐标轴 (axes): {self.order}",
+               f"坐标系 (CRS): {self.crs}" + (f"; 带号 (zone) {self.zone}" if self.zone else ""),
+               f"检测 (detected): {self.detection}",
+               f"采矿权 {self.licences} 个, 块段 {self.blocks} 个, 拐点 {self.corners} 个 "
+               f"(licences, blocks, corners)"]
+        if self.closing_points:
+            out.append(f"闭合点 (closing points repeating the first corner) {self.closing_points} "
+                       "个已去除 (dropped)")
+        out += [f"说明 (note): {n}" for n in self.notes]
+        out += [f"警告 (warning): {w}" for w in self.warnings]
+        out += [f"重叠 (overlap): {a} × {b}: {m2:,.1f} m²" for a, b, m2 in self.overlaps]
+        return out
+
+
+def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | None = None,
+                      datum: str = "cgcs2000", towgs84=None, crs=None,
+                      central_meridian: float | None = None
+                      ) -> tuple[gpd.GeoDataFrame, RightsReport]:
+    """Read a corner-coordinate table into one polygon per mining-right licence.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV/TXT/XLSX table, one row per corner; title rows, footers and merged
+        cells are fine (:func:`riskmap.tables.read_table`). Columns (by header
+        name, see :data:`CORNER_KEYWORDS`): licence number and/or mine name,
+        optional block, point number, X, Y, and optionally the depth range
+        (two columns or one text such as "由1200米至800米标高"), validity (two
+        columns or one text "2015-03-01至2025-03-01") and scale.
+    sheet : str or int, optional
+        Sheet of a workbook (default: the first with a corner-table header).
+    encoding : str, optional
+        Text encoding of a CSV/TXT (default: detected).
+    datum : {"cgcs2000", "xian80", "beijing54", "wgs84"}
+        Geodetic datum of the coordinates. Xi'an 1980 and Beijing 1954 need
+        ``towgs84``. A table whose title or notes name another datum is refused
+        rather than silently read as CGCS2000.
+    towgs84 : str or sequence of float, optional
+        Helmert parameters to WGS84 ("dx,dy,dz,rx,ry,rz,ds", m / arc-seconds / ppm).
+    crs : str or pyproj.CRS, optional
+        CRS of the coordinates, overriding the detection (the axis order is still
+        detected; a zone prefix is kept or removed to fit the CRS's false easting).
+    central_meridian : float, optional
+        Central meridian (degrees E) for eastings without a zone prefix.
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, RightsReport)
+        One row per licence: ``licence_no``, ``name``, ``blocks``, ``corners``,
+        ``area_km2``, ``depth_top``, ``depth_bottom``, ``valid_from``, ``valid_to``
+        (ISO dates), ``scale`` (``None`` where absent) and a MultiPolygon
+        ``geometry`` (exterior rings counter-clockwise) in the detected CRS
+        (eastings without the zone prefix unless ``crs`` wants it).
+
+    Raises
+    ------
+    LayerError
+        Naming the file, the row (as numbered in the sheet) and the fix: missing
+        columns, coordinates that are not numbers, mixed or impossible zones,
+        a block with fewer than three corners, an unknown zone without
+        ``central_meridian``/``crs``, Xi'an 1980/Beijing 1954 without ``towgs84``.
+    """
+    from riskmap import coords
+
+    path = Path(path)
+    df, tinfo = read_table(path, sheet=sheet, encoding=encoding, keywords=CORNER_KEYWORDS,
+                           numeric=("x", "y"), required=("x", "y"))
+    report = RightsReport(path=path, table=tinfo)
+    report.notes += tinfo.notes
+    if "licence_no" not in df and "name" not in df:
+        raise LayerError(f"{path}: 第 {tinfo.header_row} 行表头缺少采矿许可证号或矿山名称列 "
+                         "(no licence number or mine name column); name a column 采矿许可证号 "
+                         "or 矿山名称")
+    if len(df) == 0:
+        raise LayerError(f"{path}: 表头下没有数据行 (no data rows under the header on row "
+                         f"{tinfo.header_row})")
+    rows = df["_row"].to_numpy()
+
+    # ---- coordinates
+    a, bad_a = coords.parse_numbers(df["x"].to_numpy())
+    b, bad_b = coords.parse_numbers(df["y"].to_numpy())
+    bad = bad_a | bad_b
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise LayerError(f"{path}: 第 {rows[i]} 行 (row {rows[i]}): 坐标 {df['x'].iat[i]!r}, "
+                         f"{df['y'].iat[i]!r} 不是数字 (not numbers); fix the cell")
+    blank_a, blank_b = np.isnan(a), np.isnan(b)
+    half = blank_a ^ blank_b
+    if half.any():
+        i = int(np.flatnonzero(half)[0])
+        raise LayerError(f"{path}: 第 {rows[i]} 行 (row {rows[i]}): 只有一个坐标 (only one of "
+                         "X/Y is filled); fill the other or delete the row")
+    skip = blank_a & blank_b
+    report.skipped_rows = int(skip.sum())
+    if report.skipped_rows:
+        report.notes.append(f"跳过 {report.skipped_rows} 行无坐标 (rows without coordinates "
+                            f"skipped): {_rows(rows[skip])}")
+    df, a, b, rows = df.loc[~skip].reset_index(drop=True), a[~skip], b[~skip], rows[~skip]
+    if len(df) == 0:
+        raise LayerError(f"{path}: 没有带坐标的行 (no row has coordinates)")
+
+    try:
+        guess = coords.detect_gk(a, b)
+    except LayerError as e:
+        raise LayerError(f"{path}: {_sheet_rows(str(e), rows)}") from None
+    easting, northing = guess.to_xy(a, b)
+    easting, northing = np.asarray(easting, float), np.asarray(northing, float)
+    report.detection = guess.message
+    report.zone, report.prefixed = guess.zone, bool(guess.prefixed)
+    report.order = ("X = 北坐标 (northing), Y = 东坐标 (easting) — 测量坐标顺序 (surveyors' order)"
+                    if guess.northing_col == 0 else
+                    "X = 东坐标 (easting), Y = 北坐标 (northing) — 数学顺序 (swapped/math order)")
+    out_crs, easting = _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs,
+                                    central_meridian, report)
+    report.crs = _crs_label(out_crs)
+    # removing the prefix leaves float noise (463176.799999997): keep micrometres
+    easting, northing = np.round(easting, 6), np.round(northing, 6)
+
+    # ---- licence, block, point
+    lic_key, lic_no, name = _licences(df)
+    first_blank = lic_key.isna().to_numpy()
+    if first_blank.any():
+        i = int(np.flatnonzero(first_blank)[0])
+        raise LayerError(f"{path}: 第 {rows[i]} 行 (row {rows[i]}): 没有采矿许可证号或矿山名称 "
+                         "(no licence number or mine name above or on this row); fill it in")
+    block = _text(df["block"]) if "block" in df else pd.Series(None, index=df.index, dtype=object)
+    block = block.groupby(lic_key.to_numpy()).ffill().fillna("1")
+    if "point" in df:
+        pnum = _point_numbers(df["point"])
+    else:
+        pnum = pd.Series(np.nan, index=df.index)
+        report.notes.append("没有点号列, 按表格顺序连接拐点 (no point-number column: corners "
+                            "joined in table order)")
+
+    attrs = _attributes(df, lic_key)
+
+    # ---- polygons per block, then per licence
+    xy = np.c_[easting, northing]
+    work = pd.DataFrame({"lic": lic_key, "block": block, "p": pnum,
+                         "pos": np.arange(len(df))})
+    licence_geoms: dict[str, list] = {}
+    licence_corners: dict[str, int] = {}
+    for (lic, blk), g in work.groupby(["lic", "block"], sort=False):
+        ring_xy, ring_rows = _block_ring(path, lic, blk, g, xy, rows, report)
+        poly = Polygon(ring_xy)
+        if not poly.is_valid:
+            reason = shapely.is_valid_reason(poly)
+            poly = _polygonal(shapely.make_valid(poly))
+            msg = (f"{lic} 块段 {blk} (block {blk}, rows {_rows(ring_rows)}): 拐点连线自相交, "
+                   f"已修复 (self-intersecting ring repaired with make_valid: {reason}); "
+                   "check the point order")
+            report.warnings.append(msg)
+            warnings.warn(f"{path}: {msg}", RiskmapWarning, stacklevel=2)
+        licence_geoms.setdefault(lic, []).append((blk, poly))
+        licence_corners[lic] = licence_corners.get(lic, 0) + len(ring_xy)
+        report.blocks += 1
+        report.corners += len(ring_xy)
+
+    records, geoms = [], []
+    for lic, parts in licence_geoms.items():
+        _block_overlaps(lic, parts, report)
+        polys = [p for _, poly in parts for p in shapely.get_parts(poly)]
+        geom = MultiPolygon(polys)
+        if not geom.is_valid:  # touching or overlapping blocks: dissolve
+            geom = _polygonal(shapely.union_all(polys))
+        geom = MultiPolygon([orient(p, 1.0) for p in shapely.get_parts(geom)])
+        rec = {"licence_no": lic_no.get(lic), "name": name.get(lic), "blocks": len(parts),
+               "corners": licence_corners[lic], "area_km2": geom.area / 1e6}
+        rec.update(attrs.get(lic, {}))
+        records.append(rec)
+        geoms.append(geom)
+    cols = ["licence_no", "name", "blocks", "corners", "area_km2", "depth_top", "depth_bottom",
+            "valid_from", "valid_to", "scale"]
+    out = pd.DataFrame.from_records(records).reindex(columns=cols)
+    out = out.astype({"blocks": "int32", "corners": "int32", "area_km2": "float64",
+                      "depth_top": "float64", "depth_bottom": "float64"})
+    for c in ("licence_no", "name", "valid_from", "valid_to", "scale"):
+        out[c] = out[c].astype(object).where(out[c].notna(), None)
+    gdf = gpd.GeoDataFrame(out, geometry=geoms, crs=out_crs)
+    report.licences = len(gdf)
+    report.overlaps = _licence_overlaps(gdf, report)
+    return gdf, report
+
+
+# --------------------------------------------------------------------------- CRS
+def _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs, central_meridian, report):
+    """The output CRS and the eastings that go with it."""
+    from riskmap import coords
+
+    text = " ".join(tinfo.titles + tinfo.footers)
+    if crs is not None:
+        try:
+            out = CRS.from_user_input(crs)
+        except CRSError as e:
+            raise LayerError(f"{path}: 坐标系 {crs!r} 无法识别 (unknown CRS): {e}; give e.g. "
+                             "EPSG:4547") from None
+        if out.is_geographic:
+            raise LayerError(f"{path}: 坐标系 {crs} 是经纬度 (geographic); a corner table holds "
+                             "projected metres: give a Gauss-Krüger CRS such as EPSG:4547")
+        fe, cm = _false_easting_cm(out)
+        if fe is not None and fe > 1e6:
+            easting = easting + (fe - 500000.0)  # the CRS wants the zone prefix
+        if guess.zone and cm is not None and not _cm_fits_zone(cm, guess.zone):
+            raise LayerError(f"{path}: 坐标带号 {guess.zone} 与坐标系 {crs} 的中央经线 {cm:g}° "
+                             f"不符 (zone prefix {guess.zone} does not fit the central meridian "
+                             f"of {crs}); check --crs")
+        report.notes.append(f"坐标系由用户指定 (CRS given by the user): {crs}")
+        return out, easting
+    mention = [d for d, pat in _DATUM_WORDS.items() if pat.search(text)]
+    if mention and datum not in mention and len(mention) == 1:
+        raise LayerError(f"{path}: 表格标题/注释写明 {mention[0]} 坐标系 (the title or notes "
+                         f"name {mention[0]}: {text[:60]!r}) but the datum is {datum}; give "
+                         f"--datum {mention[0]} (with --towgs84 for xian80/beijing54) or --crs "
+                         "if the coordinates were already converted")
+    if guess.zone is None and central_meridian is None:
+        raise LayerError(f"{path}: 东坐标没有带号 (eastings carry no zone prefix), so the "
+                         "central meridian is unknown; give --central-meridian (e.g. 114) or "
+                         "--crs (e.g. EPSG:4547)")
+    kw = {"towgs84": _towgs84(path, towgs84)}
+    if central_meridian is not None:
+        if guess.zone is not None and not _cm_fits_zone(float(central_meridian), guess.zone):
+            raise LayerError(f"{path}: 坐标带号 {guess.zone} 与中央经线 {central_meridian}° 不符 "
+                             f"(zone prefix does not fit the central meridian); check "
+                             "--central-meridian")
+        kw["central_meridian"] = float(central_meridian)
+    else:
+        kw["zone"] = guess.zone
+    try:
+        out = coords.gk_crs(datum, prefixed=False, **kw)
+    except LayerError as e:
+        hint = ("; 命令行 (command line): --towgs84 \"dx,dy,dz,rx,ry,rz,ds\""
+                if "towgs84" in str(e) else "")
+        raise LayerError(f"{path}: {e}{hint}") from None
+    return out, easting
+
+
+def _towgs84(path, towgs84):
+    if towgs84 is None or towgs84 == "":
+        return None
+    if isinstance(towgs84, str):
+        parts = [p for p in re.split(r"[,，\s]+", towgs84.strip()) if p]
+    else:
+        parts = list(towgs84)
+    try:
+        vals = tuple(float(p) for p in parts)
+    except ValueError:
+        vals = ()
+    if len(vals) not in (3, 7):
+        raise LayerError(f"{path}: towgs84 {towgs84!r} 应为 3 或 7 个数 (must be 3 or 7 numbers: "
+                         "dx,dy,dz[,rx,ry,rz,ds])")
+    return vals
+
+
+def _false_easting_cm(crs: CRS) -> tuple[float | None, float | None]:
+    op = crs.coordinate_operation
+    if op is None:
+        return None, None
+    fe = cm = None
+    for p in op.params:
+        n = p.name.lower()
+        if "false easting" in n:
+            fe = float(p.value)
+        elif "longitude of natural origin" in n or "central meridian" in n:
+            cm = float(p.value)
+    return fe, cm
+
+
+def _cm_fits_zone(cm: float, zone: int) -> bool:
+    return abs(cm - 3 * zone) < 1e-6
+
+
+def _crs_label(crs: CRS) -> str:
+    auth = crs.to_authority(min_confidence=90)
+    return f"{auth[0]}:{auth[1]}" if auth else crs.name
+
+
+def _sheet_rows(msg: str, rows: np.ndarray) -> str:
+    """Turn "row N" (1-based index into the arrays) into the sheet row the user sees."""
+
+    def sub(m):
+        k = int(m.group(1))
+        return f"{m.group(0)[:-len(m.group(1))]}{rows[k - 1]}" if 1 <= k <= len(rows) else m[0]
+
+    return re.sub(r"\brows? (\d+)", sub, msg)
+
+
+# --------------------------------------------------------------------------- columns
+def _text(s: pd.Series) -> pd.Series:
+    """Cell values as stripped text (numbers 3.0 → "3"), blanks None."""
+    num = pd.to_numeric(s, errors="coerce")
+    whole = num.notna() & (num == num.round()) & ~s.map(type).eq(str)
+    t = s.astype(object).where(s.notna(), None).astype(str).str.strip()
+    t = t.where(~whole, num.round().astype("Int64").astype(str))
+    return t.where(s.notna() & (t != ""), None)
+
+
+def _licences(df: pd.DataFrame):
+    """Licence key per row (number, else name), forward-filled, and key → number/name."""
+    none = pd.Series(None, index=df.index, dtype=object)
+    lic = _text(df["licence_no"]) if "licence_no" in df else none
+    name = _text(df["name"]) if "name" in df else none
+    # a row starts a new licence when a filled number or name differs from the one above
+    new = ((lic.notna() & (lic != lic.ffill().shift())) |
+           (name.notna() & (name != name.ffill().shift())))
+    gid = new.cumsum()
+    lic_f = lic.groupby(gid).transform("first")
+    name_f = name.groupby(gid).transform("first")
+    # number missing on a new name's rows but the name seen before: reuse its number
+    key = lic_f.where(lic_f.notna(), name_f)
+    key = key.where(gid > 0, None)
+    lic_of = dict(zip(key, lic_f, strict=True))
+    name_of = {}
+    for k, n in zip(key, name_f, strict=True):
+        if k is not None and name_of.get(k) is None:
+            name_of[k] = n
+    return key, {k: v for k, v in lic_of.items() if k is not None}, name_of
+
+
+def _point_numbers(s: pd.Series) -> pd.Series:
+    """Trailing integer of a point label ("J12" → 12, "拐点3" → 3), NaN if none."""
+    t = s.astype(object).where(s.notna(), "").astype(str).str.normalize("NFKC")
+    t = t.str.replace(r"\.0+$", "", regex=True)
+    return pd.to_numeric(t.str.extract(r"(\d+)\s*$")[0], errors="coerce")
+
+
+def _attributes(df: pd.DataFrame, key: pd.Series) -> dict[str, dict]:
+    """Depth range, validity and scale per licence (first value found)."""
+    cols = pd.DataFrame(index=df.index)
+    for role in ("depth_top", "depth_bottom"):
+        if role in df:
+            cols[role] = _first_number(df[role])
+    if "depth" in df:
+        pair = _number_pair(df["depth"])
+        for role, k in (("depth_top", 0), ("depth_bottom", 1)):
+            cols[role] = cols[role].fillna(pair[k]) if role in cols else pair[k]
+    for role in ("valid_from", "valid_to"):
+        if role in df:
+            cols[role] = _dates(df[role])[0]
+    if "validity" in df:
+        d0, d1 = _dates(df["validity"])
+        for role, d in (("valid_from", d0), ("valid_to", d1)):
+            cols[role] = cols[role].fillna(d) if role in cols else d
+    if "scale" in df:
+        cols["scale"] = _text(df["scale"])
+    if cols.shape[1] == 0:
+        return {}
+    g = cols.groupby(key.to_numpy(), sort=False)
+    first = g.first()
+    # blocks of one licence may have their own depth range: widest range
+    if "depth_top" in first:
+        first["depth_top"] = g["depth_top"].max()
+    if "depth_bottom" in first:
+        first["depth_bottom"] = g["depth_bottom"].min()
+    first = first.astype(object).where(first.notna(), None)
+    return first.to_dict(orient="index")
+
+
+def _first_number(s: pd.Series) -> pd.Series:
+    return _number_pair(s)[0]
+
+
+def _number_pair(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """First and second number in each cell ("由+1200米至800米" → 1200, 800)."""
+    t = s.astype(object).where(s.notna(), "").astype(str).str.normalize("NFKC")
+    t = t.str.replace(",", "", regex=False)
+    nums = t.str.extractall(f"({_NUM})")[0].astype(float).unstack()
+    nums = nums.reindex(index=s.index, columns=[0, 1])
+    return nums[0], nums[1]
+
+
+def _dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """First and second date in each cell as ISO text ("2015年3月1日至2025年3月1日")."""
+    t = s.astype(object).where(s.notna(), "").astype(str).str.normalize("NFKC")
+    m = t.str.extractall(_DATE)
+    if len(m) == 0:
+        empty = pd.Series(None, index=s.index, dtype=object)
+        return empty, empty.copy()
+    y = m[0].fillna(m[3]).astype(int)
+    mo = m[1].fillna(m[4]).astype(int)
+    d = m[2].fillna(m[5]).astype(int)
+    ts = pd.to_datetime(pd.DataFrame({"year": y, "month": mo, "day": d}), errors="coerce")
+    iso = ts.dt.strftime("%Y-%m-%d").where(ts.notna(), None).unstack()
+    iso = iso.reindex(index=s.index, columns=[0, 1])
+    return (iso[0].astype(object).where(iso[0].notna(), None),
+            iso[1].astype(object).where(iso[1].notna(), None))
+
+
+# --------------------------------------------------------------------------- geometry
+def _block_ring(path, lic, blk, g: pd.DataFrame, xy, rows, report):
+    """Corner coordinates of one block in ring order, closing point removed."""
+    pos = g["pos"].to_numpy()
+    p = g["p"].to_numpy()
+    if np.isnan(p).any():
+        if not np.isnan(p).all():
+            report.notes.append(f"{lic} 块段 {blk}: 部分点号无法识别, 按表格顺序连接 (some point "
+                                f"numbers unreadable, table order used): rows {_rows(rows[pos])}")
+    else:
+        pos = pos[np.argsort(p, kind="stable")]
+        p = p[np.argsort(p, kind="stable")]
+    pts, r = xy[pos], rows[pos]
+    # closing point: the last corner, or a corner numbered like the first, repeats the first
+    same_first = np.hypot(*(pts - pts[0]).T) <= TOLERANCE
+    same_first[0] = False
+    closing = same_first & ((np.arange(len(pts)) == len(pts) - 1) | (p == p[0]))
+    report.closing_points += int(closing.sum())
+    pts, r = pts[~closing], r[~closing]
+    # other repeated corners: consecutive ones are dropped, others reported
+    d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
+    dup = np.triu(d <= TOLERANCE, 1)
+    if dup.any():
+        i, j = np.nonzero(dup)
+        report.warnings.append(
+            f"{lic} 块段 {blk} (block {blk}): 重复拐点 (duplicate corners) rows "
+            + ", ".join(f"{r[a]}={r[b]}" for a, b in zip(i, j, strict=True))
+            + "; check the coordinates")
+        consecutive = np.zeros(len(pts), bool)
+        consecutive[j[j == i + 1]] = True
+        pts, r = pts[~consecutive], r[~consecutive]
+    if len(pts) < 3:
+        where = _rows(rows[g["pos"].to_numpy()])
+        raise LayerError(f"{path}: {lic} 块段 {blk} (block {blk}) 只有 {len(pts)} 个不同的拐点 "
+                         f"(fewer than 3 distinct corners), rows {where}; "
+                         "a block needs at least 3 corners: check the licence/block columns "
+                         "and the coordinates")
+    return pts, r
+
+
+def _polygonal(geom):
+    parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and not p.is_empty]
+    if not parts:
+        return Polygon()
+    return shapely.union_all(parts)
+
+
+def _block_overlaps(lic, parts, report) -> None:
+    if len(parts) < 2:
+        return
+    geoms = np.array([p for _, p in parts], dtype=object)
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return
+    area = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+    for a, b, m2 in zip(i, j, area, strict=True):
+        if m2 > MIN_OVERLAP:
+            report.warnings.append(f"{lic}: 块段 {parts[a][0]} 与块段 {parts[b][0]} 重叠 "
+                                   f"{m2:,.1f} m² (blocks overlap); the licence is their union")
+
+
+def _licence_overlaps(gdf: gpd.GeoDataFrame, report) -> list[tuple[str, str, float]]:
+    geoms = gdf.geometry.to_numpy()
+    tree = shapely.STRtree(geoms)
+    i, j = tree.query(geoms, predicate="intersects")
+    keep = i < j
+    i, j = i[keep], j[keep]
+    if len(i) == 0:
+        return []
+    area = shapely.area(shapely.intersection(geoms[i], geoms[j]))
+    key = gdf["licence_no"].where(gdf["licence_no"].notna(), gdf["name"]).to_numpy()
+    out = []
+    for a, b, m2 in zip(i, j, area, strict=True):
+        if m2 > MIN_OVERLAP:
+            out.append((str(key[a]), str(key[b]), float(m2)))
+            report.warnings.append(f"采矿权 {key[a]} 与 {key[b]} 重叠 {m2:,.1f} m² "
+                                   "(licences overlap); check both corner lists")
+    return out
+
+
+def _rows(rows) -> str:
+    rows = [int(r) for r in rows]
+    if len(rows) > 8:
+        return ", ".join(map(str, rows[:8])) + f", … ({len(rows)} rows)"
+    return ", ".join(map(str, rows))
