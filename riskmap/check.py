@@ -64,7 +64,7 @@ def check_project(project: Project) -> tuple[list[CheckRow], list[str]]:
         row.features, row.crs, row.encoding = info.features, info.crs or "", info.encoding or ""
         row.geom_types = ",".join(info.geom_types)
         row.empty, row.repaired = info.empty, info.repaired
-        row.notes += info.notes
+        row.notes += [f"识别 (detected): {d}" for d in info.detected] + info.notes
         if role == "district":
             district = shapely.union_all(gdf.geometry.values)
         if district is not None:
