@@ -196,3 +196,28 @@ def test_invalid_polygons_repaired_with_a_warning(tmp_path):
     warn = [ln for ln in r.stderr.splitlines() if ln.startswith("警告")]
     assert any("repaired 1 invalid polygon" in ln and "extra.gpkg" in ln for ln in warn), r.stderr
     assert "Traceback" not in r.stderr and "py.warnings" not in r.stderr
+
+
+@pytest.mark.parametrize(("n_far", "code"), [(1, 0), (3, 1)])
+def test_layer_mostly_outside_is_refused(tmp_path, n_far, code):
+    def edit(d):
+        near = [shapely.Point(X0 + 500, Y0 + 500), shapely.Point(X0 + 1500, Y0 + 900)]
+        far = [shapely.Point(X0 + 50_000 + i, Y0) for i in range(n_far)]
+        gpd.GeoDataFrame({"name": list("abcde"[: 2 + n_far])}, geometry=near + far,
+                         crs=CRS).to_file(tmp_path / "extra.gpkg", layer="pits")
+        d["factors"][0]["source"] = "extra.gpkg:pits"
+
+    proj = make_project(tmp_path, edit)
+    r = run("build", str(proj), "-q")
+    assert r.returncode == code, r.stderr
+    assert f"{n_far} of {2 + n_far} features" in r.stderr
+    assert "row 3" in r.stderr  # a sample row
+    if code:
+        assert "allow_outside" in r.stderr
+        import yaml
+
+        d = yaml.safe_load(proj.read_text(encoding="utf-8"))
+        d["factors"][0]["source"] = {"path": "extra.gpkg", "layer": "pits",
+                                     "allow_outside": True}
+        proj.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+        assert run("build", str(proj), "-q").returncode == 0

@@ -132,6 +132,15 @@ def case_kml_folders(d: Path) -> Path:
     return p
 
 
+def case_kmz_folders(d: Path) -> Path:
+    import zipfile
+
+    p = d / "phone.kmz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("doc.kml", KML.format(a=LON, b=LAT, c=LON + 0.01, e=LAT + 0.01))
+    return p
+
+
 # case -> (exit code, a phrase the report must hold, where: repairs/notes/refusal)
 CASES = {
     "control": (case_control, 0, None, None),
@@ -145,6 +154,7 @@ CASES = {
     "zero_bytes": (case_zero_bytes, 2, "refusal", "zero-byte"),
     "truncated": (case_truncated, 2, "refusal", "truncated.gpkg"),
     "kml_folders": (case_kml_folders, 1, "repairs", "without geometry"),
+    "kmz_folders": (case_kmz_folders, 1, "repairs", "without geometry"),
 }
 
 
