@@ -22,7 +22,7 @@ from riskmap.engine import Surface, compute
 from riskmap.errors import RiskmapError
 from riskmap.export.atomic import atomic_folder, check_free, safe_name
 from riskmap.export.gpkg import clip_inputs, write_gpkg, zones
-from riskmap.export.html import INTERNAL, write_html
+from riskmap.export.html import INTERNAL, InputLayer, MapPage, basemaps, write_html
 from riskmap.export.tif import write_score_tif
 from riskmap.inputs import Inputs, load_inputs
 from riskmap.patrol import upsample
@@ -114,6 +114,22 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     return report
 
 
+def _map_layers(project: Project, clipped: dict) -> list[InputLayer]:
+    """Every factor layer as a map toggle; typed layers one toggle per type."""
+    out = []
+    for spec in project.factors:
+        gdf = clipped.get(spec.name)
+        if gdf is None or not len(gdf):
+            continue
+        if spec.kind == "typed":
+            tf = spec.params["type_field"]
+            for t, sub in gdf.groupby(gdf[tf].astype(str), sort=True):
+                out.append(InputLayer(f"{spec.label}: {t}", sub))
+        else:
+            out.append(InputLayer(spec.label, gdf, on=spec.kind in ("inside", "ring")))
+    return out
+
+
 def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date, t_load):
     t0 = time.perf_counter()
     keep = s.p_area if idx is None else s.p_area & (s.township == idx)
@@ -187,10 +203,21 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
     write_gpkg(folder / "risk.gpkg", cells, zone_df, clipped,
                {k: v for k, v in summary.items() if k not in ("factors",)}
                | {"factors": summary["factors"]})
-    boundary = inputs.townships if idx is None else inputs.townships.iloc[[idx - 1]]
-    aclass = np.where(akeep, upsample(s.p_class[pwin], k), 0)
-    write_html(folder / "map.html", f"{name} 非法采矿巡查优先级图", aclass, agrid,
-               cells.loc[cells["class"] == 5], boundary, s.thresholds, build_date[:10])
+    aclass = np.where(akeep, upsample(s.p_class[pwin], k), 0).astype(np.uint8)
+    page = MapPage(
+        title=f"{name} 非法采矿巡查优先级图", build_date=build_date[:10], classes=aclass,
+        grid=agrid, thresholds=s.thresholds, top=cells.loc[cells["class"] == 5], cells=cells,
+        townships=clipped["townships"][["name", "geometry"]],
+        villages=clipped["villages"][["name", "geometry"]] if "villages" in clipped else None,
+        inputs=_map_layers(project, clipped),
+        note=f"{project.name} · 评分 {s.thresholds[-1]:.1f} 以上为5级",
+        basemaps=basemaps(project.map.get("basemap"), project.map.get("tianditu_key")),
+    )
+    t_html = time.perf_counter()
+    html_bytes = write_html(folder / "map.html", page)
+    summary["map_html"] = {"bytes": html_bytes, "seconds_to_write": round(
+        time.perf_counter() - t_html, 3), "top_cells": len(page.top),
+        "basemap": project.map.get("basemap", "none")}
     summary["timings"] = {"load_s": round(t_load, 3),
                           **{k: round(v, 4) for k, v in s.timings.items()},
                           "write_s": round(time.perf_counter() - t0, 3)}

@@ -26,8 +26,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 _TOP_KEYS = {
     "name", "crs", "cell_size", "patrol_cell_size", "patrol_score", "as_of", "district",
-    "townships", "villages", "factors", "classes", "incidents", "output",
+    "townships", "villages", "factors", "classes", "incidents", "output", "map",
 }
+_MAP_KEYS = {"basemap", "tianditu_key", "font", "paper", "orientation"}
+BASEMAPS = ("none", "osm", "tianditu", "tianditu-imagery")
 _AREA_KEYS = {"source", "name_field", "township_field", "label"}
 _SOURCE_KEYS = {
     "path", "layer", "where", "x_field", "y_field", "crs", "encoding", "sheet", "table",
@@ -131,6 +133,7 @@ class Project:
     class_breaks: tuple[float, ...]
     incidents: dict | None
     output: Path
+    map: dict = field(default_factory=dict)
 
     @property
     def folder(self) -> Path:
@@ -229,6 +232,19 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
             "date_field": inc.get("date_field"),
         }
 
+    mapcfg = raw.get("map") or {}
+    ctx.keys(mapcfg, _MAP_KEYS, "map")
+    mapcfg = dict(mapcfg)
+    if mapcfg.get("basemap", "none") not in BASEMAPS:
+        ctx.fail("map.basemap", f"unknown basemap {mapcfg['basemap']!r}; use one of "
+                 f"{', '.join(BASEMAPS)} (AMap/Baidu tiles are shifted against WGS84 data)")
+    if mapcfg.get("paper", "A3") not in ("A3", "A4"):
+        ctx.fail("map.paper", "must be A3 or A4")
+    if mapcfg.get("orientation", "landscape") not in ("landscape", "portrait"):
+        ctx.fail("map.orientation", "must be landscape or portrait")
+    if mapcfg.get("font"):
+        mapcfg["font"] = str((folder / str(mapcfg["font"])).resolve()) if any(
+            ch in str(mapcfg["font"]) for ch in "/\\.") else str(mapcfg["font"])
     output = raw.get("output", "outputs")
     if not isinstance(output, str):
         ctx.fail("output", "must be a folder path")
@@ -248,6 +264,7 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         class_breaks=tuple(float(b) for b in breaks),
         incidents=incidents,
         output=(folder / output).resolve(),
+        map=mapcfg,
     )
 
 

@@ -40,6 +40,9 @@ def atomic_folder(dest: Path, overwrite: bool = False):
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; outputs are shared
     except OSError as e:
         raise ExportError(f"{dest.parent}: cannot create the output folder: {e.strerror}; "
                           "choose another --out") from None

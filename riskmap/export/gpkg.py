@@ -96,7 +96,23 @@ def clip_inputs(layers: dict[str, gpd.GeoDataFrame], area) -> dict[str, gpd.GeoD
         hit = shapely.intersects(gdf.geometry.values, area)
         sub = gdf.loc[hit]
         if len(sub):
-            sub = sub.set_geometry(shapely.intersection(sub.geometry.values, area))
-            sub = sub.loc[~sub.geometry.is_empty]
+            before = sub.geometry.values
+            cut = shapely.intersection(before, area)
+            # a neighbour that only touches the area leaves a point or a line:
+            # keep only parts of the feature's own dimension
+            cut = _same_dimension(cut, shapely.get_dimensions(before))
+            sub = sub.set_geometry(gpd.GeoSeries(cut, index=sub.index, crs=gdf.crs))
+            sub = sub.loc[~(sub.geometry.is_empty | sub.geometry.isna())]
         out[name] = sub
+    return out
+
+
+def _same_dimension(geoms: np.ndarray, dims: np.ndarray) -> np.ndarray:
+    """Parts of each geometry whose dimension is ``dims`` (collections filtered)."""
+    out = np.asarray(geoms).copy()
+    mixed = (shapely.get_dimensions(out) != dims) | (shapely.get_type_id(out) == 7)
+    for i in np.flatnonzero(mixed):  # only the few features cut along an edge
+        parts = shapely.get_parts(out[i])
+        keep = parts[shapely.get_dimensions(parts) == dims[i]]
+        out[i] = shapely.union_all(keep) if len(keep) else shapely.Point()
     return out
