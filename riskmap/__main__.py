@@ -1,0 +1,6 @@
+"""``python -m riskmap`` = the ``riskmap`` command."""
+
+from riskmap.cli import main
+
+if __name__ == "__main__":
+    main()
