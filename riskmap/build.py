@@ -217,7 +217,11 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
     html_bytes = write_html(folder / "map.html", page)
     summary["map_html"] = {"bytes": html_bytes, "seconds_to_write": round(
         time.perf_counter() - t_html, 3), "top_cells": len(page.top),
-        "basemap": project.map.get("basemap", "none")}
+        "basemap": project.map.get("basemap", "none"), "load_s": None}
+    if project.map.get("measure_load"):
+        from riskmap.export.browser import measure_load
+
+        summary["map_html"]["load_s"] = round(measure_load(folder / "map.html"), 3)
     summary["timings"] = {"load_s": round(t_load, 3),
                           **{k: round(v, 4) for k, v in s.timings.items()},
                           "write_s": round(time.perf_counter() - t0, 3)}

@@ -137,3 +137,16 @@ def test_html_is_self_contained(built):
     for cdn in ("cdn.", "unpkg", "jsdelivr", "googleapis", "bootstrap"):
         assert cdn not in text
     assert "内部资料 注意保密" in text
+
+
+def test_build_reports_html_size_and_load_time(tmp_path):
+    import json
+
+    proj = make_project(tmp_path, lambda d: d.update(map={"measure_load": True}))
+    r = subprocess.run([sys.executable, "-m", "riskmap", "build", str(proj), "-q",
+                        "--township", "西镇"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    folder = tmp_path / "out" / "西镇"
+    s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert s["map_html"]["bytes"] == (folder / "map.html").stat().st_size
+    assert 0 < s["map_html"]["load_s"] < 10

@@ -118,6 +118,10 @@ def test_summary(out):
     assert sum(t["patrol_cells"] for t in towns) == s["patrol_cells"]
 
 
-def test_html_is_marked_and_escaped(out):
+def test_html_is_marked_and_small(out):
     html = (out / "平坦镇" / "map.html").read_text(encoding="utf-8")
     assert "平坦镇 非法采矿巡查优先级图" in html and "内部资料 注意保密" in html
+    for t in TOWNSHIPS:  # a township map at 25 m stays under 5 MB
+        s = json.loads((out / t / "summary.json").read_text(encoding="utf-8"))
+        size = (out / t / "map.html").stat().st_size
+        assert size == s["map_html"]["bytes"] and size < 5_000_000

@@ -145,5 +145,6 @@
   new Print().addTo(map);
 
   map.fitBounds(D.overlay.bounds);
+  window.riskmapLoadMs = Math.round(performance.now());
   window.riskmapReady = true;
 })();
