@@ -56,7 +56,8 @@ class BuildReport:
 
 
 def build(project: Project, out: Path | None = None, townships=None, overwrite: bool = False,
-          progress=None) -> BuildReport:
+          progress=None, atlas: bool = False, paper: str | None = None,
+          orientation: str | None = None) -> BuildReport:
     """Build the outputs of ``project``.
 
     Parameters
@@ -68,6 +69,10 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
         Build only these townships (default: the district and every township).
     overwrite : bool
         Replace existing output folders.
+    atlas : bool
+        Also write every built township's sheet into ``<out>/atlas.pdf``.
+    paper, orientation : str, optional
+        Page of ``map.pdf`` (default: the project's ``map`` section, else A3 landscape).
     progress : callable, optional
         Called with a short Chinese message per step.
 
@@ -97,19 +102,35 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     for name, _ in areas:
         folders[name] = out / safe_name(name)
         check_free(folders[name], overwrite)
+    if atlas:
+        check_free(out / "atlas.pdf", overwrite)
+    from riskmap.fonts import find_cjk_font
+
+    sheet = {"paper": paper or project.map.get("paper", "A3"),
+             "orientation": orientation or project.map.get("orientation", "landscape"),
+             "font": find_cjk_font(project.map.get("font"))}
 
     surface = compute(project, inputs, progress)
     report = BuildReport(project, surface, inputs)
     build_date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+    pages = []
     for name, idx in areas:
         if progress:
             progress(f"输出 {name}")
         t1 = time.perf_counter()
         with atomic_folder(folders[name], overwrite) as tmp:
-            counts, n_exp = _write_area(project, inputs, surface, name, idx, tmp, build_date,
-                                        t_load)
+            counts, n_exp, page = _write_area(project, inputs, surface, name, idx, tmp,
+                                              build_date, t_load, sheet)
+        if page is not None:
+            pages.append(page)
         report.areas.append(AreaResult(name, folders[name], counts, n_exp,
                                        time.perf_counter() - t1))
+    if atlas and pages:
+        from riskmap.export.pdf import write_atlas
+
+        if progress:
+            progress(f"输出 图集 atlas.pdf ({len(pages)} 页)")
+        write_atlas(out / "atlas.pdf", pages, **sheet)
     report.timings = {"load_s": t_load, **surface.timings, "total_s": time.perf_counter() - t0}
     return report
 
@@ -130,7 +151,8 @@ def _map_layers(project: Project, clipped: dict) -> list[InputLayer]:
     return out
 
 
-def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date, t_load):
+def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date, t_load,
+                sheet: dict):
     t0 = time.perf_counter()
     keep = s.p_area if idx is None else s.p_area & (s.township == idx)
     if not keep.any():
@@ -222,10 +244,44 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
         from riskmap.export.browser import measure_load
 
         summary["map_html"]["load_s"] = round(measure_load(folder / "map.html"), 3)
+    sheet_page = None
+    if idx is not None:  # a printable sheet per township
+        from riskmap.export.pdf import write_pdf
+
+        t_pdf = time.perf_counter()
+        sheet_page = _sheet_page(project, inputs, clipped, name, area_geom, aclass, agrid,
+                                 s.thresholds, cells, build_date)
+        write_pdf(folder / "map.pdf", sheet_page, **sheet)
+        summary["map_pdf"] = {"paper": sheet["paper"], "orientation": sheet["orientation"],
+                              "font": str(sheet["font"]),
+                              "seconds": round(time.perf_counter() - t_pdf, 3)}
     summary["timings"] = {"load_s": round(t_load, 3),
                           **{k: round(v, 4) for k, v in s.timings.items()},
                           "write_s": round(time.perf_counter() - t0, 3)}
     summary["outputs"] = {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
     (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
                                                     default=str), encoding="utf-8")
-    return counts, len(cells)
+    return counts, len(cells), sheet_page
+
+
+def _sheet_page(project, inputs, clipped, name, area_geom, aclass, agrid, thresholds, cells,
+                build_date):
+    from pyproj import CRS
+
+    from riskmap.export.pdf import SheetPage
+
+    rights = None
+    for spec in project.factors:  # licence outlines: the first inside/ring layer
+        if spec.kind in ("inside", "ring") and spec.name in clipped:
+            rights = clipped[spec.name]
+            break
+    crs = CRS.from_user_input(project.crs)
+    auth = crs.to_authority()
+    return SheetPage(
+        title=f"{name} 非法采矿巡查优先级图", build_date=build_date[:10], area_name=name,
+        area=area_geom, district=inputs.district, townships=inputs.townships,
+        villages=clipped.get("villages"), rights=rights, classes=aclass, grid=agrid,
+        thresholds=list(thresholds), top_cells=cells.loc[cells["class"] == 5],
+        sources=project.map.get("sources") or f"数据来源: {project.name} (见 summary.json)",
+        crs_name=f"{crs.name}" + (f" ({auth[0]}:{auth[1]})" if auth else ""),
+    )

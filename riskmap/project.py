@@ -28,7 +28,8 @@ _TOP_KEYS = {
     "name", "crs", "cell_size", "patrol_cell_size", "patrol_score", "as_of", "district",
     "townships", "villages", "factors", "classes", "incidents", "output", "map",
 }
-_MAP_KEYS = {"basemap", "tianditu_key", "font", "paper", "orientation", "measure_load"}
+_MAP_KEYS = {"basemap", "tianditu_key", "font", "paper", "orientation", "measure_load",
+             "sources"}
 BASEMAPS = ("none", "osm", "tianditu", "tianditu-imagery")
 _AREA_KEYS = {"source", "name_field", "township_field", "label"}
 _SOURCE_KEYS = {

@@ -20,12 +20,16 @@ from riskmap.errors import ProjectFileError
 @out_opt
 @click.option("--cell-size", type=float, metavar="M", help="Analysis cell size in metres.")
 @overwrite_opt
+@click.option("--atlas", is_flag=True, help="Also write all built townships into atlas.pdf.")
+@click.option("--paper", type=click.Choice(["A3", "A4"]), help="Page size of map.pdf.")
+@click.option("--orientation", type=click.Choice(["landscape", "portrait"]),
+              help="Orientation of map.pdf.")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
-def build(ctx, project_arg, project_opt, townships, out, cell_size, overwrite, verbose, quiet,
-          debug):
+def build(ctx, project_arg, project_opt, townships, out, cell_size, overwrite, atlas, paper,
+          orientation, verbose, quiet, debug):
     """Build patrol-priority outputs for PROJECT (生成巡查优先级图)."""
     from riskmap.build import build as run_build
     from riskmap.project import load_project
@@ -44,7 +48,8 @@ def build(ctx, project_arg, project_opt, townships, out, cell_size, overwrite, v
             click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
 
     report = run_build(project, out=Path(out) if out else None, townships=list(townships),
-                       overwrite=overwrite, progress=progress)
+                       overwrite=overwrite, progress=progress, atlas=atlas, paper=paper,
+                       orientation=orientation)
     if quiet < 2:
         _table(report)
         click.echo(f"总用时 (total) {time.perf_counter() - t0:.1f} s; "
