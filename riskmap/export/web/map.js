@@ -1,6 +1,6 @@
 // riskmap offline map: everything this page needs is in this file.
 // Text from the data is only ever put into the page with textContent (never
-// innerHTML), so a name like <img src=x onerror=...> shows as text.
+// innerHTML), so a name holding an img tag with an onerror handler shows as text.
 (function () {
   "use strict";
   var D = JSON.parse(document.getElementById("riskmap-data").textContent);
