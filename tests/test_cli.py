@@ -222,3 +222,18 @@ def test_layer_mostly_outside_is_refused(tmp_path, n_far, code):
                                      "allow_outside": True}
         proj.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
         assert run("build", str(proj), "-q").returncode == 0
+
+
+def test_atlas_and_township_pdfs(tmp_path):
+    proj = make_project(tmp_path)
+    r = run("build", str(proj), "-q", "--atlas", "--paper", "A4", "--orientation", "portrait")
+    assert r.returncode == 0, r.stderr
+    info = subprocess.run(["pdfinfo", str(tmp_path / "out" / "atlas.pdf")], capture_output=True,
+                          text=True, check=True).stdout
+    assert "Pages:           2" in info  # one sheet per township
+    assert "595.276 x 841.89" in info or "595.28 x 841.89" in info  # A4 portrait
+    for t in ("东镇", "西镇"):
+        text = subprocess.run(["pdftotext", str(tmp_path / "out" / t / "map.pdf"), "-"],
+                              capture_output=True, text=True, check=True).stdout
+        assert f"{t} 非法采矿巡查优先级图" in text and "内部资料" in text
+    assert not (tmp_path / "out" / "全区" / "map.pdf").exists()  # sheets are per township
