@@ -50,7 +50,9 @@ _FACTOR_KEYS = {
     "typed": {"type_field", "types", "method", "range", "decay", "bandwidth", "normalize"},
 }
 _CLASS_KEYS = {"method", "breaks"}
-_INCIDENT_KEYS = {"source", "date_field"}
+_INCIDENT_KEYS = {"source", "date_field", "judgement_field", "events_as", "kde_bandwidth"}
+_AHP_KEYS = {"factors", "matrix", "random_index"}
+_CALIBRATION_KEYS = {"ranges", "folds", "block_size", "seed", "penalty"}
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,8 @@ class Project:
     incidents: dict | None
     output: Path
     map: dict = field(default_factory=dict)
+    ahp: dict | None = None  # pairwise comparison matrix (checked by riskmap.ahp)
+    calibration: dict = field(default_factory=dict)  # options of riskmap calibrate
 
     @property
     def folder(self) -> Path:
@@ -231,7 +235,23 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         incidents = {
             "source": ctx.source(ctx.req(inc, "source", "incidents"), "incidents.source", folder),
             "date_field": inc.get("date_field"),
+            # polygons of the quarterly satellite enforcement (卫片执法图斑): the column
+            # holding 合法 / 违法 / 伪变化; 违法 ones are events, 伪变化 verified negatives
+            "judgement_field": inc.get("judgement_field"),
+            "events_as": inc.get("events_as", "centroid"),
+            "kde_bandwidth": float(inc.get("kde_bandwidth", 400)),
         }
+        if incidents["events_as"] not in ("centroid", "area"):
+            ctx.fail("incidents.events_as", "must be 'centroid' or 'area'")
+
+    ahp = raw.get("ahp")
+    if ahp is not None:
+        ctx.keys(ahp, _AHP_KEYS, "ahp")
+        ahp = dict(ahp)
+        for k in ("factors", "matrix"):
+            ctx.req(ahp, k, "ahp")
+    calibration = raw.get("calibration") or {}
+    ctx.keys(calibration, _CALIBRATION_KEYS, "calibration")
 
     mapcfg = raw.get("map") or {}
     ctx.keys(mapcfg, _MAP_KEYS, "map")
@@ -266,6 +286,8 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         incidents=incidents,
         output=(folder / output).resolve(),
         map=mapcfg,
+        ahp=ahp,
+        calibration=dict(calibration),
     )
 
 
