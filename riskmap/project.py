@@ -26,7 +26,8 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 _TOP_KEYS = {
     "name", "crs", "cell_size", "patrol_cell_size", "patrol_score", "as_of", "district",
-    "townships", "villages", "factors", "classes", "incidents", "output", "map",
+    "townships", "villages", "factors", "classes", "incidents", "output", "map", "ahp",
+    "calibration", "roster", "plan", "history", "village_points",
 }
 _MAP_KEYS = {"basemap", "tianditu_key", "font", "paper", "orientation", "measure_load",
              "sources"}
@@ -53,6 +54,9 @@ _CLASS_KEYS = {"method", "breaks"}
 _INCIDENT_KEYS = {"source", "date_field", "judgement_field", "events_as", "kde_bandwidth"}
 _AHP_KEYS = {"factors", "matrix", "random_index"}
 _CALIBRATION_KEYS = {"ranges", "folds", "block_size", "seed", "penalty"}
+_ROSTER_KEYS = {"source", "village_field", "cell_field", "name_field", "phone_field"}
+_PLAN_KEYS = {"per_village", "near_finds", "random_share", "damp_weeks", "damp_factor",
+              "raise_factor", "raise_weeks", "seed", "roads", "min_class"}
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,10 @@ class Project:
     map: dict = field(default_factory=dict)
     ahp: dict | None = None  # pairwise comparison matrix (checked by riskmap.ahp)
     calibration: dict = field(default_factory=dict)  # options of riskmap calibrate
+    roster: dict | None = None  # responsible cadres: source + field names (raw, checked later)
+    plan: dict = field(default_factory=dict)  # options of riskmap plan (raw, checked later)
+    village_points: AreaSpec | None = None  # village committee points (name_field, ...)
+    history: Path | None = None  # the project's history database (default beside the file)
 
     @property
     def folder(self) -> Path:
@@ -252,6 +260,23 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
             ctx.req(ahp, k, "ahp")
     calibration = raw.get("calibration") or {}
     ctx.keys(calibration, _CALIBRATION_KEYS, "calibration")
+    roster = raw.get("roster")
+    if roster is not None:
+        ctx.keys(roster, _ROSTER_KEYS, "roster")
+        roster = dict(roster)
+        roster["source"] = ctx.source(ctx.req(roster, "source", "roster"), "roster.source",
+                                      folder)
+    plan = raw.get("plan") or {}
+    ctx.keys(plan, _PLAN_KEYS, "plan")
+    plan = dict(plan)
+    if plan.get("roads") is not None:
+        plan["roads"] = ctx.source(plan["roads"], "plan.roads", folder)
+    village_points = None
+    if raw.get("village_points") is not None:
+        village_points = ctx.area(raw, "village_points", folder)
+    history = raw.get("history")
+    if history is not None and not isinstance(history, str):
+        ctx.fail("history", "must be a file path (the project's history database)")
 
     mapcfg = raw.get("map") or {}
     ctx.keys(mapcfg, _MAP_KEYS, "map")
@@ -288,6 +313,11 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         map=mapcfg,
         ahp=ahp,
         calibration=dict(calibration),
+        roster=roster,
+        plan=plan,
+        village_points=village_points,
+        history=(folder / history).resolve() if history else path.resolve().with_suffix(
+            ".history.gpkg"),
     )
 
 
