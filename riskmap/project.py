@@ -27,8 +27,10 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _TOP_KEYS = {
     "name", "crs", "cell_size", "patrol_cell_size", "patrol_score", "as_of", "district",
     "townships", "villages", "factors", "classes", "incidents", "output", "map", "ahp",
-    "calibration", "roster", "plan", "history", "village_points",
+    "calibration", "roster", "plan", "history", "village_points", "power",
 }
+_POWER_KEYS = {"source", "user_field", "category_field", "village_field", "month_fields",
+               "long_format", "expansions", "top", "min_score"}
 _MAP_KEYS = {"basemap", "tianditu_key", "font", "paper", "orientation", "measure_load",
              "sources"}
 BASEMAPS = ("none", "osm", "tianditu", "tianditu-imagery")
@@ -147,6 +149,7 @@ class Project:
     plan: dict = field(default_factory=dict)  # options of riskmap plan (raw, checked later)
     village_points: AreaSpec | None = None  # village committee points (name_field, ...)
     history: Path | None = None  # the project's history database (default beside the file)
+    power: dict | None = None  # the power company's meter table (raw, checked by riskmap.power)
 
     @property
     def folder(self) -> Path:
@@ -274,6 +277,13 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
     village_points = None
     if raw.get("village_points") is not None:
         village_points = ctx.area(raw, "village_points", folder)
+    power = raw.get("power")
+    if power is not None:
+        ctx.keys(power, _POWER_KEYS, "power")
+        power = dict(power)
+        power["source"] = ctx.source(ctx.req(power, "source", "power"), "power.source", folder)
+        if power.get("expansions") is not None:
+            power["expansions"] = ctx.source(power["expansions"], "power.expansions", folder)
     history = raw.get("history")
     if history is not None and not isinstance(history, str):
         ctx.fail("history", "must be a file path (the project's history database)")
@@ -316,6 +326,7 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         roster=roster,
         plan=plan,
         village_points=village_points,
+        power=power,
         history=(folder / history).resolve() if history else path.resolve().with_suffix(
             ".history.gpkg"),
     )
