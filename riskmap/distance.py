@@ -68,36 +68,16 @@ def edt(background: np.ndarray, cell: float) -> np.ndarray:
 
 
 def distance_to_points(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
-    """Distance (m) from each cell centre to the nearest point.
+    """Distance (m) from each cell centre to the centre of the nearest cell holding a point.
 
-    The EDT finds the nearest occupied cell; the distance is then measured to
-    the true position of a point inside it (exact for a lone point) and capped
-    by the centre-to-centre distance, so the result is always within half a
-    cell diagonal of the truth. Points outside ``grid`` are not seen: callers
-    pass a grid grown by the reach (see :func:`riskmap.factors.with_halo`).
+    Within half a cell diagonal of the true distance; used for dense point
+    layers with a long reach, where stamping each point would cost more (see
+    :mod:`riskmap.splat` for the exact method). The value does not depend on
+    which of several equally near points the transform picks, so a tile gets
+    the same distances as the whole grid. Points outside ``grid`` are not seen:
+    callers pass a grid grown by the reach (:func:`riskmap.factors.with_halo`).
     """
-    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    row, col, ok = point_cells(xs, ys, grid)
-    out = np.full(grid.shape, np.inf, dtype=np.float32)
-    if not ok.any():
-        return out
-    row, col, xs, ys = row[ok], col[ok], xs[ok], ys[ok]
+    row, col, ok = point_cells(np.asarray(xs, float), np.asarray(ys, float), grid)
     feature = np.zeros(grid.shape, dtype=bool)
-    feature[row, col] = True
-    px = np.zeros(grid.shape, dtype=np.float64)
-    py = np.zeros(grid.shape, dtype=np.float64)
-    px[row, col] = xs
-    py[row, col] = ys
-    r0, r1, c0, c1 = _box(feature, math.ceil(max_distance / grid.cell) + 1)
-    sub = ~feature[r0:r1, c0:c1]
-    d0, (ir, ic) = ndimage.distance_transform_edt(sub, sampling=grid.cell, return_indices=True)
-    ir += r0
-    ic += c0
-    cx = grid.x_centres()[c0:c1][None, :]
-    cy = grid.y_centres()[r0:r1][:, None]
-    # the point in the nearest occupied cell is not always the nearest point:
-    # the centre-to-centre distance bounds the error to half a cell diagonal
-    d = np.minimum(np.hypot(cx - px[ir, ic], cy - py[ir, ic]), d0).astype(np.float32)
-    d[d > max_distance] = np.inf
-    out[r0:r1, c0:c1] = d
-    return out
+    feature[row[ok], col[ok]] = True
+    return distance_to_cells(feature, grid.cell, max_distance)

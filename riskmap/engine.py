@@ -64,13 +64,19 @@ def district_grid(project: Project, district) -> Grid:
                             snap=project.patrol_cell_size)
 
 
-def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of) -> factors.Factor:
-    """Compute one factor on ``grid`` (features up to its reach beyond the edge count)."""
+def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of, *, splat_points=None,
+                   top=None) -> factors.Factor:
+    """Compute one factor on ``grid`` (features up to its reach beyond the edge count).
+
+    ``splat_points`` forces the point method (stamping or grid transform) and
+    ``top`` the density normaliser, so that a tile of a larger grid gets exactly
+    the values the whole grid would (see :mod:`riskmap.tiling`).
+    """
     p = spec.params
     g = grid  # each kind sees features beyond the grid edge by itself
     geoms = gdf.geometry.values
     if spec.kind == "proximity":
-        f = factors.proximity(geoms, g, p["range"], p["decay"], p["target"])
+        f = factors.proximity(geoms, g, p["range"], p["decay"], p["target"], splat_points)
     elif spec.kind == "density":
         w = None
         if p.get("weight_field"):
@@ -78,7 +84,7 @@ def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of) -> factors.Factor:
         if p.get("half_life_days"):
             a = factors.age_weights(gdf[p["date_field"]], as_of, float(p["half_life_days"]))
             w = a if w is None else w * a
-        f = factors.density(geoms, g, p["bandwidth"], w, p["normalize"])
+        f = factors.density(geoms, g, p["bandwidth"], w, p["normalize"], splat_points, top)
     elif spec.kind == "ring":
         f = factors.ring(geoms, g, p["distance"], p["decay"])
     elif spec.kind == "inside":
@@ -87,8 +93,33 @@ def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of) -> factors.Factor:
         f = factors.typed(geoms, gdf[p["type_field"]].to_numpy(), g, p["types"],
                           method=p["method"], reach=p.get("range"),
                           decay_kind=p.get("decay", "linear"), bandwidth=p.get("bandwidth"),
-                          normalize=p.get("normalize", "max"))
+                          normalize=p.get("normalize", "max"), splat_points=splat_points,
+                          top=top)
     return f
+
+
+def point_methods(project: Project, inputs: Inputs, grid: Grid) -> dict[str, bool | None]:
+    """Per factor: stamp points (True) or use a grid transform (False); None if no points.
+
+    Decided once for the whole district grid, so that tiles make the same choice.
+    """
+    import shapely
+
+    out = {}
+    for spec in project.factors:
+        gdf = inputs.factors[spec.name]
+        p = spec.params
+        pts = np.isin(shapely.get_type_id(gdf.geometry.values), (0, 4))
+        if spec.kind == "typed":
+            w = gdf[p["type_field"]].astype(str).map(p["types"]).fillna(0).to_numpy()
+            pts &= w > 0
+        if not pts.any() or spec.kind in ("ring", "inside"):
+            out[spec.name] = None
+            continue
+        dens = spec.kind == "density" or (spec.kind == "typed" and p.get("method") == "density")
+        reach = factors.TRUNCATE * p["bandwidth"] if dens else p["range"]
+        out[spec.name] = factors._splat_is_cheaper(int(pts.sum()), reach, grid)
+    return out
 
 
 def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
@@ -125,11 +156,13 @@ def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
     t["grid_s"] = time.perf_counter() - t0
 
     fs = {}
+    methods = point_methods(project, inputs, grid)
     for spec in project.factors:
         if progress:
             progress(f"计算因子 {spec.label}")
         t1 = time.perf_counter()
-        fs[spec.name] = factor_on_grid(spec, inputs.factors[spec.name], grid, project.as_of)
+        fs[spec.name] = factor_on_grid(spec, inputs.factors[spec.name], grid, project.as_of,
+                                       splat_points=methods[spec.name])
         t[f"factor_{spec.name}_s"] = time.perf_counter() - t1
 
     t1 = time.perf_counter()

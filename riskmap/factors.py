@@ -76,13 +76,13 @@ def decay(d: np.ndarray, reach: float, kind: str = "linear") -> np.ndarray:
 
 # --- kinds ----------------------------------------------------------------------
 def proximity(geoms, grid: Grid, reach: float, decay_kind: str = "linear",
-              target: str = "edges") -> Factor:
+              target: str = "edges", splat_points: bool | None = None) -> Factor:
     """Closeness to points, lines or polygon edges (or areas) within ``reach`` m."""
     geoms = np.asarray(geoms)
     tid = shapely.get_type_id(geoms)
     if np.isin(tid, _POINT).all():
         x, y = point_xy(geoms)
-        if _splat_is_cheaper(len(x), reach, grid):
+        if _use_splat(splat_points, len(x), reach, grid):
             d = splat.nearest_distance(x, y, grid, reach)
         else:
             d = with_halo(grid, reach, lambda g: distance_to_points(x, y, g, reach))
@@ -92,7 +92,8 @@ def proximity(geoms, grid: Grid, reach: float, decay_kind: str = "linear",
     return Factor(decay(d, reach, decay_kind), d, "m")
 
 
-def kernel_density(xs, ys, grid: Grid, bandwidth: float, weights=None) -> np.ndarray:
+def kernel_density(xs, ys, grid: Grid, bandwidth: float, weights=None,
+                   splat_points: bool | None = None) -> np.ndarray:
     """Gaussian kernel density: expected number of points per cell.
 
     Parameters
@@ -112,7 +113,7 @@ def kernel_density(xs, ys, grid: Grid, bandwidth: float, weights=None) -> np.nda
     """
     xs, ys = np.asarray(xs, float), np.asarray(ys, float)
     w = np.ones(len(xs)) if weights is None else np.asarray(weights, float)
-    if _splat_is_cheaper(len(xs), TRUNCATE * bandwidth, grid):
+    if _use_splat(splat_points, len(xs), TRUNCATE * bandwidth, grid):
         return splat.gaussian_mass(xs, ys, grid, bandwidth, w, TRUNCATE)
 
     def filtered(g):
@@ -125,16 +126,19 @@ def kernel_density(xs, ys, grid: Grid, bandwidth: float, weights=None) -> np.nda
     return with_halo(grid, TRUNCATE * bandwidth, filtered)
 
 
-def density(geoms, grid: Grid, bandwidth: float, weights=None, normalize="max") -> Factor:
+def density(geoms, grid: Grid, bandwidth: float, weights=None, normalize="max",
+            splat_points: bool | None = None, top: float | None = None) -> Factor:
     """Kernel density of points, scaled to [0, 1].
 
-    ``normalize="max"`` divides by the largest density on the grid; a number
-    is a saturation density in points per km² (values above it are 1).
+    ``normalize="max"`` divides by the largest density on the grid (or by
+    ``top`` when given: the district-wide maximum, for tiles); a number is a
+    saturation density in points per km² (values above it are 1).
     """
     x, y = _points_only(geoms)
-    per_cell = kernel_density(x, y, grid, bandwidth, weights)
+    per_cell = kernel_density(x, y, grid, bandwidth, weights, splat_points)
     per_km2 = per_cell * np.float32(1e6 / grid.cell**2)
-    top = float(per_km2.max()) if normalize == "max" else float(normalize)
+    if top is None:
+        top = float(per_km2.max()) if normalize == "max" else float(normalize)
     value = np.clip(per_km2 / top, 0, 1) if top > 0 else np.zeros_like(per_km2)
     return Factor(value.astype(np.float32), per_km2, "/km²")
 
@@ -168,7 +172,7 @@ def age_weights(dates, as_of: dt.date, half_life_days: float) -> np.ndarray:
 
 def typed(geoms, types, grid: Grid, weights: dict, method: str = "proximity",
           reach: float | None = None, decay_kind: str = "linear", bandwidth: float | None = None,
-          normalize="max") -> Factor:
+          normalize="max", splat_points: bool | None = None, top: float | None = None) -> Factor:
     """Points of several types, each with its own weight in [0, 1].
 
     ``proximity``: per cell the largest ``weight(type) * decay(distance)`` over
@@ -180,11 +184,12 @@ def typed(geoms, types, grid: Grid, weights: dict, method: str = "proximity",
     w = np.array([weights.get(t, 0.0) for t in types], dtype=float)
     geoms = np.asarray(geoms)
     if method == "density":
-        return density(geoms, grid, bandwidth, weights=w, normalize=normalize)
+        return density(geoms, grid, bandwidth, weights=w, normalize=normalize,
+                       splat_points=splat_points, top=top)
     x, y = _points_only(geoms)
     if len(x) != len(w):
         raise LayerError("typed factors need single points (no multipoints)")
-    if _splat_is_cheaper(int((w > 0).sum()), reach, grid):
+    if _use_splat(splat_points, int((w > 0).sum()), reach, grid):
         pos = w > 0
         best, dist = splat.best_weighted(x[pos], y[pos], w[pos], grid, reach,
                                          lambda d: decay(d, reach, decay_kind))
@@ -220,6 +225,10 @@ def with_halo(grid: Grid, reach: float, fn) -> np.ndarray:
     h = halo_cells(reach, grid.cell)
     a = fn(grid.expand(h))
     return a[h:h + grid.nrows, h:h + grid.ncols]
+
+
+def _use_splat(forced: bool | None, n_points: int, reach: float, grid: Grid) -> bool:
+    return _splat_is_cheaper(n_points, reach, grid) if forced is None else forced
 
 
 def _splat_is_cheaper(n_points: int, reach: float, grid: Grid) -> bool:

@@ -1,0 +1,80 @@
+"""Tile by tile equals all at once, exactly, for every factor kind."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from tinyproject import CRS, X0, Y0, make_project
+
+from riskmap.engine import compute
+from riskmap.inputs import load_inputs
+from riskmap.project import load_project
+from riskmap.tiling import compute_tiled, tile_windows
+
+
+def every_kind(folder):
+    def edit(d):
+        rng = np.random.default_rng(5)
+        pts = rng.uniform(-300, 2300, (60, 2))
+        gpd.GeoDataFrame(
+            {"type": rng.choice(["养殖场", "车库", "废弃厂房"], 60),
+             "w": rng.uniform(0.5, 2, 60),
+             "date": [f"2026-0{m}-15" for m in rng.integers(1, 9, 60)]},
+            geometry=shapely.points(pts + [X0, Y0]), crs=CRS,
+        ).to_file(folder / "more.gpkg", layer="points")
+        d["factors"] += [
+            {"name": "typed_prox", "source": "more.gpkg:points", "kind": "typed",
+             "type_field": "type", "range": 250, "types": {"养殖场": 1, "车库": 0.4},
+             "weight": 5},
+            {"name": "typed_dens", "source": "more.gpkg:points", "kind": "typed",
+             "type_field": "type", "method": "density", "bandwidth": 150,
+             "types": {"养殖场": 1, "废弃厂房": 0.7}, "weight": 5},
+            {"name": "dens_aged", "source": "more.gpkg:points", "kind": "density",
+             "bandwidth": 100, "weight_field": "w", "date_field": "date",
+             "half_life_days": 90, "weight": 5},
+            {"name": "dens_fixed", "source": "more.gpkg:points", "kind": "density",
+             "bandwidth": 120, "normalize": 50, "weight": 3},
+            {"name": "edges", "source": "tiny.gpkg:rights", "kind": "proximity",
+             "range": 300, "decay": "gaussian", "weight": 4},
+            {"name": "many_far", "source": "more.gpkg:points", "kind": "proximity",
+             "range": 1500, "decay": "exponential", "weight": 4},  # many points: EDT path
+        ]
+
+    return load_project(make_project(folder, edit))
+
+
+@pytest.mark.parametrize("chunk", [8, 12, 36])
+def test_tiled_equals_untiled(tmp_path, chunk):
+    project = every_kind(tmp_path)
+    inputs = load_inputs(project)
+    whole = compute(project, inputs)
+    tiled = compute_tiled(project, inputs, chunk=chunk, keep_score=True,
+                          scheduler="synchronous")
+    assert tiled.tiles > 1
+    assert np.array_equal(np.isnan(whole.score), np.isnan(tiled.score))
+    ok = np.isfinite(whole.score)
+    assert np.array_equal(whole.score[ok], tiled.score[ok])
+    assert np.array_equal(whole.p_class, tiled.p_class)
+    assert np.array_equal(whole.thresholds, tiled.thresholds)
+
+
+def test_threads_give_the_same(tmp_path):
+    project = every_kind(tmp_path)
+    inputs = load_inputs(project)
+    a = compute_tiled(project, inputs, chunk=16, keep_score=True, scheduler="synchronous")
+    b = compute_tiled(project, inputs, chunk=16, keep_score=True, scheduler="threads")
+    assert np.array_equal(np.nan_to_num(a.score, nan=-1), np.nan_to_num(b.score, nan=-1))
+
+
+def test_tile_windows_cover_the_grid_once(tmp_path):
+    project = every_kind(tmp_path)
+    from riskmap.engine import district_grid
+
+    grid = district_grid(project, load_inputs(project).district)
+    cover = np.zeros(grid.shape, int)
+    for r0, c0, nr, nc in tile_windows(grid, 10, 4):  # 10 -> 8: whole patrol cells
+        assert r0 % 4 == 0 and c0 % 4 == 0 and nr % 4 == 0 and nc % 4 == 0
+        cover[r0:r0 + nr, c0:c0 + nc] += 1
+    assert (cover == 1).all()
