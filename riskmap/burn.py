@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import shapely
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import rasterize
+
+# rasterio warns spuriously from worker threads (tiled runs); every call here
+# passes an explicit transform, and tiled == untiled is tested cell by cell
+warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio")
 
 from riskmap.grid import Grid
 
