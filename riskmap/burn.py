@@ -9,11 +9,11 @@ import shapely
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.features import rasterize
 
+from riskmap.grid import Grid
+
 # rasterio warns spuriously from worker threads (tiled runs); every call here
 # passes an explicit transform, and tiled == untiled is tested cell by cell
 warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio")
-
-from riskmap.grid import Grid
 
 
 def point_cells(xs, ys, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
