@@ -78,3 +78,28 @@ def test_tile_windows_cover_the_grid_once(tmp_path):
         assert r0 % 4 == 0 and c0 % 4 == 0 and nr % 4 == 0 and nc % 4 == 0
         cover[r0:r0 + nr, c0:c0 + nc] += 1
     assert (cover == 1).all()
+
+
+def test_score_command_streams_the_same_tif(tmp_path):
+    import subprocess
+    import sys
+
+    import rasterio
+
+    project = every_kind(tmp_path)
+    r = subprocess.run([sys.executable, "-m", "riskmap", "score", str(project.path), "--chunk",
+                        "12", "--out", str(tmp_path / "tiled"), "-q"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([sys.executable, "-m", "riskmap", "build", str(project.path), "-q",
+                        "--out", str(tmp_path / "whole")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with rasterio.open(tmp_path / "tiled" / "risk.tif") as a, \
+            rasterio.open(tmp_path / "whole" / "全区" / "risk.tif") as b:
+        assert a.transform == b.transform and a.crs == b.crs
+        assert np.array_equal(a.read(1), b.read(1))
+    import json
+
+    s = json.loads((tmp_path / "tiled" / "summary.json").read_text(encoding="utf-8"))
+    w = json.loads((tmp_path / "whole" / "全区" / "summary.json").read_text(encoding="utf-8"))
+    assert s["counts"] == w["counts"] and s["tiles"] > 1

@@ -54,5 +54,6 @@ def main(argv=None):
     from riskmap.cli import build as _build  # noqa: F401  (registers commands)
     from riskmap.cli import check as _check  # noqa: F401
     from riskmap.cli import rights as _rights  # noqa: F401
+    from riskmap.cli import score as _score  # noqa: F401
 
     return cli.main(args=argv, prog_name="riskmap")
