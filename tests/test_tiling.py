@@ -22,7 +22,7 @@ def every_kind(folder):
             {"type": rng.choice(["养殖场", "车库", "废弃厂房"], 60),
              "w": rng.uniform(0.5, 2, 60),
              "date": [f"2026-0{m}-15" for m in rng.integers(1, 9, 60)]},
-            geometry=shapely.points(pts + [X0, Y0]), crs=CRS,
+            geometry=shapely.points(pts + np.array([X0, Y0])), crs=CRS,
         ).to_file(folder / "more.gpkg", layer="points")
         d["factors"] += [
             {"name": "typed_prox", "source": "more.gpkg:points", "kind": "typed",
