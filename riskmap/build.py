@@ -135,6 +135,22 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     return report
 
 
+def _latest_evaluation(project: Project) -> dict | None:
+    """The figures of the last ``riskmap evaluate`` run on this project, if any."""
+    path = project.output / "evaluation" / "evaluation.json"
+    if not path.is_file():
+        return None
+    try:
+        ev = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    keep = ("hit@10", "PAI@10", "PEI@10", "AUC", "n_test")
+    out = {m: {k: ev[m].get(k) for k in keep} for m in ("model", "kde", "uniform")
+           if isinstance(ev.get(m), dict)}
+    out.update(split=ev.get("split"), file=str(path))
+    return out
+
+
 def _map_layers(project: Project, clipped: dict) -> list[InputLayer]:
     """Every factor layer as a map toggle; typed layers one toggle per type."""
     out = []
@@ -221,6 +237,7 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
         "factors": [{"name": f.name, "label": f.label, "kind": f.kind, "weight": f.weight,
                      "source": str(f.source), "params": f.params} for f in project.factors],
         "inputs": inputs.hashes,
+        "evaluation": _latest_evaluation(project),
     }
     write_gpkg(folder / "risk.gpkg", cells, zone_df, clipped,
                {k: v for k, v in summary.items() if k not in ("factors",)}

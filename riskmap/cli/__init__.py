@@ -53,6 +53,7 @@ def main(argv=None):
     """Entry point of the ``riskmap`` console script."""
     from riskmap.cli import build as _build  # noqa: F401  (registers commands)
     from riskmap.cli import check as _check  # noqa: F401
+    from riskmap.cli import evaluate as _evaluate  # noqa: F401
     from riskmap.cli import rights as _rights  # noqa: F401
     from riskmap.cli import score as _score  # noqa: F401
 

@@ -1,0 +1,150 @@
+"""``riskmap calibrate`` (weights from incidents) and ``riskmap ahp`` (expert weights)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import click
+
+from riskmap.cli import cli, setup
+from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+from riskmap.errors import ExportError
+
+
+@cli.command()
+@click.argument("project_path", metavar="PROJECT")
+@click.option("--until", metavar="DATE", help="Use incidents dated before this day (YYYY-MM-DD).")
+@click.option("--write", "write", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Write the project with the calibrated weights and ranges to FILE (.yaml).")
+@click.option("--overwrite", is_flag=True, help="Replace FILE if it exists.")
+@click.option("--seed", type=int, help="Seed of the cross-validation folds (default: "
+              "calibration.seed, else 0).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@verbose_opt
+@quiet_opt
+@debug_opt
+@click.pass_context
+def calibrate(ctx, project_path, until, write, overwrite, seed, as_json, verbose, quiet, debug):
+    """Calibrate factor weights and ranges of PROJECT from its incidents (权重标定)."""
+    from riskmap.calibrate import calibrate as run
+    from riskmap.calibrate import cpu_note
+    from riskmap.project import load_project
+
+    setup(ctx, verbose, quiet, debug)
+    t0 = time.perf_counter()
+    project = load_project(project_path)
+    target = None
+    if write:
+        target = Path(write)
+        if target.suffix.lower() not in (".yaml", ".yml"):
+            raise ExportError(f"{target}: --write takes a .yaml file (the calibrated project "
+                              "is written as YAML)")
+        if target.exists() and not overwrite:
+            raise ExportError(f"{target}: exists; add --overwrite to replace it")
+        if not target.parent.is_dir():
+            raise ExportError(f"{target.parent}: folder does not exist; create it first")
+
+    def progress(msg):
+        if quiet == 0 and verbose > 0:
+            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+
+    res = run(project, until=until, seed=seed, progress=progress)
+    if target is not None:
+        text = res.to_project_yaml(target)
+        tmp = target.with_name(f".{target.name}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(target)
+        except OSError as e:
+            raise ExportError(f"{target}: cannot write: {e.strerror or e}") from None
+    if as_json:
+        click.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=1))
+        return
+    if quiet >= 2:
+        return
+    _calibration_table(res)
+    total = time.perf_counter() - t0
+    click.echo(f"用时 (time) {total:.1f} s: read {res.timings['read_s']:.1f} s, factors "
+               f"{res.timings['factors_s']:.1f} s, fit + CV {res.timings['fit_s']:.1f} s "
+               f"({cpu_note()})")
+    if target is not None:
+        click.echo(f"已写出 (written) {target}")
+
+
+def _calibration_table(res):
+    head = ["因子 factor", "名称 label", "范围 range", "权重 weight", "RR [95 % CI]",
+            "结果 result"]
+    rows = []
+    for f in res.factors:
+        rng = "—" if f.range is None else (
+            f"{f.value:g} m" + (f" (R {f.range:g})" if f.param == "bandwidth" else ""))
+        if math.isfinite(f.se):
+            lo, hi = f.rr_ci
+            rr = f"{f.rr:.2f} [{lo:.2f}, {hi:.2f}]"
+        else:
+            rr = "—"
+        result = "保留 kept" if f.kept else f"剔除 dropped: {f.reason}"
+        if f.prior_beta is not None:
+            result += f"; AHP prior β {f.prior_beta:.2f} → {f.beta:.2f} (moved {f.moved:+.2f})"
+        rows.append([f.name, f.label, rng, f"{f.weight:g}", rr, result])
+    _print_table(head, rows)
+    o = res.options
+    click.echo(f"事件 events {res.n_events} in {res.n_cells} cells of "
+               f"{res.project.patrol_cell_size:g} m"
+               f"{'; before ' + str(res.until) if res.until else ''}"
+               f"{'; counted from ' + str(res.split) if res.split else ''}")
+    click.echo(f"交叉验证 CV ({o.folds} spatial folds, {o.block_size:g} m blocks, seed {o.seed}): "
+               f"deviance {res.cv_deviance:.1f} vs null {res.null_cv_deviance:.1f} "
+               f"({res.deviance_explained:.1%} explained); ridge λ = {res.penalty:g}; "
+               "RR for factor value 1 vs 0, 95 % Wald interval (penalised Fisher information)")
+    if res.ahp is not None:
+        click.echo(f"AHP prior: CR {res.ahp.cr:.3f} (RI {res.ahp.ri_table}); rescaled by "
+                   f"{res.prior_scale:.3g} to the fitted scale and used as the ridge centre")
+    for n in res.notes:
+        click.echo(f"注 (note): {n}")
+
+
+@cli.command()
+@click.argument("project_path", metavar="PROJECT")
+@click.option("--random-index", "random_index", metavar="TABLE",
+              help="saaty1980 or alonso-lamata2006 (default: ahp.random_index, else saaty1980).")
+@verbose_opt
+@quiet_opt
+@debug_opt
+@click.pass_context
+def ahp(ctx, project_path, random_index, verbose, quiet, debug):
+    """AHP weights and consistency ratio of PROJECT's ahp matrix (层次分析法权重)."""
+    from dataclasses import replace
+
+    from riskmap.ahp import CR_LIMIT, ahp_from_project
+    from riskmap.project import load_project
+
+    setup(ctx, verbose, quiet, debug)
+    project = load_project(project_path)
+    if random_index and project.ahp:
+        project = replace(project, ahp={**project.ahp, "random_index": random_index})
+    res = ahp_from_project(project)
+    labels = {f.name: f.label for f in project.factors}
+    weights = {f.name: f.weight for f in project.factors}
+    rows = [[n, labels.get(n, ""), f"{w:.4f}", f"{100 * w:.1f}", f"{weights.get(n, 0):g}"]
+            for n, w in zip(res.names, res.weights, strict=True)]
+    _print_table(["因子 factor", "名称 label", "AHP 权重 weight", "%", "项目权重 project"], rows)
+    verdict = "一致 consistent" if res.cr < CR_LIMIT else "不一致 inconsistent (CR ≥ 0.1)"
+    click.echo(f"λmax {res.lambda_max:.4f}, CI {res.ci:.4f}, RI {res.ri:g} ({res.ri_label}), "
+               f"CR {res.cr:.4f}: {verdict}")
+    if res.cr >= CR_LIMIT:
+        click.echo(f"最不一致的判断 (most inconsistent pair): {res.pair_text()}")
+
+
+def _w(s: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
+
+
+def _print_table(head, rows):
+    widths = [max(_w(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        click.echo("  ".join(v + " " * (w - _w(v)) for v, w in
+                             zip(r, widths, strict=True)).rstrip())

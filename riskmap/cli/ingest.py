@@ -1,0 +1,64 @@
+"""``riskmap ingest``: returned ledgers into the project's history database."""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from riskmap.cli import cli, setup
+from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+
+
+@cli.command()
+@click.argument("project_path", metavar="PROJECT")
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False),
+                metavar="FILE...")
+@click.option("--week", metavar="YYYY-Www",
+              help="Week of every file (default: the date of each row, else the ledger's week).")
+@verbose_opt
+@quiet_opt
+@debug_opt
+@click.pass_context
+def ingest(ctx, project_path, files, week, verbose, quiet, debug):
+    """Read returned ledgers FILE... into PROJECT's history (导入回收台账).
+
+    Each row is matched to a cell by its id, else by its coordinates; rows that
+    cannot be matched are listed with sheet and row and skipped. A file already
+    ingested (same bytes) adds nothing. Exit code 1 if any file failed or had
+    bad rows.
+    """
+    from riskmap.ingest import ingest_files
+    from riskmap.project import load_project
+
+    setup(ctx, verbose, quiet, debug)
+    t0 = time.perf_counter()
+    project = load_project(project_path)
+
+    def progress(msg):
+        if quiet == 0:
+            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+
+    reports = ingest_files(project, files, week=week, progress=progress)
+    bad = False
+    for r in reports:
+        if r.status == "already":
+            line = f"{r.path}: 已导入过, 未新增 (already ingested; nothing added)"
+        elif r.status == "failed":
+            line = f"{r.path}: 失败 (failed), 未导入"
+        else:
+            line = (f"{r.path}: 新增 {r.added} 条 (added), 重复 {r.repeated} (repeated), "
+                    f"未填 {r.unfilled} (not filled), 错误 {len(r.errors)} (bad rows)"
+                    + (f", 周次 {r.week}" if r.week else ""))
+        if quiet < 2:
+            click.echo(line)
+        for e in r.errors:
+            bad = True
+            click.echo(f"  错误 (error): {e}", err=True)
+        if verbose:
+            for n in r.notes:
+                click.echo(f"  注意 (note): {n}", err=True)
+    if quiet < 2:
+        click.echo(f"历史数据库 (history): {project.history}")
+    if bad:
+        ctx.exit(1)

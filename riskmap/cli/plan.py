@@ -1,0 +1,114 @@
+"""``riskmap plan`` (the week's patrol lists and field files) and ``riskmap weekly``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from riskmap.cli import cli, setup
+from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+
+week_opt = click.option("--week", required=True, metavar="YYYY-Www",
+                        help="ISO week, e.g. 2026-W49.")
+
+
+@cli.command()
+@click.argument("project_path", metavar="PROJECT")
+@week_opt
+@click.option("--township", "townships", multiple=True, metavar="NAME",
+              help="Only this township (repeatable). Default: all.")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Root folder; files go to OUT/<township>/ (default: <output>/plan/<week>).")
+@click.option("--overwrite", is_flag=True, help="Replace existing plan files.")
+@click.option("--paper", type=click.Choice(["A4", "A3"]), default="A4", show_default=True,
+              help="Printed page of the ledger.")
+@click.option("--no-record", is_flag=True,
+              help="Do not store the plan in the history database (a dry run).")
+@verbose_opt
+@quiet_opt
+@debug_opt
+@click.pass_context
+def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, verbose, quiet,
+         debug):
+    """Write the week's patrol plan for PROJECT (生成周巡查计划、台账、KMZ、GPX).
+
+    Per township: ledger.xlsx (a sheet per village + 汇总), ledger.csv, patrol.kmz,
+    patrol.gpx; the plan is stored in the project's history database.
+    """
+    from riskmap.history import Week
+    from riskmap.plan import run_plan
+    from riskmap.project import load_project
+
+    setup(ctx, verbose, quiet, debug)
+    t0 = time.perf_counter()
+    wk = Week.parse(week)
+    project = load_project(project_path)
+
+    def progress(msg):
+        if quiet == 0:
+            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+
+    report = run_plan(project, wk, townships=list(townships), out=Path(out) if out else None,
+                      overwrite=overwrite, paper=paper, progress=progress,
+                      record=not no_record)
+    if quiet < 2:
+        head = ["乡镇", "村", "网格", "随机抽查", "路线km", "输出目录"]
+        rows = []
+        for tp in report.plans:
+            rows.append([tp.township, str(len(tp.villages)), str(len(tp.cells)),
+                         str(sum(v.count("随机抽查") for v in tp.villages)),
+                         f"{sum(v.length_m for v in tp.villages) / 1000:.1f}",
+                         str(report.folders[tp.township])])
+        _table(head, rows)
+        click.echo(f"{wk}: 总用时 (total) {time.perf_counter() - t0:.1f} s")
+
+
+@cli.command()
+@click.argument("project_path", metavar="PROJECT")
+@week_opt
+@click.option("--township", "townships", multiple=True, metavar="NAME",
+              help="Only this township (repeatable).")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Folder (default: <output>/weekly/<week>).")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("--weeks", type=click.IntRange(1, 104), default=8, show_default=True,
+              help="Weeks in the chart.")
+@verbose_opt
+@quiet_opt
+@debug_opt
+@click.pass_context
+def weekly(ctx, project_path, week, townships, out, overwrite, weeks, verbose, quiet, debug):
+    """Weekly summary of PROJECT's history (巡查周报): weekly.html, weekly.xlsx, weekly.png.
+
+    Per township and village: cells planned, checked, found, and the villages
+    that returned nothing (未上报).
+    """
+    from riskmap.project import load_project
+    from riskmap.weekly import run_weekly
+
+    setup(ctx, verbose, quiet, debug)
+    project = load_project(project_path)
+    summary, files = run_weekly(project, week, out=Path(out) if out else None,
+                                overwrite=overwrite, townships=list(townships) or None,
+                                weeks=weeks)
+    if quiet < 2:
+        t = summary.townships
+        rows = [[r["乡镇"], str(r["计划网格"]), str(r["计划内已查"]), str(r["计划外排查"]),
+                 str(r["发现网格"]), str(r["未上报"])] for _, r in t.iterrows()]
+        _table(["乡镇", "计划", "计划内已查", "计划外", "发现", "未上报村"], rows)
+        if summary.not_reported:
+            click.echo("未上报 (no return): " + ", ".join(f"{a} {b}"
+                                                        for a, b in summary.not_reported))
+        click.echo(f"输出 (written): {files[0].parent}")
+
+
+def _table(head, rows):
+    def w(s):
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
+
+    widths = [max(w(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for r in [head, *rows]:
+        click.echo("  ".join(v + " " * (n - w(v)) for v, n in zip(r, widths, strict=True))
+                   .rstrip())
