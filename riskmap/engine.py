@@ -51,7 +51,7 @@ class Surface:
 
     def contribution(self, name: str, flat: np.ndarray) -> np.ndarray:
         """Points of score from factor ``name`` at analysis cells ``flat``."""
-        return self.factors[name].value.ravel()[flat] * self.coefs[name]
+        return self.factors[name].value_at(flat) * self.coefs[name]
 
     def argmax(self, flat_patrol: np.ndarray) -> np.ndarray:
         """Analysis cell (flat index) holding the max of each patrol cell."""
@@ -167,7 +167,7 @@ def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
 
     t1 = time.perf_counter()
     coefs, baseline = score_coefficients({f.name: f.weight for f in project.factors})
-    score = accumulate_score({n: f.value for n, f in fs.items()}, coefs, baseline)
+    score = accumulate_score(((n, f.value) for n, f in fs.items()), coefs, baseline)
     score[~area] = np.nan
     p_max, p_mean = block_max_mean(score, k)
     p_score = p_max if project.patrol_score == "max" else p_mean

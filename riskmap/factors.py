@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,13 +27,38 @@ _POINT, _LINE, _POLY = (0, 4), (1, 2, 5), (3, 6)
 TRUNCATE = 4.0  # Gaussian kernels are cut at 4 sigma
 
 
-@dataclass(frozen=True)
 class Factor:
-    """One factor on a grid: values in [0, 1] and what they mean."""
+    """One factor on a grid: values in [0, 1] and what they mean.
 
-    value: np.ndarray
-    explain: np.ndarray
-    unit: str  # "m" (distance to nearest) or "/km²" (density)
+    ``explain`` is kept in physical units (distance in m, or density per km²).
+    Where the value is a function of it (a decay of the distance, a scaled
+    density), only ``explain`` is stored and the value is made when asked:
+    half the memory per factor, which is what bounds a 10 m district build.
+    """
+
+    __slots__ = ("_to_value", "_value", "explain", "unit")
+
+    def __init__(self, value, explain, unit: str, to_value=None):
+        self._value = value
+        self.explain = explain
+        self.unit = unit  # "m" (distance to nearest), "/km²" (density) or ""
+        self._to_value = to_value
+
+    @property
+    def value(self) -> np.ndarray:
+        """float32 values in [0, 1] on the grid."""
+        return self._value if self._value is not None else self._to_value(self.explain)
+
+    def value_at(self, flat) -> np.ndarray:
+        """Values at flat cell indices (without making the whole grid)."""
+        if self._value is not None:
+            return self._value.ravel()[flat]
+        return self._to_value(self.explain.ravel()[flat])
+
+    def crop(self, rows: slice, cols: slice) -> Factor:
+        """The factor on a window of its grid."""
+        v = None if self._value is None else self._value[rows, cols]
+        return Factor(v, self.explain[rows, cols], self.unit, self._to_value)
 
 
 # --- decays -------------------------------------------------------------------
@@ -89,7 +113,7 @@ def proximity(geoms, grid: Grid, reach: float, decay_kind: str = "linear",
     else:
         d = with_halo(grid, reach,
                       lambda g: distance_to_cells(feature_mask(geoms, g, target), g.cell, reach))
-    return Factor(decay(d, reach, decay_kind), d, "m")
+    return Factor(None, d, "m", lambda e: decay(e, reach, decay_kind))
 
 
 def kernel_density(xs, ys, grid: Grid, bandwidth: float, weights=None,
@@ -139,8 +163,13 @@ def density(geoms, grid: Grid, bandwidth: float, weights=None, normalize="max",
     per_km2 = per_cell * np.float32(1e6 / grid.cell**2)
     if top is None:
         top = float(per_km2.max()) if normalize == "max" else float(normalize)
-    value = np.clip(per_km2 / top, 0, 1) if top > 0 else np.zeros_like(per_km2)
-    return Factor(value.astype(np.float32), per_km2, "/km²")
+    scale = np.float32(1.0 / top) if top > 0 else np.float32(0.0)
+
+    def to_value(e):
+        v = e * scale
+        return np.clip(v, 0, 1, out=v)
+
+    return Factor(None, per_km2, "/km²", to_value)
 
 
 def ring(geoms, grid: Grid, distance: float, decay_kind: str = "step") -> Factor:
@@ -154,7 +183,7 @@ def ring(geoms, grid: Grid, distance: float, decay_kind: str = "step") -> Factor
         return d
 
     d = with_halo(grid, distance, dist)
-    return Factor(decay(d, distance, decay_kind), d, "m")
+    return Factor(None, d, "m", lambda e: decay(e, distance, decay_kind))
 
 
 def inside(geoms, grid: Grid) -> Factor:

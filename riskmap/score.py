@@ -42,10 +42,14 @@ def score_coefficients(weights: dict[str, float]) -> tuple[dict[str, np.float32]
     return {n: np.float32(100.0 * w / total) for n, w in weights.items()}, 100.0 * neg / total
 
 
-def accumulate_score(values: dict[str, np.ndarray], coefs: dict, baseline: float) -> np.ndarray:
-    """``baseline + Σ coef_i * v_i`` in one float32 buffer (no per-factor copies)."""
+def accumulate_score(values, coefs: dict, baseline: float) -> np.ndarray:
+    """``baseline + Σ coef_i * v_i`` in one float32 buffer (no per-factor copies).
+
+    ``values`` is a mapping or an iterable of ``(name, array)`` pairs; with a
+    generator each factor's values exist only while they are added.
+    """
     score = None
-    for name, v in values.items():
+    for name, v in (values.items() if hasattr(values, "items") else values):
         if score is None:
             score = np.multiply(v, coefs[name], dtype=np.float32)
         else:
