@@ -238,6 +238,7 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
                      "source": str(f.source), "params": f.params} for f in project.factors],
         "inputs": inputs.hashes,
         "evaluation": _latest_evaluation(project),
+        "ahp": (project.ahp or {}).get("applied"),
     }
     write_gpkg(folder / "risk.gpkg", cells, zone_df, clipped,
                {k: v for k, v in summary.items() if k not in ("factors",)}

@@ -304,7 +304,7 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
     output = raw.get("output", "outputs")
     if not isinstance(output, str):
         ctx.fail("output", "must be a folder path")
-    return Project(
+    project = Project(
         path=path.resolve(),
         name=str(raw.get("name") or path.stem),
         crs=crs,
@@ -330,6 +330,18 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         history=(folder / history).resolve() if history else path.resolve().with_suffix(
             ".history.gpkg"),
     )
+    if ahp is not None:  # expert weights from a pairwise matrix replace the listed ones
+        from dataclasses import replace
+
+        from riskmap.ahp import project_with_ahp_weights
+
+        project, report = project_with_ahp_weights(project)
+        res = report["ahp"]
+        project = replace(project, ahp={**ahp, "applied": {
+            "weights": {k: list(v) for k, v in report["weights"].items()},
+            "cr": round(float(res.cr), 4), "random_index": res.ri_label,
+        }})
+    return project
 
 
 def _check_cell_sizes(path, cell, patrol):

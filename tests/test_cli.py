@@ -237,3 +237,18 @@ def test_atlas_and_township_pdfs(tmp_path):
                               capture_output=True, text=True, check=True).stdout
         assert f"{t} 非法采矿巡查优先级图" in text and "内部资料" in text
     assert not (tmp_path / "out" / "全区" / "map.pdf").exists()  # sheets are per township
+
+
+def test_ahp_weights_reach_the_build(tmp_path):
+    import json
+
+    proj = make_project(tmp_path, lambda d: d.update(ahp={
+        "factors": ["mines", "outcrop", "ring"], "matrix": [[1, 3, 5], [None, 1, 2],
+                                                            [None, None, 1]]}))
+    r = run("build", str(proj), "-q", "--township", "东镇")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "out" / "东镇" / "summary.json").read_text(encoding="utf-8"))
+    w = {f["name"]: f["weight"] for f in s["factors"]}
+    assert w["mines"] > w["outcrop"] > w["ring"] > 0 and w["inlic"] == -10
+    assert abs(w["mines"] + w["outcrop"] + w["ring"] - 70) < 1e-3  # their old sum is kept
+    assert s["ahp"]["cr"] < 0.1 and "Saaty 1980" in s["ahp"]["random_index"]

@@ -52,6 +52,7 @@ def setup(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
 def main(argv=None):
     """Entry point of the ``riskmap`` console script."""
     from riskmap.cli import build as _build  # noqa: F401  (registers commands)
+    from riskmap.cli import calibrate as _calibrate  # noqa: F401
     from riskmap.cli import check as _check  # noqa: F401
     from riskmap.cli import evaluate as _evaluate  # noqa: F401
     from riskmap.cli import rights as _rights  # noqa: F401
