@@ -111,16 +111,19 @@ def _with_ahp(d):
 
 
 def test_project_ahp_and_weights(tmp_path):
-    proj = load_project(make_project(tmp_path, _with_ahp))
+    proj = load_project(make_project(tmp_path, _with_ahp))  # load applies the AHP weights
     r = ahp_from_project(proj)
     assert r.names == ("mines", "outcrop", "ring", "inlic")
-    new, report = project_with_ahp_weights(proj)
-    w = {f.name: f.weight for f in new.factors}
+    w = {f.name: f.weight for f in proj.factors}
     # listed factors keep the sum of their absolute weights (30+20+20+10) and their signs
     assert sum(abs(w[n]) for n in r.names) == pytest.approx(80)
     assert w["inlic"] < 0 and w["mines"] > w["outcrop"] > 0
     assert w["mine_density"] == 10  # not listed: unchanged
-    assert report["weights"]["mines"][0] == 30 and report["scale"] == 80
+    assert proj.ahp["applied"]["weights"]["mines"][0] == 30
+    # applying again to the loaded project changes nothing (weights keep their sum)
+    new, report = project_with_ahp_weights(proj)
+    assert {f.name: f.weight for f in new.factors} == pytest.approx(w)
+    assert report["scale"] == pytest.approx(80)
 
 
 def test_project_ahp_errors_name_the_file(tmp_path):
@@ -128,15 +131,13 @@ def test_project_ahp_errors_name_the_file(tmp_path):
         _with_ahp(d)
         d["ahp"]["factors"][1] = "nope"
 
-    proj = load_project(make_project(tmp_path, unknown))
     with pytest.raises(ProjectFileError, match=r"project\.yaml: ahp\.factors\[1\]: unknown"):
-        ahp_from_project(proj)
+        load_project(make_project(tmp_path, unknown))
 
     def bad(d):
         _with_ahp(d)
         d["ahp"]["matrix"] = [[1, 2, 2, 4], [1, 1, 2], [1, 11], [1]]
 
-    proj = load_project(make_project(tmp_path, bad))
     with pytest.raises(ProjectFileError, match=r"project\.yaml: ahp\.matrix row 3 col 4 "
                                                r"\(ring vs inlic\)"):
-        ahp_from_project(proj)
+        load_project(make_project(tmp_path, bad))
