@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import shapely
 
 from riskmap.errors import RiskmapError
-from riskmap.inputs import load_inputs
+from riskmap.inputs import load_inputs, read_any
 from riskmap.layers import read_source
 from riskmap.project import Project
 
@@ -54,7 +54,7 @@ def check_project(project: Project) -> tuple[list[CheckRow], list[str]]:
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                gdf, info = read_source(src, project.crs)
+                gdf, info = read_any(project, src)
             row.notes += [str(w.message) for w in caught]
         except RiskmapError as e:
             row.problem = str(e)
@@ -179,7 +179,6 @@ def check_file(path, *, district=None, crs=None, encoding=None, table="points",
 def _check_one(src, rep: FileReport, district) -> None:
     import numpy as np
 
-    from riskmap.layers import read_source
 
     try:
         with warnings.catch_warnings(record=True) as caught:

@@ -61,7 +61,7 @@ def load_inputs(project: Project, progress=None) -> Inputs:
         if key not in cache:
             if progress:
                 progress(f"读取 {src}")
-            cache[key] = read_source(src, project.crs)
+            cache[key] = read_any(project, src)
             infos.append(cache[key][1])
         return cache[key]
 
@@ -84,11 +84,34 @@ def load_inputs(project: Project, progress=None) -> Inputs:
         factors[f.name] = gdf
 
     hashes = {}
-    for p in sorted({i.source.path for i in infos}):
+    files = {i.source.path for i in infos if i.source.path.exists()}
+    if project.power and any(_is_power(i.source) for i in infos):
+        # the anomaly layer is made from the meter table (and the expansion list)
+        files |= {s.path for s in (project.power["source"], project.power.get("expansions"))
+                  if s is not None and s.path.exists()}
+    for p in sorted(files):
         for side in _sidecars(p):
             hashes[_rel(side, project)] = file_sha256(side)
     hashes[_rel(project.path, project)] = file_sha256(project.path)
     return Inputs(district, townships, villages, factors, infos, hashes)
+
+
+def read_any(project: Project, src: Source):
+    """Read a source: a file, or the special ``power:anomalies`` layer."""
+    if _is_power(src):
+        from riskmap.power import read_anomaly_source
+
+        if not project.power:
+            raise LayerError(f"{project.path}: a factor reads power:anomalies but the project "
+                             "has no 'power' section (the meter table)")
+        return read_anomaly_source(project, src)
+    return read_source(src, project.crs)
+
+
+def _is_power(src: Source) -> bool:
+    from riskmap.power import is_anomaly_source
+
+    return is_anomaly_source(src)
 
 
 def _areas(read, spec: AreaSpec, key: str, district) -> gpd.GeoDataFrame:

@@ -1,0 +1,108 @@
+"""``riskmap power-check``: score the power company's meter table, print the top users."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from riskmap.cli import cli, setup
+from riskmap.cli.options import debug_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.errors import ExportError
+
+
+@cli.command("power-check")
+@click.argument("project", metavar="PROJECT")
+@click.option("--top", type=click.IntRange(min=1), metavar="N",
+              help="Users to print (default: the project's power.top, else 20).")
+@click.option("--min-score", type=click.FloatRange(0, 100), metavar="S",
+              help="Score (0–100) from which a user is flagged (default: power.min_score).")
+@click.option("--out", "out", type=click.Path(file_okay=False),
+              help="Write power_anomalies.gpkg and 供电台账.xlsx into this folder.")
+@overwrite_opt
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@verbose_opt
+@quiet_opt
+@debug_opt
+@click.pass_context
+def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, quiet, debug):
+    r"""Find abnormal electricity users in PROJECT's meter table (用电异常排查).
+
+    \b
+    Prints the users with the highest scores, each with its reasons; with
+    --out also writes the anomaly layer (GeoPackage) and the ledger for the
+    power company (户号, no personal names).
+    """
+    from riskmap import power
+    from riskmap.project import load_project
+
+    setup(ctx, verbose, quiet, debug)
+    t0 = time.perf_counter()
+    proj = load_project(project)
+
+    def progress(msg):
+        if quiet == 0 and not as_json:
+            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+
+    result = power.check_power(proj, progress=progress)
+    n_top = top or result.config.top
+    ms = result.config.min_score if min_score is None else min_score
+    written = {}
+    if out:
+        folder = Path(out)
+        gpkg, ledger = folder / "power_anomalies.gpkg", folder / "供电台账.xlsx"
+        for f in (gpkg, ledger):
+            if f.exists() and not overwrite:
+                raise ExportError(f"{f}: 输出已存在 (output exists) and won't be overwritten "
+                                  "without --overwrite")
+        written = {"gpkg": str(gpkg), "users": power.write_anomalies(result, gpkg, min_score=ms),
+                   "ledger": str(ledger),
+                   "ledger_rows": power.write_ledger(result, ledger, project=proj, min_score=ms)}
+    cols = ["user_id", "category", "township", "village", "score", "onset", "placed_by",
+            "reasons"]
+    head = result.users.head(n_top)[cols]
+    summary = result.summary()
+    summary["flagged"] = int((result.users["score"] >= ms).sum())
+    summary["min_score"] = ms
+    if as_json:
+        rows = head.astype(object).where(head.notna(), None).to_dict(orient="records")
+        click.echo(json.dumps({"summary": summary, "top": rows, "written": written},
+                              ensure_ascii=False))
+        return
+    if quiet < 2:
+        _print_summary(summary)
+        _print_top(head)
+        if written:
+            click.echo(f"已写出 (written): {written['gpkg']} ({written['users']} users), "
+                       f"{written['ledger']} ({written['ledger_rows']} rows)")
+
+
+def _print_summary(s: dict) -> None:
+    click.echo(f"用户 (users) {s['users']}; 月份 (months) {s['months']} "
+               f"{s['first_month']}–{s['last_month']}; 缺抄 (blank readings) "
+               f"{s['blank_readings']}; 估抄 (estimated) {s['estimated_readings']}")
+    click.echo("定位 (placed by): " + ", ".join(f"{k} {v}" for k, v in s["placed_by"].items()))
+    click.echo(f"异常用户 (flagged, score ≥ {s['min_score']:g}): {s['flagged']}")
+    for n in s["notes"]:
+        click.echo(f"注意 (note): {n}")
+
+
+def _print_top(head) -> None:
+    names = ["#", "户号", "类别", "村", "分数", "起始", "定位", "异常说明"]
+    rows = [[str(i + 1), r.user_id, r.category, str(r.village or ""), f"{r.score:.0f}",
+             str(r.onset or ""), r.placed_by, str(r.reasons)]
+            for i, r in enumerate(head.itertuples(index=False))]
+    widths = [max(_w(r[i]) for r in [names, *rows]) for i in range(len(names) - 1)]
+    for r in [names, *rows]:
+        click.echo("  ".join([*(_pad(v, w) for v, w in zip(r[:-1], widths, strict=True)),
+                              r[-1]]).rstrip())
+
+
+def _w(s: str) -> int:
+    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
+
+
+def _pad(s: str, w: int) -> str:
+    return s + " " * (w - _w(s))
