@@ -81,7 +81,7 @@ def load_inputs(project: Project, progress=None) -> Inputs:
     for f in project.factors:
         gdf, info = read(f.source)
         _check_factor_layer(f, gdf, info, district)
-        factors[f.name] = gdf
+        factors[f.name] = _places_only(f, gdf, info)
 
     hashes = {}
     files = {i.source.path for i in infos if i.source.path.exists()}
@@ -112,6 +112,24 @@ def _is_power(src: Source) -> bool:
     from riskmap.power import is_anomaly_source
 
     return is_anomaly_source(src)
+
+
+def _places_only(f: FactorSpec, gdf, info: LayerInfo):
+    """Drop personal columns (names, ID and phone numbers) of a factor layer."""
+    from riskmap.privacy import strip_personal
+
+    keep = {f.params.get(k) for k in ("type_field", "weight_field", "date_field")} - {None}
+    out, dropped = strip_personal(gdf.drop(columns=[c for c in keep if c in gdf.columns]))
+    if dropped:
+        note = ("个人信息列不进入地图和输出 (personal columns kept out of the map and every "
+                "output): " + "; ".join(f"{c}: {why}" for c, why in dropped.items()))
+        if note not in info.notes:
+            info.notes.append(note)
+            log.info("%s: %s", f.source, note)
+    for c in keep:  # the columns the factor itself needs stay
+        if c in gdf.columns:
+            out[c] = gdf[c].to_numpy()
+    return out
 
 
 def _areas(read, spec: AreaSpec, key: str, district) -> gpd.GeoDataFrame:

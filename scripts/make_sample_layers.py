@@ -20,6 +20,9 @@ Outputs
     the ``mining_rights`` polygons as a registry's corner-coordinate table
     (拐点坐标表): title row, merged cells, zone-38-prefixed 3-degree
     Gauss-Krüger coordinates in surveyors' order (X = northing), a footer.
+``layers/roster.xlsx``
+    the responsible cadre (责任人) of every village: made-up name, role and phone
+    (120…, not a mobile range), title row and footer, phones as text.
 ``layers/premises_amap_gcj02.csv`` (UTF-8 with BOM)
     150 premises (储煤场, 洗煤厂, 型煤厂, 废弃厂房) as an AMap POI export:
     名称, 类型, 地址, 经度, 纬度 in GCJ-02 (see :func:`wgs84_to_gcj02`).
@@ -1352,6 +1355,524 @@ def make_amap_premises(premises: gpd.GeoDataFrame, rng, n: int = 150) -> pd.Data
     })
 
 
+# --------------------------------------------------------------------------- power meters
+#: months of the synthetic meter table (12 months up to the last incidents)
+POWER_MONTHS = [str(p) for p in pd.period_range("2025-12", "2026-11", freq="M")]
+POWER_CALENDAR = np.array([int(m[5:]) for m in POWER_MONTHS])
+#: category: (share of users, median kWh/month, log-sd of the level)
+POWER_CATEGORIES = {"居民": (0.72, 140.0, 0.5), "商业": (0.10, 500.0, 0.6),
+                    "农业": (0.12, 250.0, 0.7), "动力": (0.06, 2500.0, 0.8)}
+_HEAT = {11: 0.7, 12: 1.0, 1: 1.0, 2: 0.9, 3: 0.5}
+_WINTER = {11: 0.5, 12: 1.0, 1: 1.0, 2: 0.8, 3: 0.3}
+_SUMMER = {6: 0.4, 7: 1.0, 8: 1.0}
+_IRRIGATION = {5: 0.5, 6: 1.0, 7: 1.0, 8: 0.7, 9: 0.2}
+#: seed-sequence key of the power stream: outside the 12 spawned streams, so the
+#: meter table changes no other sample output
+POWER_STREAM_KEY = (7001,)
+
+
+def _profile(table: dict) -> np.ndarray:
+    return np.array([table.get(int(m), 0.0) for m in POWER_CALENDAR])
+
+
+def _points_near(centres: np.ndarray, polys, sd: float, rng) -> np.ndarray:
+    """Points around ``centres`` (N(0, sd) per axis) kept inside their polygon.
+
+    Parameters
+    ----------
+    centres : numpy.ndarray
+        ``(n, 2)`` centres.
+    polys : numpy.ndarray of shapely.Geometry
+        Polygon of each point.
+    sd : float
+        Spread in metres.
+    rng : numpy.random.Generator
+        Random generator.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, 2)``; a point that misses its polygon 20 times stays at its centre.
+    """
+    out = centres.copy()
+    todo = np.ones(len(centres), dtype=bool)
+    for _ in range(20):
+        idx = np.flatnonzero(todo)
+        if not len(idx):
+            break
+        cand = centres[idx] + rng.normal(0, sd, (len(idx), 2))
+        ok = shapely.contains_xy(polys[idx], cand[:, 0], cand[:, 1])
+        out[idx[ok]] = cand[ok]
+        todo[idx[ok]] = False
+    return out
+
+
+def make_power_meters(villages, vpoints, incidents, hid, project_sites, rng,
+                      n_users: int = 3000, n_illegal: int = 45):
+    """A power company's monthly meter table with planted illegal sites and decoys.
+
+    About ``n_users`` low-voltage users (居民, 商业, 农业, 动力) around the village
+    committee points, 12 months (2025-12 … 2026-11) of kWh with each category's
+    season, and:
+
+    * ``n_illegal`` **illegal sites** (the truth): half within ~300 m of an
+      incident dated 2025-10 or later, half drawn from the hidden intensity
+      (hot spots); an extra 400–8000 kWh/month (hoist, pumps, fans, lights;
+      median 1400) from an onset month (a few months before the nearby
+      incident, else uniform; a fifth run the whole year), on about 85 % of
+      the months after it, with a high night share;
+    * **decoys**: winter electric heating (煤改电) in 居民 — whole villages and
+      scattered houses; strong summer irrigation in 农业; 30 动力 users that
+      grow 1.8–3.5× after a declared capacity expansion (on the expansion
+      list); 5 动力 users with undeclared legitimate growth (they should be
+      checked, but are not illegal sites); vacant houses lived in again;
+      estimated readings (估) followed by a catch-up reading;
+    * blanks (1.5 % of readings), 45 % of users without coordinates (placed by
+      village), some village names without 村, personal columns (户名, 联系电话,
+      身份证号; made up and masked) that must never reach an output.
+
+    Parameters
+    ----------
+    villages, vpoints : geopandas.GeoDataFrame
+        Village polygons and committee points.
+    incidents : geopandas.GeoDataFrame
+        The ``incidents`` layer.
+    hid : dict
+        Output of :func:`hidden_intensity`.
+    project_sites : geopandas.GeoDataFrame
+        Sites of declared expansions are near these.
+    rng : numpy.random.Generator
+        Random generator (the power stream).
+    n_users, n_illegal : int
+        Ordinary users (about) and planted illegal sites.
+
+    Returns
+    -------
+    meters : pandas.DataFrame
+        The table as written (header names, text cells for estimates).
+    expansions : pandas.DataFrame
+        户号, 报装容量(kVA), 增容完成日期, 备注.
+    truth : pandas.DataFrame
+        户号, role (illegal, heating, irrigation, expansion, undeclared_growth,
+        vacant, estimated, normal), onset (month or ""), extra_kwh, x, y.
+    """
+    m = len(POWER_MONTHS)
+    vpoly = villages.geometry.values
+    vxy = shapely.get_coordinates(vpoints.geometry.values)
+    area = vpoly.area if hasattr(vpoly, "area") else shapely.area(vpoly)
+    w = 0.5 + 0.5 * np.asarray(area) / np.mean(area)
+    per_village = rng.poisson(n_users * w / w.sum())
+    vid = np.repeat(np.arange(len(villages)), per_village)
+    n = len(vid)
+    xy = _points_near(vxy[vid], vpoly[vid], 500.0, rng)
+    cats = list(POWER_CATEGORIES)
+    cat = np.array(cats)[rng.choice(len(cats), n, p=[POWER_CATEGORIES[c][0] for c in cats])]
+    role = np.full(n, "normal", dtype=object)
+
+    # illegal sites: near recent incidents and at hot spots of the hidden process
+    recent = incidents[pd.to_datetime(incidents["date"]) >= pd.Timestamp("2025-10-01")]
+    n_near = n_illegal // 2
+    pick = rng.choice(len(recent), n_near, replace=len(recent) < n_near)
+    ixy = shapely.get_coordinates(recent.geometry.values[pick]) + rng.normal(0, 300, (n_near, 2))
+    inc_month = pd.to_datetime(recent["date"].to_numpy()[pick]).to_period("M").astype(str)
+    lam = hid["lam"]
+    flat = (lam / lam.sum()).ravel()
+    cells = rng.choice(flat.size, n_illegal - n_near, p=flat)
+    r, c = np.divmod(cells, lam.shape[1])
+    hxy = np.c_[hid["x0"] + (c + rng.random(len(c))) * hid["cell"],
+                hid["y1"] - (r + rng.random(len(r))) * hid["cell"]]
+    sxy = np.vstack([ixy, hxy])
+    inside = shapely.contains_xy(shapely.union_all(vpoly), sxy[:, 0], sxy[:, 1])
+    sxy[~inside] = hxy[: (~inside).sum()] if (~inside).sum() <= len(hxy) else sxy[~inside]
+    pts = gpd.GeoDataFrame(geometry=gpd.points_from_xy(sxy[:, 0], sxy[:, 1]), crs=CRS)
+    j = gpd.sjoin_nearest(pts, villages[["geometry"]].reset_index(), how="left")
+    svid = j[~j.index.duplicated()]["index"].to_numpy()
+    scat = np.array(["居民", "农业", "商业", "动力"])[
+        rng.choice(4, n_illegal, p=[0.45, 0.30, 0.10, 0.15])]
+    vid = np.r_[vid, svid]
+    xy = np.vstack([xy, sxy])
+    cat = np.r_[cat, scat]
+    role = np.r_[role, np.full(n_illegal, "illegal", dtype=object)]
+    n = len(vid)
+    illegal = role == "illegal"
+
+    # levels, seasons, noise
+    med = np.array([POWER_CATEGORIES[c][1] for c in cat])
+    sd = np.array([POWER_CATEGORIES[c][2] for c in cat])
+    base = med * np.exp(rng.normal(0, 1, n) * sd)
+    shape = np.ones((n, m))
+    res = cat == "居民"
+    shape[res] += 0.25 * _profile(_WINTER) + 0.12 * _profile(_SUMMER)
+    shape[cat == "商业"] += 0.1 * _profile(_WINTER) + 0.1 * _profile(_SUMMER)
+    agri = cat == "农业"
+    amp = rng.uniform(0.3, 2.0, n)
+    shape[agri] += amp[agri, None] * _profile(_IRRIGATION)
+    trend = rng.normal(0, 0.03, n)
+    dong = cat == "动力"
+    shape[dong] *= np.exp(trend[dong, None] * np.arange(m))
+    kwh = base[:, None] * shape * np.exp(rng.normal(0, 0.15, (n, m)))
+    night = np.clip(rng.normal(0.30, 0.06, n), 0.1, 0.6)
+    night[dong] = np.clip(rng.normal(0.22, 0.06, dong.sum()), 0.05, 0.5)
+
+    free = (role == "normal")
+    # heating (煤改电): whole villages and scattered houses
+    heat_v = rng.choice(len(villages), 12, replace=False)
+    heat = free & res & ((np.isin(vid, heat_v) & (rng.random(n) < 0.6)) | (rng.random(n) < 0.02))
+    hk = rng.uniform(500, 1400, n)
+    kwh[heat] += hk[heat, None] * _profile(_HEAT)
+    night[heat] = np.clip(night[heat] + 0.15, 0, 0.8)
+    role[heat] = "heating"
+    # strong irrigation
+    irr = free & agri & (rng.random(n) < 0.25)
+    kwh[irr] += (base[irr] * rng.uniform(4, 12, irr.sum()))[:, None] * _profile(_IRRIGATION)
+    night[irr] = np.clip(night[irr] + 0.1, 0, 0.8)
+    role[irr] = "irrigation"
+    # 动力 growth: declared expansions near project sites, and a few undeclared
+    cand = np.flatnonzero(free & dong)
+    grow = rng.choice(cand, 35, replace=False)
+    declared, undeclared = grow[:30], grow[30:]
+    gj = rng.integers(2, 10, len(grow))
+    factor = rng.uniform(1.8, 3.5, len(grow))
+    after = np.arange(m)[None, :] >= gj[:, None]
+    kwh[grow] *= np.where(after, factor[:, None], 1.0)
+    sites = shapely.get_coordinates(project_sites.geometry.values)
+    xy[declared] = sites[rng.integers(0, len(sites), len(declared))] + rng.normal(
+        0, 150, (len(declared), 2))
+    role[declared], role[undeclared] = "expansion", "undeclared_growth"
+    # vacant houses lived in again
+    vac = np.flatnonzero((role == "normal") & res & (rng.random(n) < 0.02))
+    vj = rng.integers(2, 10, len(vac))
+    before = np.arange(m)[None, :] < vj[:, None]
+    kwh[vac] = np.where(before, rng.uniform(0, 8, (len(vac), m)), kwh[vac])
+    role[vac] = "vacant"
+
+    # the illegal load
+    load = np.clip(np.exp(rng.normal(np.log(1400), 0.6, n)), 400, 8000)
+    onset = np.full(n, -1)
+    ii = np.flatnonzero(illegal)
+    near_onset = np.array([POWER_MONTHS.index(mo) if mo in POWER_MONTHS else m - 1
+                           for mo in inc_month]) - rng.integers(0, 4, n_near)
+    far_onset = rng.integers(1, m - 1, n_illegal - n_near)
+    onset[ii] = np.clip(np.r_[near_onset, far_onset], 0, m - 2)
+    whole_year = ii[rng.random(len(ii)) < 0.2]
+    onset[whole_year] = 0
+    active = np.arange(m)[None, :] >= onset[ii][:, None]
+    duty = np.where(rng.random((len(ii), m)) < 0.85, 1.0, 0.25)
+    first = np.arange(m)[None, :] == onset[ii][:, None]
+    duty = np.where(first & (onset[ii] > 0)[:, None], 0.5, duty)
+    extra = load[ii, None] * active * duty * np.exp(rng.normal(0, 0.1, (len(ii), m)))
+    kwh[ii] += extra
+    share = (night[ii] * base[ii] + 0.65 * load[ii]) / (base[ii] + load[ii])
+    night[ii] = np.clip(share, 0, 0.9)
+
+    kwh = np.round(kwh).astype(float)
+    # estimated readings (估) and the catch-up reading after them
+    cells_text = np.empty((n, m), dtype=object)
+    cells_text[:] = None
+    est_users = np.flatnonzero(rng.random(n) < 0.05)
+    for u in est_users:  # a few hundred users, two or three cells each
+        j0 = int(rng.integers(1, m - 3))
+        run = int(rng.integers(1, 3))
+        true = kwh[u, j0:j0 + run].copy()
+        est = np.round(kwh[u, j0 - 1] * rng.uniform(0.5, 0.8, run))
+        kwh[u, j0:j0 + run] = est
+        kwh[u, j0 + run] += true.sum() - est.sum()
+        for k in range(run):
+            cells_text[u, j0 + k] = (f"估 {int(est[k])}" if rng.random() < 0.5
+                                     else f"{int(est[k])}(估)")
+    last_est = np.flatnonzero(rng.random(n) < 0.01)
+    cells_text[last_est, m - 1] = [f"估{int(v)}" for v in np.round(kwh[last_est, m - 2] * 0.7)]
+    role[est_users] = np.where(role[est_users] == "normal", "estimated", role[est_users])
+    blank = rng.random((n, m)) < 0.015
+    blank &= cells_text == None  # noqa: E711  (object array)
+
+    # ids, order, coordinates, personal columns
+    order = np.lexsort((rng.random(n), vid))
+    vid, xy, cat, role = vid[order], xy[order], cat[order], role[order]
+    kwh, cells_text, blank = kwh[order], cells_text[order], blank[order]
+    night, onset, load = night[order], onset[order], load[order]
+    seq = np.zeros(n, dtype=int)
+    for v in np.unique(vid):
+        seq[vid == v] = np.arange(1, (vid == v).sum() + 1)
+    tcode = villages["code"].to_numpy()[vid]
+    town = np.array([int(c[-6:-3]) for c in tcode])  # 100..103, 200..203
+    tnum = (town // 100 - 1) * 4 + town % 100 + 1
+    vnum = np.array([int(c[-3:]) - 200 for c in tcode])
+    # 10-digit 户号 with leading zeros: 00 + township + village + user
+    ids = np.array([f"00{t:02d}{v:02d}{s:04d}" for t, v, s in zip(tnum, vnum, seq, strict=True)])
+    has_xy = rng.random(n) < 0.55
+    to_ll = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
+    lon, lat = to_ll.transform(xy[:, 0], xy[:, 1])
+    glon, glat = wgs84_to_gcj02(np.asarray(lon), np.asarray(lat))
+    vname = villages["name"].to_numpy()[vid].astype(object)
+    short = rng.random(n) < 0.05
+    vname[short] = [v.removesuffix("村") for v in vname[short]]
+    surname = np.array(SURNAME)[rng.integers(0, len(SURNAME), n)]
+    cols: dict[str, object] = {
+        "序号": np.arange(1, n + 1),
+        "户号": ids,
+        "户名": [f"{s}某某" for s in surname],
+        "联系电话": [f"13{d}****{e:04d}" for d, e in zip(rng.integers(0, 10, n),
+                                                        rng.integers(0, 10000, n), strict=True)],
+        "身份证号": [f"140311********{e:04d}" for e in rng.integers(0, 10000, n)],
+        "用户类别": cat,
+        "乡镇": villages["township"].to_numpy()[vid],
+        "村": vname,
+        "经度": np.where(has_xy, np.round(glon, 6), np.nan),
+        "纬度": np.where(has_xy, np.round(glat, 6), np.nan),
+        "谷电占比(%)": np.where(rng.random(n) < 0.7, np.round(100 * night, 1), np.nan),
+    }
+    for j, mo in enumerate(POWER_MONTHS):
+        v = kwh[:, j].astype(np.int64).astype(object)
+        v = np.where(cells_text[:, j] != None, cells_text[:, j], v)  # noqa: E711
+        v[blank[:, j]] = None
+        cols[f"{int(mo[:4])}年{int(mo[5:])}月"] = v
+    meters = pd.DataFrame(cols)
+    meters["经度"] = meters["经度"].astype(object).where(has_xy, None)
+    meters["纬度"] = meters["纬度"].astype(object).where(has_xy, None)
+    meters["谷电占比(%)"] = meters["谷电占比(%)"].astype(object).where(
+        meters["谷电占比(%)"].notna(), None)
+
+    pos = {u: i for i, u in enumerate(order)}
+    dpos = np.array([pos[u] for u in declared])
+    dmonth = np.array(POWER_MONTHS)[gj[:30]]
+    expansions = pd.DataFrame({
+        "户号": ids[dpos],
+        "报装容量(kVA)": rng.choice([80, 100, 160, 200, 250, 315], len(dpos)),
+        "增容完成日期": [f"{mo}-{int(d):02d}"
+                   for mo, d in zip(dmonth, rng.integers(1, 28, len(dpos)), strict=True)],
+        "备注": "报装增容（已批复）",
+    }).sort_values("户号").reset_index(drop=True)
+    truth = pd.DataFrame({
+        "户号": ids, "role": role,
+        "onset": np.where(onset >= 0, np.array([*POWER_MONTHS, ""])[onset], ""),
+        "extra_kwh": np.where(role == "illegal", np.round(load), 0.0),
+        "x": np.round(xy[:, 0], 1), "y": np.round(xy[:, 1], 1), "has_xy": has_xy,
+    })
+    return meters, expansions, truth
+
+
+POWER_TITLE = "阳泉市郊区低压用户月度用电量台账 2025年12月—2026年11月（示例数据，虚构）"
+POWER_FOOTER = ("注：经度、纬度为高德（GCJ-02）坐标；标“估”者为估抄电量；"
+                "户名、电话、证件号均为虚构。")
+
+
+def write_power_meters(meters: pd.DataFrame, path: Path) -> int:
+    """Write the meter table as the power company hands it out (byte-reproducible XLSX).
+
+    Row 1 the title (merged across), row 2 blank, row 3 the header, one row
+    per user (户号 as text), and a footer note.
+
+    Parameters
+    ----------
+    meters : pandas.DataFrame
+        From :func:`make_power_meters`.
+    path : Path
+        ``.xlsx`` to write.
+
+    Returns
+    -------
+    int
+        Rows written.
+    """
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "用电量"
+    last = get_column_letter(meters.shape[1])
+    ws.append([POWER_TITLE])
+    ws.merge_cells(f"A1:{last}1")
+    ws.append([])
+    ws.append(list(meters.columns))
+    for row in meters.itertuples(index=False):
+        ws.append([None if v is None or (isinstance(v, float) and np.isnan(v))
+                   else (v.item() if hasattr(v, "item") else v) for v in row])
+    for cell in ws["B"][3:]:
+        cell.number_format = "@"
+    foot = 4 + len(meters)
+    ws.cell(foot, 1, POWER_FOOTER)
+    ws.merge_cells(f"A{foot}:{last}{foot}")
+    _save_reproducible(wb, path)
+    return len(meters)
+
+
+def _save_reproducible(wb, path: Path) -> None:
+    """Save a workbook with fixed document and zip timestamps."""
+    wb.properties.creator = "make_sample_layers.py"
+    wb.properties.created = dt.datetime(2026, 1, 1)
+    tmp = path.with_suffix(".tmp.xlsx")
+    wb.save(tmp)
+    with zipfile.ZipFile(tmp) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-01T00:00:00Z",
+                              data)
+            zout.writestr(zipfile.ZipInfo(item.filename, (1980, 1, 1, 0, 0, 0)), data,
+                          zipfile.ZIP_DEFLATED)
+    tmp.unlink()
+
+
+def power_stream(seed: int) -> np.random.Generator:
+    """The meter table's random stream (independent of the 12 layer streams).
+
+    Parameters
+    ----------
+    seed : int
+        The sample seed.
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=POWER_STREAM_KEY))
+
+
+def power_sample(seed: int = DEFAULT_SEED, boundaries: Path | None = None):
+    """Regenerate the meter table, expansion list and truth in memory (for benchmarks).
+
+    Runs the same layer streams as :func:`main` (nothing is written).
+
+    Parameters
+    ----------
+    seed : int
+        The sample seed.
+    boundaries : Path, optional
+        Default ``layers/boundaries.gpkg``.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame
+        ``meters``, ``expansions``, ``truth`` of :func:`make_power_meters`.
+    """
+    bpath = boundaries or ROOT / "layers" / "boundaries.gpkg"
+    district_gdf = gpd.read_file(bpath, layer="district", engine="pyogrio").to_crs(CRS)
+    district = shapely.union_all(district_gdf.geometry.values)
+    shapely.prepare(district)
+    borders = gpd.read_file(bpath, layer="county_borders", engine="pyogrio").to_crs(CRS)
+    to_m = Transformer.from_crs("EPSG:4326", CRS, always_xy=True)
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(12)]
+    lay: dict[str, gpd.GeoDataFrame] = {}
+    lay["townships"] = make_townships(district, to_m, streams[0])
+    lay["villages"] = make_villages(lay["townships"], streams[1])
+    lay["village_points"] = make_village_points(lay["villages"])
+    lay["outcrops"] = make_outcrops(district, to_m, streams[2])
+    lay["mining_rights"] = make_mining_rights(district, lay["townships"], lay["villages"],
+                                              streams[3])
+    lay["closed_mines"] = make_closed_mines(district, lay["outcrops"], lay["mining_rights"],
+                                            lay["villages"], streams[4])
+    lay["premises"] = make_premises(lay["villages"], lay["village_points"], streams[5])
+    lay["project_sites"] = make_project_sites(lay["villages"], lay["village_points"], streams[6])
+    hid = hidden_intensity(district, lay, borders.geometry, streams[7])
+    lay["incidents"] = make_incidents(district, hid, streams[8])
+    return make_power_meters(lay["villages"], lay["village_points"], lay["incidents"], hid,
+                             lay["project_sites"], power_stream(seed))
+
+
+# --------------------------------------------------------------------------- roster
+#: seed-sequence key of the roster stream: outside the 12 spawned streams (and the
+#: power stream), so the roster changes no other sample output
+ROSTER_STREAM_KEY = (7002,)
+ROSTER_TITLE = "阳泉市郊区网格责任人名单（示例数据，虚构）"
+ROSTER_HEADER = ["序号", "乡镇", "村", "网格编号", "责任人", "职务", "联系电话"]
+ROSTER_FOOTER = "注：示例数据，人名与电话均为虚构；120 开头的号码不是有效手机号段。"
+ROSTER_ROLES = ["包村干部", "村支书", "村委会主任", "网格员"]
+GIVEN_CHARS = list("建国志强伟明军华平红英丽俊文斌海涛燕霞刚勇鹏飞玉兰秀梅晓东宏亮")
+
+
+def make_roster(villages: gpd.GeoDataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One responsible cadre (责任人) per village: made-up name, role and phone.
+
+    Phones are 11 digits starting with 120, which is not a mobile number range in
+    China, so no real person is ever called.
+
+    Parameters
+    ----------
+    villages : geopandas.GeoDataFrame
+        ``villages`` layer (``name``, ``township``).
+    rng : numpy.random.Generator
+        Random generator (the roster stream).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns of :data:`ROSTER_HEADER` (网格编号 empty: village-level rows).
+    """
+    rows = []
+    for i, (_, v) in enumerate(villages.sort_values(["township", "name"]).iterrows(), start=1):
+        given = "".join(rng.choice(GIVEN_CHARS, size=int(rng.integers(1, 3))))
+        rows.append({
+            "序号": i,
+            "乡镇": v["township"],
+            "村": v["name"],
+            "网格编号": None,
+            "责任人": str(rng.choice(SURNAME)) + given,
+            "职务": str(rng.choice(ROSTER_ROLES)),
+            "联系电话": "120" + "".join(str(d) for d in rng.integers(0, 10, 8)),
+        })
+    return pd.DataFrame(rows, columns=ROSTER_HEADER)
+
+
+def write_roster(roster: pd.DataFrame, path: Path) -> int:
+    """Write the roster as a bureau's name list (byte-reproducible XLSX).
+
+    A title row (merged), a blank row, the header, one row per village (phones
+    as text), a footer note.
+
+    Parameters
+    ----------
+    roster : pandas.DataFrame
+        From :func:`make_roster`.
+    path : Path
+        ``.xlsx`` to write.
+
+    Returns
+    -------
+    int
+        Number of rows.
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "责任人名单"
+    last = chr(ord("A") + len(ROSTER_HEADER) - 1)
+    ws.append([ROSTER_TITLE])
+    ws.merge_cells(f"A1:{last}1")
+    ws["A1"].font = Font(bold=True, size=14)
+    ws["A1"].alignment = Alignment(horizontal="center")
+    ws.append([])
+    ws.append(ROSTER_HEADER)
+    for rec in roster.itertuples(index=False):
+        ws.append([None if (isinstance(v, float) and np.isnan(v)) else v for v in rec])
+    for cell in ws["G"][3:]:
+        cell.number_format = "@"
+    foot = 4 + len(roster)
+    ws.cell(foot, 1, ROSTER_FOOTER)
+    ws.merge_cells(f"A{foot}:{last}{foot}")
+    for c, w in zip("ABCDEFG", (6, 12, 14, 14, 10, 12, 16), strict=True):
+        ws.column_dimensions[c].width = w
+    fixed = dt.datetime(2026, 1, 1)
+    wb.properties.creator = "make_sample_layers.py"
+    wb.properties.created = fixed
+    tmp = path.with_suffix(".tmp.xlsx")
+    wb.save(tmp)
+    # openpyxl stamps the save time into docProps/core.xml and the zip entries
+    with zipfile.ZipFile(tmp) as zin, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if item.filename == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*", rb"\g<1>2026-01-01T00:00:00Z",
+                              data)
+            zout.writestr(zipfile.ZipInfo(item.filename, (1980, 1, 1, 0, 0, 0)), data,
+                          zipfile.ZIP_DEFLATED)
+    tmp.unlink()
+    return len(roster)
+
+
 # --------------------------------------------------------------------------- main
 def main(argv: list[str] | None = None) -> int:
     """Generate all synthetic sample layers.
@@ -1437,6 +1958,16 @@ def main(argv: list[str] | None = None) -> int:
     n_corners = write_corner_table(layers["mining_rights"], corners_path, streams[11])
     amap_path = out_dir / "premises_amap_gcj02.csv"
     amap.to_csv(amap_path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    roster_path = out_dir / "roster.xlsx"
+    n_roster = write_roster(make_roster(layers["villages"], np.random.default_rng(
+        np.random.SeedSequence(args.seed, spawn_key=ROSTER_STREAM_KEY))), roster_path)
+    meters, expansions, _truth = make_power_meters(
+        layers["villages"], layers["village_points"], layers["incidents"], hid,
+        layers["project_sites"], power_stream(args.seed))
+    meters_path = out_dir / "power_meters.xlsx"
+    write_power_meters(meters, meters_path)
+    expansions_path = out_dir / "power_expansions.csv"
+    expansions.to_csv(expansions_path, index=False, encoding="utf-8-sig", lineterminator="\n")
 
     print(
         f"SYNTHETIC sample data (seed {args.seed}) — not real townships, villages, mines, "
@@ -1453,6 +1984,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"wrote {corners_path}: {len(layers['mining_rights'])} licences, {n_corners} corner rows "
           f"(zone {GK_ZONE} prefixed, X = northing)")
     print(f"wrote {amap_path}: {len(amap)} premises (GCJ-02)")
+    print(f"wrote {roster_path}: {n_roster} responsible cadres, one per village (made-up "
+          "names, 120… phones)")
+    n_ill = int((_truth["role"] == "illegal").sum())
+    print(f"wrote {meters_path}: {len(meters)} users x {len(POWER_MONTHS)} months "
+          f"({n_ill} planted illegal sites, decoys; see layers/README.md)")
+    print(f"wrote {expansions_path}: {len(expansions)} declared capacity expansions")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

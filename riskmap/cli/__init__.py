@@ -55,6 +55,8 @@ def main(argv=None):
     from riskmap.cli import calibrate as _calibrate  # noqa: F401
     from riskmap.cli import check as _check  # noqa: F401
     from riskmap.cli import evaluate as _evaluate  # noqa: F401
+    from riskmap.cli import ingest as _ingest  # noqa: F401
+    from riskmap.cli import plan as _plan  # noqa: F401  (plan, weekly)
     from riskmap.cli import power as _power  # noqa: F401
     from riskmap.cli import rights as _rights  # noqa: F401
     from riskmap.cli import score as _score  # noqa: F401

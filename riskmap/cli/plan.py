@@ -98,9 +98,11 @@ def weekly(ctx, project_path, week, townships, out, overwrite, weeks, verbose, q
         rows = [[r["乡镇"], str(r["计划网格"]), str(r["计划内已查"]), str(r["计划外排查"]),
                  str(r["发现网格"]), str(r["未上报"])] for _, r in t.iterrows()]
         _table(["乡镇", "计划", "计划内已查", "计划外", "发现", "未上报村"], rows)
-        if summary.not_reported:
-            click.echo("未上报 (no return): " + ", ".join(f"{a} {b}"
-                                                        for a, b in summary.not_reported))
+        late = summary.not_reported
+        if late:
+            shown = ", ".join(f"{a} {b}" for a, b in late[:10])
+            more = f" … (+{len(late) - 10}, see weekly.html)" if len(late) > 10 else ""
+            click.echo(f"未上报 (no return) {len(late)} 个村: {shown}{more}")
         click.echo(f"输出 (written): {files[0].parent}")
 
 

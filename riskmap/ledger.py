@@ -1,0 +1,414 @@
+"""Village ledgers (排查台账): the week's list on paper, in Excel and as CSV.
+
+``ledger.xlsx`` (xlsxwriter) has a summary sheet (汇总: the rule, per village the
+counts, route length and responsible cadre) and one sheet per village in
+visiting order, with the columns of :data:`LEDGER_HEADER`. Ids and phone numbers
+are text; 排查结果 has a dropdown of :data:`riskmap.history.RESULTS`; the header
+row is frozen and repeats on every printed page; the page header and footer carry
+内部资料 注意保密. ``ledger.csv`` is the same rows in UTF-8 with BOM.
+
+Ledgers name responsible cadres (from the project's ``roster``), never suspects.
+
+Spreadsheet-formula injection: every text cell is written as a string
+(``write_string``), never as a formula, and in the CSV a text starting with
+``=``, ``+``, ``-``, ``@`` (or a tab or carriage return) is prefixed with ``'``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from riskmap.errors import LayerError
+from riskmap.export.html import INTERNAL
+from riskmap.fieldfiles import atomic_file
+from riskmap.history import RESULTS
+from riskmap.tables import normalize_header, read_table
+
+if TYPE_CHECKING:
+    from riskmap.plan import TownshipPlan
+
+LEDGER_HEADER = ("序号", "网格编号", "乡镇", "村", "经度", "纬度", "X", "Y", "主要风险因素",
+                 "优先级", "责任人", "联系电话", "排查日期", "排查人", "排查结果", "备注")
+COL = {h: i for i, h in enumerate(LEDGER_HEADER)}
+SUMMARY_SHEET = "汇总"
+#: empty rows under each village's list, for finds outside the list (coordinates, no id)
+SPARE_ROWS = 10
+_RISKY_START = ("=", "+", "-", "@", "\t", "\r")
+_SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
+_PAPER = {"A4": 9, "A3": 8}
+
+
+# --------------------------------------------------------------------------- text helpers
+def csv_safe(value) -> str:
+    """Text for a CSV cell that a spreadsheet will not run as a formula.
+
+    Parameters
+    ----------
+    value : object
+        ``None`` gives ``""``.
+
+    Returns
+    -------
+    str
+        The text, with ``'`` in front if it starts with ``=``, ``+``, ``-``, ``@``,
+        a tab or a carriage return.
+    """
+    s = "" if value is None else str(value)
+    return "'" + s if s.startswith(_RISKY_START) else s
+
+
+def display_width(text) -> int:
+    """Columns a text takes in a spreadsheet: East Asian wide characters count twice."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in str(text))
+
+
+def sheet_name(name: str, taken: set[str]) -> str:
+    """A valid, unique Excel sheet name (≤ 31 characters, no ``[]:*?/`` nor backslash)."""
+    base = _SHEET_BAD.sub("_", str(name)).strip("'").strip() or "村"
+    base = base[:31]
+    out, k = base, 2
+    while out.lower() in {t.lower() for t in taken} or out.lower() == "history":
+        suffix = f"({k})"
+        out, k = base[:31 - len(suffix)] + suffix, k + 1
+    taken.add(out)
+    return out
+
+
+def _hf(text: str) -> str:
+    """Escape ``&`` for an Excel header/footer string."""
+    return str(text).replace("&", "&&")
+
+
+# --------------------------------------------------------------------------- roster
+@dataclass
+class Roster:
+    """Responsible cadres: by cell id, by (township, village), by village."""
+
+    by_cell: dict[str, tuple[str, str]] = field(default_factory=dict)
+    by_village: dict[tuple[str | None, str], tuple[str, str]] = field(default_factory=dict)
+    source: str = ""
+
+    def lookup(self, township: str, village: str, cell_id: str | None) -> tuple[str, str]:
+        """(name, phone) responsible for a cell (or, with ``cell_id`` None, the village)."""
+        if cell_id and cell_id in self.by_cell:
+            return self.by_cell[cell_id]
+        for key in ((township, village), (None, village)):
+            if key in self.by_village:
+                return self.by_village[key]
+        return "", ""
+
+
+def phone_text(v) -> str:
+    """A phone number as text, whatever Excel made of it (``13812345678.0`` → ``"13812345678"``)."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    s = unicodedata.normalize("NFKC", str(v)).strip()
+    return s[1:] if s.startswith("'") else s
+
+
+def read_roster(project) -> Roster | None:
+    """Read the project's ``roster`` (CSV/XLSX; village or cell → name, phone).
+
+    Columns are found by the configured field names (``village_field``,
+    ``cell_field``, ``name_field``, ``phone_field``), else by the usual headers
+    (村/村名, 网格编号, 责任人/姓名, 联系电话/电话/手机); an optional 乡镇 column
+    tells apart villages of the same name. A row with a cell id assigns that cell,
+    a row with only a village assigns the village.
+
+    Returns
+    -------
+    Roster or None
+        None if the project has no roster.
+
+    Raises
+    ------
+    LayerError
+        Missing file or columns, naming them.
+    """
+    spec = project.roster
+    if not spec:
+        return None
+    src = spec["source"]
+    fields = {"village": spec.get("village_field"), "cell": spec.get("cell_field"),
+              "name": spec.get("name_field"), "phone": spec.get("phone_field")}
+    defaults = {"village": ["村", "村名", "行政村", "村(社区)", "村居", "village"],
+                "cell": ["网格编号", "网格号", "网格", "cell_id", "cell"],
+                "name": ["责任人", "网格责任人", "姓名", "负责人", "网格员", "name"],
+                "phone": ["联系电话", "电话", "手机", "手机号", "联系方式", "phone"]}
+    keywords = {r: ([f] if f else defaults[r]) for r, f in fields.items()}
+    keywords["township"] = ["乡镇", "乡(镇)", "乡镇(街道)", "镇", "township"]
+    required = ["name"] + [r for r, f in fields.items() if f and r != "name"]
+    df, _ = read_table(src.path, sheet=src.sheet, encoding=src.encoding, keywords=keywords,
+                       required=required)
+    if "village" not in df.columns and "cell" not in df.columns:
+        raise LayerError(f"{src}: roster needs a village (村) or a cell id (网格编号) column; "
+                         "set roster.village_field or roster.cell_field")
+    out = Roster(source=str(src))
+    for rec in df.to_dict("records"):
+        name = unicodedata.normalize("NFKC", str(rec.get("name") or "")).strip()
+        if not name:
+            continue
+        entry = (name, phone_text(rec.get("phone")))
+        cell = rec.get("cell")
+        if cell:
+            out.by_cell[normalize_header(cell).upper()] = entry
+            continue
+        village = rec.get("village")
+        if village:
+            town = rec.get("township")
+            key = (str(town).strip() if town else None, str(village).strip())
+            out.by_village.setdefault(key, entry)
+            out.by_village.setdefault((None, key[1]), entry)
+    return out
+
+
+def read_village_points(project):
+    """The project's village committee points (``name``, ``township``, point geometry).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame or None
+        In the working CRS; None if the project has no ``village_points``.
+    """
+    spec = project.village_points
+    if spec is None:
+        return None
+    import geopandas as gpd
+    import shapely
+
+    from riskmap.layers import read_source
+
+    gdf, _ = read_source(spec.source, project.crs)
+    for f in (spec.name_field, spec.township_field):
+        if f and f not in gdf.columns:
+            raise LayerError(f"{spec.source}: no field {f!r} (village_points.name_field/"
+                             f"township_field); fields: {', '.join(map(str, gdf.columns[:-1]))}")
+    data = {"name": gdf[spec.name_field].astype(str).str.strip().to_numpy()}
+    if spec.township_field:
+        data["township"] = gdf[spec.township_field].astype(str).str.strip().to_numpy()
+    geom = shapely.point_on_surface(gdf.geometry.values)  # points stay; polygons give a point
+    return gpd.GeoDataFrame(data, geometry=geom, crs=gdf.crs)
+
+
+# --------------------------------------------------------------------------- rows
+def ledger_rows(tp: TownshipPlan) -> list[list]:
+    """The ledger's data rows (all villages, visiting order), values typed for writing."""
+    rows = []
+    for c in tp.cells:
+        why = c.top_factors or "无明显风险因素 (no notable factor)"
+        if c.adjustment:
+            why = f"{why}; {c.adjustment}"
+        rows.append([c.seq, c.cell_id, c.township, c.village, round(c.lon, 6), round(c.lat, 6),
+                     round(c.x, 1), round(c.y, 1), why, c.priority, c.responsible, c.phone,
+                     "", "", "", ""])
+    return rows
+
+
+def title(tp: TownshipPlan, village: str | None = None) -> str:
+    """Title row: township, week (with dates), village, build date, marking."""
+    w = tp.week
+    parts = [f"{tp.township} {w} ({w.monday:%Y-%m-%d} 至 {w.sunday:%Y-%m-%d}) 非法采矿巡查台账"]
+    if village:
+        parts.append(village)
+    parts += [f"生成 {tp.build_date[:10]}", INTERNAL]
+    return " · ".join(parts)
+
+
+# --------------------------------------------------------------------------- xlsx
+def write_ledger_xlsx(tp: TownshipPlan, path, *, overwrite: bool = False,
+                      paper: str = "A4") -> None:
+    """Write ``ledger.xlsx`` of one township (atomically).
+
+    Parameters
+    ----------
+    tp : TownshipPlan
+    path : Path
+    overwrite : bool
+        Replace an existing file.
+    paper : {"A4", "A3"}
+        Printed page (landscape, one page wide, header row repeated).
+    """
+    import xlsxwriter
+
+    with atomic_file(path, overwrite) as tmp:
+        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False,
+                                            "strings_to_numbers": False,
+                                            "strings_to_urls": False})
+        created = _created(tp.build_date)
+        wb.set_properties({"title": title(tp), "subject": f"{tp.project_name} 巡查台账",
+                           "author": "riskmap", "comments": INTERNAL, "created": created,
+                           "keywords": f"riskmap, {tp.week}"})
+        wb.set_custom_property("riskmap_week", str(tp.week))
+        wb.set_custom_property("riskmap_township", tp.township)
+        fmt = _formats(wb)
+        taken: set[str] = {SUMMARY_SHEET}
+        _summary_sheet(wb.add_worksheet(SUMMARY_SHEET), tp, fmt, paper)
+        for v in tp.villages:
+            ws = wb.add_worksheet(sheet_name(v.village, taken))
+            rows = [r for r in ledger_rows(tp) if r[COL["村"]] == v.village]
+            _village_sheet(ws, tp, v.village, rows, fmt, paper)
+        wb.close()
+
+
+def _created(build_date: str) -> dt.datetime:
+    try:
+        return dt.datetime.fromisoformat(build_date).replace(tzinfo=None)
+    except ValueError:
+        return dt.datetime.now()
+
+
+def _formats(wb) -> dict:
+    base = {"font_name": "宋体", "font_size": 10, "border": 1, "valign": "vcenter"}
+    return {
+        "title": wb.add_format({"bold": True, "font_size": 14, "font_name": "黑体",
+                                "align": "left", "valign": "vcenter"}),
+        "head": wb.add_format({**base, "bold": True, "align": "center", "text_wrap": True,
+                               "bg_color": "#D9D9D9"}),
+        "text": wb.add_format({**base, "num_format": "@"}),
+        "wrap": wb.add_format({**base, "num_format": "@", "text_wrap": True}),
+        "int": wb.add_format({**base, "num_format": "0", "align": "center"}),
+        "deg": wb.add_format({**base, "num_format": "0.000000"}),
+        "m": wb.add_format({**base, "num_format": "0.0"}),
+        "km": wb.add_format({**base, "num_format": "0.00"}),
+        "note": wb.add_format({"font_size": 10, "text_wrap": False}),
+        "mark": wb.add_format({"bold": True, "font_color": "#C00000"}),
+    }
+
+
+def _page(ws, tp: TownshipPlan, paper: str, what: str) -> None:
+    ws.set_landscape()
+    ws.set_paper(_PAPER.get(paper, 9))
+    ws.fit_to_pages(1, 0)
+    ws.set_margins(left=0.4, right=0.4, top=0.7, bottom=0.6)
+    ws.set_header(f"&L{_hf(INTERNAL)}&C{_hf(tp.township)} {tp.week} {_hf(what)}"
+                  "&R第 &P 页 共 &N 页")
+    ws.set_footer(f"&L{_hf(INTERNAL)}&R生成 {_hf(tp.build_date[:10])}")
+
+
+def _put(ws, r: int, c: int, value, fmt) -> None:
+    """Write one value with its type made explicit (text never becomes a formula)."""
+    if value is None or value == "":
+        ws.write_blank(r, c, None, fmt)
+    elif isinstance(value, bool):
+        ws.write_string(r, c, str(value), fmt)
+    elif isinstance(value, int | float | np.integer | np.floating):
+        ws.write_number(r, c, float(value), fmt)
+    else:
+        ws.write_string(r, c, str(value), fmt)
+
+
+def _village_sheet(ws, tp: TownshipPlan, village: str, rows: list[list], fmt, paper) -> None:
+    n = len(LEDGER_HEADER)
+    ws.merge_range(0, 0, 0, n - 1, "", fmt["title"])
+    ws.write_string(0, 0, title(tp, village), fmt["title"])
+    ws.set_row(0, 24)
+    for c, h in enumerate(LEDGER_HEADER):
+        ws.write_string(1, c, h, fmt["head"])
+    ws.set_row(1, 20)
+    kinds = {"序号": "int", "经度": "deg", "纬度": "deg", "X": "m", "Y": "m",
+             "主要风险因素": "wrap"}
+    for i, row in enumerate(rows + [[""] * n] * SPARE_ROWS):
+        r = 2 + i
+        for c, h in enumerate(LEDGER_HEADER):
+            _put(ws, r, c, row[c], fmt[kinds.get(h, "text")])
+    last = 1 + len(rows) + SPARE_ROWS
+    col = COL["排查结果"]
+    ws.data_validation(2, col, last, col, {
+        "validate": "list", "source": list(RESULTS),
+        "input_title": "排查结果", "input_message": " / ".join(RESULTS),
+        "error_title": "排查结果", "error_message": "请从下拉列表选择: " + " / ".join(RESULTS),
+        "error_type": "stop"})
+    dcol = COL["排查日期"]
+    ws.data_validation(2, dcol, last, dcol, {
+        "validate": "any", "input_title": "排查日期", "input_message": "如 2026-12-05"})
+    ws.write_string(last + 1, 0, "注：计划外发现请在空行填写经度、纬度 (网格编号可空)，"
+                    "排查结果从下拉列表选择；台账只记录网格与责任人，不记录涉嫌人员信息。"
+                    + INTERNAL, fmt["note"])
+    widths = _widths(LEDGER_HEADER, rows, caps={"主要风险因素": 46})
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
+    ws.freeze_panes(2, 0)
+    ws.repeat_rows(0, 1)
+    ws.print_area(0, 0, last + 1, n - 1)
+    _page(ws, tp, paper, f"{village} 巡查台账")
+
+
+def _widths(header, rows, caps=None) -> list[float]:
+    caps = caps or {}
+    out = []
+    for c, h in enumerate(header):
+        w = max([display_width(h)] + [display_width(r[c]) for r in rows if r[c] is not None])
+        out.append(min(max(w + 2, 8), caps.get(h, 30)))
+    return out
+
+
+def _summary_sheet(ws, tp: TownshipPlan, fmt, paper) -> None:
+    head = ("村", "起点", "计划网格", "重点", "发现点周边", "随机抽查", "路线长度(km)", "责任人",
+            "联系电话")
+    ws.merge_range(0, 0, 0, len(head) - 1, "", fmt["title"])
+    ws.write_string(0, 0, title(tp, SUMMARY_SHEET), fmt["title"])
+    ws.set_row(0, 24)
+    r = 2
+    for c, h in enumerate(head):
+        ws.write_string(r, c, h, fmt["head"])
+    body = []
+    for v in tp.villages:
+        body.append([v.village, v.start_kind, len(v.cells), v.count("重点"), v.count("发现点周边"),
+                     v.count("随机抽查"), round(v.length_m / 1000, 2), v.responsible, v.phone])
+    kinds = ["text", "text", "int", "int", "int", "int", "km", "text", "text"]
+    for i, row in enumerate(body):
+        for c, val in enumerate(row):
+            _put(ws, r + 1 + i, c, val, fmt[kinds[c]])
+    total = [
+        "合计", "", sum(len(v.cells) for v in tp.villages),
+        sum(v.count("重点") for v in tp.villages), sum(v.count("发现点周边") for v in tp.villages),
+        sum(v.count("随机抽查") for v in tp.villages),
+        round(sum(v.length_m for v in tp.villages) / 1000, 2), "", ""]
+    rt = r + 1 + len(body)
+    for c, val in enumerate(total):
+        _put(ws, rt, c, val, fmt[kinds[c]] if c else fmt["head"])
+    r = rt + 2
+    ws.write_string(r, 0, "选点与调整规则 (rules)", fmt["mark"])
+    for line in tp.rules:
+        r += 1
+        ws.write_string(r, 0, line, fmt["note"])
+    for line in tp.notes:
+        r += 1
+        ws.write_string(r, 0, line, fmt["note"])
+    r += 1
+    ws.write_string(r, 0, f"坐标: 经纬度为 WGS84; X、Y 为 {tp.crs} 东坐标、北坐标 "
+                    "(m, easting, northing); 路线长度为直线距离, 含返回村委会。", fmt["note"])
+    r += 1
+    ws.write_string(r, 0, f"{INTERNAL} · 台账只记录网格与责任人, 不记录涉嫌人员信息。", fmt["mark"])
+    widths = _widths(head, body)
+    for c, w in enumerate(widths):
+        ws.set_column(c, c, w)
+    ws.freeze_panes(3, 0)
+    ws.repeat_rows(2)
+    _page(ws, tp, paper, "巡查计划汇总")
+    ws.activate()
+
+
+# --------------------------------------------------------------------------- csv
+def write_ledger_csv(tp: TownshipPlan, path, *, overwrite: bool = False) -> None:
+    """Write ``ledger.csv`` (UTF-8 with BOM, CRLF; the xlsx rows of every village).
+
+    Text that a spreadsheet would run as a formula is prefixed with ``'``
+    (:func:`csv_safe`); numbers are written as numbers.
+    """
+    with atomic_file(path, overwrite) as tmp:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
+            w = csv.writer(f, lineterminator="\r\n")
+            w.writerow(LEDGER_HEADER)
+            for row in ledger_rows(tp):
+                w.writerow([v if isinstance(v, int | float) and not isinstance(v, bool)
+                            else csv_safe(v) for v in row])

@@ -1,0 +1,131 @@
+"""patrol.kmz and patrol.gpx parsed back; atomic writes."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from xml.etree import ElementTree as ET
+
+import pytest
+from PIL import Image
+from test_plan import Tiny
+
+from riskmap.cellid import parse_cell_id
+from riskmap.errors import ExportError
+from riskmap.fieldfiles import GPX_NS, KML_NS, atomic_file, write_gpx, write_kmz
+
+K = {"k": KML_NS}
+G = {"g": GPX_NS}
+
+
+@pytest.fixture(scope="module")
+def plans(tmp_path_factory):
+    tiny = Tiny(tmp_path_factory.mktemp("tiny"))
+    folder = tmp_path_factory.mktemp("field")
+    out = {}
+    for tp in tiny.plan():
+        # hostile text (a factor label, a name): must come out escaped, not as markup
+        for v in tp.villages:
+            for c in v.cells:
+                c.breakdown.append(("<b>&</b>", 1.0, ""))
+                c.responsible = "王<i>"
+        write_kmz(tp, folder / f"{tp.township}.kmz")
+        write_gpx(tp, folder / f"{tp.township}.gpx")
+        out[tp.township] = tp
+    return out, folder
+
+
+def test_kmz(plans):
+    tps, folder = plans
+    for name, tp in tps.items():
+        with zipfile.ZipFile(folder / f"{name}.kmz") as z:
+            names = z.namelist()
+            assert names[0] == "doc.kml"  # the first entry is the document
+            root = ET.fromstring(z.read("doc.kml"))
+            assert root.tag == f"{{{KML_NS}}}kml"
+            doc = root.find("k:Document", K)
+            # styles by priority class, every icon inside the KMZ and a real PNG
+            styles = {s.get("id"): s for s in doc.findall("k:Style", K)}
+            assert {f"class{c}" for c in range(1, 6)} | {"random", "start", "route"} <= set(
+                styles)
+            for st in styles.values():
+                href = st.find("k:IconStyle/k:Icon/k:href", K)
+                if href is None:
+                    continue
+                assert not href.text.startswith("http") and href.text in names
+                img = Image.open(io.BytesIO(z.read(href.text)))
+                assert img.format == "PNG" and img.size == (32, 32)
+            # folders: township > village
+            tfold = doc.findall("k:Folder", K)
+            assert [f.findtext("k:name", namespaces=K) for f in tfold] == [name]
+            vfolds = tfold[0].findall("k:Folder", K)
+            assert [f.findtext("k:name", namespaces=K) for f in vfolds] == [
+                v.village for v in tp.villages]
+            for vf, v in zip(vfolds, tp.villages, strict=True):
+                pms = vf.findall("k:Placemark", K)
+                assert len(pms) == len(v.cells) + 2  # start, cells, route
+                cells = [p for p in pms if p.find("k:MultiGeometry", K) is not None]
+                assert [p.findtext("k:name", namespaces=K) for p in cells] == [
+                    c.cell_id for c in v.cells]
+                for p, c in zip(cells, v.cells, strict=True):
+                    parse_cell_id(p.findtext("k:name", namespaces=K), 100)
+                    style = p.findtext("k:styleUrl", namespaces=K)
+                    assert style == ("#random" if c.reason == "随机抽查" else f"#class{c.cls}")
+                    ring = p.find("k:MultiGeometry/k:Polygon/k:outerBoundaryIs/k:LinearRing/"
+                                  "k:coordinates", K).text.split()
+                    assert len(ring) == 5 and ring[0] == ring[-1]
+                    lon, lat, _ = map(float, ring[0].split(","))
+                    assert 113 < lon < 114 and 37 < lat < 38
+                    desc = p.findtext("k:description", namespaces=K)
+                    assert "&lt;b&gt;&amp;&lt;/b&gt;" in desc  # escaped once, as text
+                    assert "王&lt;i&gt;" in desc and "<i>" not in desc
+                    assert "内部资料" in desc and c.village in desc
+                route = pms[-1].find("k:LineString/k:coordinates", K).text.split()
+                assert len(route) == len(v.cells) + 2
+
+
+def test_gpx(plans):
+    tps, folder = plans
+    for name, tp in tps.items():
+        root = ET.parse(folder / f"{name}.gpx").getroot()
+        assert root.tag == f"{{{GPX_NS}}}gpx"
+        assert root.get("version") == "1.1" and root.get("creator") == "riskmap"
+        assert root.find("g:metadata/g:time", G).text.endswith("Z")
+        wpts = root.findall("g:wpt", G)
+        assert len(wpts) == len(tp.cells) + len(tp.villages)
+        for w in wpts:
+            lat, lon = float(w.get("lat")), float(w.get("lon"))
+            assert -90 <= lat <= 90 and -180 <= lon <= 180
+            assert 37 < lat < 38 and 113 < lon < 114
+        cell_names = [w.findtext("g:name", namespaces=G) for w in wpts[:len(tp.cells)]]
+        assert cell_names == [c.cell_id for c in tp.cells]
+        assert all(n.isascii() and len(n) <= 14 for n in cell_names)
+        starts = [w.findtext("g:name", namespaces=G) for w in wpts[len(tp.cells):]]
+        assert all(s[:3].isascii() for s in starts)  # ASCII first: "S01 东一村"
+        # schema order inside wpt: name before cmt, desc, sym, type
+        tags = [el.tag.split("}")[1] for el in wpts[0]]
+        assert tags == ["name", "cmt", "desc", "sym", "type"]
+        rtes = root.findall("g:rte", G)
+        assert len(rtes) == len(tp.villages)
+        for r, v in zip(rtes, tp.villages, strict=True):
+            assert len(r.findall("g:rtept", G)) == len(v.cells) + 2
+        # all waypoints come before the routes (GPX 1.1 sequence)
+        kinds = [el.tag.split("}")[1] for el in root]
+        assert kinds == ["metadata"] + ["wpt"] * len(wpts) + ["rte"] * len(rtes)
+
+
+def test_atomic_file(tmp_path):
+    dest = tmp_path / "a.txt"
+    dest.write_text("old")
+    with pytest.raises(ExportError, match="--overwrite"):
+        with atomic_file(dest):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic_file(dest, overwrite=True) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash while writing")
+    assert dest.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    with atomic_file(dest, overwrite=True) as tmp:
+        tmp.write_text("new")
+    assert dest.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
