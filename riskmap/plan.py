@@ -659,9 +659,15 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
     if progress:
         progress("计算风险面 (scoring)")
     surface = compute(project, inputs, progress)
-    with open_history(project) as hist:
+    # without recording, a project that has no history yet gets none created
+    # (a read-only project folder works with --no-record and --out elsewhere)
+    from contextlib import nullcontext
+
+    have = project.history is not None and Path(project.history).exists()
+    with open_history(project) if (record or have) else nullcontext(None) as hist:
         back = max(cfg.damp_weeks, cfg.raise_weeks)
-        past = hist.inspections(week.shift(-back), week.shift(-1)) if back else None
+        past = (hist.inspections(week.shift(-back), week.shift(-1))
+                if back and hist is not None else None)
         plans = make_plan(project, surface, inputs, week, townships=wanted, inspections=past,
                           roster=roster, village_points=vpoints)
         report = PlanReport(week, plans, folders, [], 0.0)

@@ -25,8 +25,41 @@ def safe_name(name: str) -> str:
     return s or "_"
 
 
+def recover(dest: Path) -> None:
+    """Undo what a build killed in the middle left beside ``dest``.
+
+    A build replaces an area folder with two renames (old folder aside, new one
+    in). Killed between them, ``dest`` is missing and the previous folder waits as
+    ``.<name>.old-<pid>``: it is put back. Temporary folders of builds that are no
+    longer running are removed (they were never complete).
+    """
+    dest = Path(dest)
+    if not dest.parent.is_dir():
+        return
+    olds = sorted(dest.parent.glob(f".{dest.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if not dest.exists() and olds:
+        os.replace(olds.pop(), dest)
+    for p in olds:
+        if not _alive(p.name.rsplit("-", 1)[-1]):
+            shutil.rmtree(p, ignore_errors=True)
+    for p in dest.parent.glob(f".{dest.name}.tmp-*"):
+        if not _alive(p.name.split(".tmp-", 1)[1].split("-", 1)[0]):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: str) -> bool:
+    try:
+        os.kill(int(pid), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
 def check_free(dest: Path, overwrite: bool) -> None:
     """Raise if ``dest`` exists and may not be replaced."""
+    recover(dest)
     if dest.exists() and not overwrite:
         raise ExportError(f"{dest}: 输出已存在 (output exists) and won't be overwritten "
                           "without --overwrite")
@@ -39,7 +72,8 @@ def atomic_folder(dest: Path, overwrite: bool = False):
     check_free(dest, overwrite)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-", dir=dest.parent))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-",
+                                    dir=dest.parent))
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; outputs are shared
@@ -55,6 +89,7 @@ def atomic_folder(dest: Path, overwrite: bool = False):
         os.replace(tmp, dest)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
+    except BaseException:  # an error, or Ctrl-C: the previous folder stays whole
         shutil.rmtree(tmp, ignore_errors=True)
+        recover(dest)
         raise

@@ -1,0 +1,129 @@
+"""Nothing lost, nothing changed, the same answer twice."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pyogrio
+import pytest
+import rasterio
+from tinyproject import make_project
+
+from riskmap.export.atomic import atomic_folder
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "riskmap", *args], capture_output=True,
+                          text=True, **kw)
+
+
+def tree_hashes(folder, skip=()):
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not any(s in p.name for s in skip):
+            out[str(p.relative_to(folder))] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def test_inputs_are_never_changed(tmp_path):
+    proj = make_project(tmp_path)
+    before = tree_hashes(tmp_path)
+    out = tmp_path.parent / (tmp_path.name + "_out")
+    for args in (["build", str(proj), "-q", "--out", str(out)],
+                 ["check", str(proj)],
+                 ["plan", str(proj), "--week", "2026-W49", "--out", str(out / "plan"),
+                  "--no-record"]):
+        r = run(*args)
+        assert r.returncode == 0, (args, r.stderr)
+    assert tree_hashes(tmp_path) == before  # nothing written, changed or added beside inputs
+
+
+def _masked_summary(path):
+    s = json.loads(path.read_text(encoding="utf-8"))
+    for k in ("build_date", "timings", "outputs", "map_html", "map_pdf", "project_file"):
+        s.pop(k, None)
+    return s
+
+
+def test_same_inputs_same_outputs(tmp_path):
+    proj = make_project(tmp_path)
+    for o in ("a", "b"):
+        r = run("build", str(proj), "-q", "--out", str(tmp_path / o))
+        assert r.returncode == 0, r.stderr
+    for area in ("全区", "东镇", "西镇"):
+        a, b = tmp_path / "a" / area, tmp_path / "b" / area
+        assert _masked_summary(a / "summary.json") == _masked_summary(b / "summary.json")
+        with rasterio.open(a / "risk.tif") as x, rasterio.open(b / "risk.tif") as y:
+            assert np.array_equal(x.read(1), y.read(1)) and x.transform == y.transform
+        for layer in ("cells", "zones"):
+            da = pyogrio.read_dataframe(a / "risk.gpkg", layer=layer)
+            db = pyogrio.read_dataframe(b / "risk.gpkg", layer=layer)
+            assert da.equals(db), layer
+        date = re.compile(r"\d{4}-\d{2}-\d{2}(T[\d:+-]+)?")
+        ha = date.sub("D", (a / "map.html").read_text(encoding="utf-8"))
+        hb = date.sub("D", (b / "map.html").read_text(encoding="utf-8"))
+        assert ha == hb
+
+
+def test_error_inside_leaves_the_previous_folder(tmp_path):
+    dest = tmp_path / "out" / "东镇"
+    dest.mkdir(parents=True)
+    (dest / "summary.json").write_text("old", encoding="utf-8")
+    with pytest.raises(RuntimeError), atomic_folder(dest, overwrite=True) as tmp:
+        (tmp / "summary.json").write_text("new, half", encoding="utf-8")
+        raise RuntimeError("disk full")
+    assert (dest / "summary.json").read_text(encoding="utf-8") == "old"
+    assert [p.name for p in dest.parent.iterdir()] == ["东镇"]  # no temporary left
+
+
+def test_killed_between_the_two_renames_is_recovered(tmp_path):
+    dest = tmp_path / "out" / "东镇"
+    dest.parent.mkdir(parents=True)
+    # what a build killed after moving the old folder aside leaves behind
+    old = dest.with_name(".东镇.old-999999")
+    old.mkdir()
+    (old / "summary.json").write_text("old", encoding="utf-8")
+    stale = dest.with_name(".东镇.tmp-999999-abc")
+    stale.mkdir()
+    with atomic_folder(dest, overwrite=True) as tmp:
+        assert (dest / "summary.json").read_text(encoding="utf-8") == "old"  # put back first
+        assert not stale.exists()
+        (tmp / "summary.json").write_text("new", encoding="utf-8")
+    assert (dest / "summary.json").read_text(encoding="utf-8") == "new"
+
+
+@pytest.mark.parametrize("after", [0.8, 1.6, 2.4, 3.2])
+def test_build_killed_at_random_points(tmp_path, after):
+    """Kill a rebuild mid-way: every area folder stays whole and readable."""
+    proj = make_project(tmp_path)
+    assert run("build", str(proj), "-q").returncode == 0
+    out = tmp_path / "out"
+    first = {a: _masked_summary(out / a / "summary.json") for a in ("全区", "东镇", "西镇")}
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    p = subprocess.Popen([sys.executable, "-m", "riskmap", "build", str(proj), "-q",
+                          "--overwrite", "--atlas"], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    time.sleep(after)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    # the next command puts things right before it looks
+    r = run("build", str(proj), "-q", "--township", "东镇", "--out", str(tmp_path / "other"))
+    assert r.returncode == 0, r.stderr
+    from riskmap.export.atomic import recover
+
+    for area in ("全区", "东镇", "西镇"):
+        recover(out / area)
+        s = _masked_summary(out / area / "summary.json")  # whole JSON: old or new
+        assert s == first[area]  # same inputs: old and new agree
+        assert pyogrio.list_layers(out / area / "risk.gpkg").size
+        with rasterio.open(out / area / "risk.tif") as t:
+            t.read(1)
+    assert not [q for q in out.iterdir() if q.name.startswith(".")]
