@@ -125,3 +125,20 @@ def test_html_is_marked_and_small(out):
         s = json.loads((out / t / "summary.json").read_text(encoding="utf-8"))
         size = (out / t / "map.html").stat().st_size
         assert size == s["map_html"]["bytes"] and size < 5_000_000
+
+
+def test_township_package_holds_only_its_own_area(out):
+    import shapely
+
+    towns = pyogrio.read_dataframe(out / "全区" / "risk.gpkg", layer="input_townships")
+    area = towns.loc[towns["name"] == "河底镇"].geometry.iloc[0]
+    path = out / "河底镇" / "risk.gpkg"
+    for layer, _ in pyogrio.list_layers(path):
+        if not str(layer).startswith("input_") or layer == "input_townships":
+            continue
+        gdf = pyogrio.read_dataframe(path, layer=layer)
+        if len(gdf):
+            inside = shapely.covered_by(gdf.geometry.values, area.buffer(0.01))
+            assert inside.all(), layer
+    html = (out / "河底镇" / "map.html").read_text(encoding="utf-8")
+    assert "荫营镇 非法采矿" not in html and "riskmap " in html

@@ -26,6 +26,7 @@ import shapely
 from pyproj import Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
+from riskmap import __version__
 from riskmap.grid import Grid
 
 CLASS_COLOURS = {1: "#1a9850", 2: "#91cf60", 3: "#fee08b", 4: "#fc8d59", 5: "#d73027"}
@@ -217,6 +218,7 @@ def render_html(page: MapPage) -> str:
                        "count": len(lyr.gdf), "on": lyr.on, "data": _geojson(lyr.gdf, keep)})
     data = {
         "title": page.title, "build_date": page.build_date, "marking": INTERNAL,
+        "version": f"riskmap {__version__}",
         "note": page.note, "colours": CLASS_COLOURS, "legend": legend,
         "overlay": {"png": png, "bounds": bounds},
         "townships": _geojson(page.townships, ["name"]),

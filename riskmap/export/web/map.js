@@ -98,7 +98,8 @@
   var Title = L.Control.extend({ options: { position: "topleft" }, onAdd: function () {
     var b = el("div", "rm-box rm-title");
     b.appendChild(el("b", null, D.title)); b.appendChild(el("br"));
-    b.appendChild(el("span", null, D.build_date + " · ")); b.appendChild(el("span", "rm-mark", D.marking));
+    b.appendChild(el("span", null, D.build_date + " · " + D.version + " · "));
+    b.appendChild(el("span", "rm-mark", D.marking));
     if (D.note) { b.appendChild(el("br")); b.appendChild(el("small", null, D.note)); }
     return b; } });
   new Title().addTo(map);
