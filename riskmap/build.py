@@ -7,9 +7,11 @@ so cell ids and scores agree everywhere).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -114,17 +116,32 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     report = BuildReport(project, surface, inputs)
     build_date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
     pages = []
-    for name, idx in areas:
-        if progress:
-            progress(f"输出 {name}")
-        t1 = time.perf_counter()
-        with atomic_folder(folders[name], overwrite) as tmp:
-            counts, n_exp, page = _write_area(project, inputs, surface, name, idx, tmp,
-                                              build_date, t_load, sheet)
-        if page is not None:
-            pages.append(page)
-        report.areas.append(AreaResult(name, folders[name], counts, n_exp,
-                                       time.perf_counter() - t1))
+    # every area is written into its own temporary folder; the PDF sheets are then
+    # drawn side by side (one process per core), and only when everything is
+    # complete do the folders move into place
+    with contextlib.ExitStack() as stack:
+        done = []
+        for name, idx in areas:
+            if progress:
+                progress(f"输出 {name}")
+            t1 = time.perf_counter()
+            tmp = stack.enter_context(atomic_folder(folders[name], overwrite))
+            counts, n_exp, page, summary = _write_area(project, inputs, surface, name, idx,
+                                                       tmp, build_date, t_load)
+            done.append((name, tmp, counts, n_exp, page, summary, time.perf_counter() - t1))
+        jobs = [(tmp / "map.pdf", page) for _, tmp, _, _, page, _, _ in done if page]
+        if jobs and progress:
+            progress(f"绘制 {len(jobs)} 张乡镇图 (map.pdf)")
+        pdf_s = _draw_sheets(jobs, sheet)
+        for name, tmp, counts, n_exp, page, summary, sec in done:
+            if page is not None:
+                pages.append(page)
+                summary["map_pdf"] = {"paper": sheet["paper"],
+                                      "orientation": sheet["orientation"],
+                                      "font": str(sheet["font"]),
+                                      "seconds": round(pdf_s.get(tmp / "map.pdf", 0), 3)}
+            _finish_summary(tmp, summary)
+            report.areas.append(AreaResult(name, folders[name], counts, n_exp, sec))
     if atlas and pages:
         from riskmap.export.pdf import write_atlas
 
@@ -167,8 +184,7 @@ def _map_layers(project: Project, clipped: dict) -> list[InputLayer]:
     return out
 
 
-def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date, t_load,
-                sheet: dict):
+def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date, t_load):
     t0 = time.perf_counter()
     keep = s.p_area if idx is None else s.p_area & (s.township == idx)
     if not keep.any():
@@ -263,23 +279,43 @@ def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date
 
         summary["map_html"]["load_s"] = round(measure_load(folder / "map.html"), 3)
     sheet_page = None
-    if idx is not None:  # a printable sheet per township
-        from riskmap.export.pdf import write_pdf
-
-        t_pdf = time.perf_counter()
+    if idx is not None:  # a printable sheet per township, drawn later with the others
         sheet_page = _sheet_page(project, inputs, clipped, name, area_geom, aclass, agrid,
                                  s.thresholds, cells, build_date)
-        write_pdf(folder / "map.pdf", sheet_page, **sheet)
-        summary["map_pdf"] = {"paper": sheet["paper"], "orientation": sheet["orientation"],
-                              "font": str(sheet["font"]),
-                              "seconds": round(time.perf_counter() - t_pdf, 3)}
     summary["timings"] = {"load_s": round(t_load, 3),
                           **{k: round(v, 4) for k, v in s.timings.items()},
                           "write_s": round(time.perf_counter() - t0, 3)}
-    summary["outputs"] = {p.name: p.stat().st_size for p in sorted(folder.iterdir())}
+    return counts, len(cells), sheet_page, summary
+
+
+def _finish_summary(folder: Path, summary: dict) -> None:
+    summary["outputs"] = {p.name: p.stat().st_size for p in sorted(folder.iterdir())
+                          if p.name != "summary.json"}
     (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
                                                     default=str), encoding="utf-8")
-    return counts, len(cells), sheet_page
+
+
+def _draw_one(path, page, sheet):
+    from riskmap.export.pdf import write_pdf
+
+    t = time.perf_counter()
+    write_pdf(path, page, **sheet)
+    return time.perf_counter() - t
+
+
+def _draw_sheets(jobs, sheet) -> dict:
+    """Draw the PDF sheets, several at a time where there are cores; seconds per file."""
+    workers = min(len(jobs), os.cpu_count() or 1)
+    if workers <= 1:
+        return {path: _draw_one(path, page, sheet) for path, page in jobs}
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # fork shares the loaded modules where the platform has it (not on Windows)
+    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+        futs = {path: pool.submit(_draw_one, path, page, sheet) for path, page in jobs}
+        return {path: f.result() for path, f in futs.items()}
 
 
 def _sheet_page(project, inputs, clipped, name, area_geom, aclass, agrid, thresholds, cells,
