@@ -103,6 +103,12 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     folders = {}
     for name, _ in areas:
         folders[name] = out / safe_name(name)
+        clash = [n for n, f in folders.items() if n != name
+                 and f.name.casefold() == folders[name].name.casefold()]
+        if clash:
+            raise RiskmapError(f"乡镇 {clash[0]!r} and {name!r} would share the output folder "
+                               f"{folders[name].name!r} (names made safe for Windows); rename "
+                               "one in the townships layer")
         check_free(folders[name], overwrite)
     if atlas:
         check_free(out / "atlas.pdf", overwrite)

@@ -411,14 +411,21 @@ def raster_score(path, agrid: Grid, area: np.ndarray) -> np.ndarray:
 
     path = Path(path)
     try:
-        src = rasterio.open(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            src = rasterio.open(path)
     except (rasterio.errors.RasterioIOError, OSError) as e:
         raise LayerError(f"{path}: cannot open as a raster: {str(e).splitlines()[0]}; give a "
                          "GeoTIFF such as risk.tif") from None
     with src:
-        if src.crs is None:
-            raise LayerError(f"{path}: the raster has no CRS; it must carry one (the project's "
-                             f"is {agrid.crs})")
+        no_transform = src.transform.is_identity  # (GCPs alone are not used)
+        if src.crs is None or no_transform:
+            missing = " and ".join(w for w, gone in (("no CRS", src.crs is None),
+                                                      ("no geotransform", no_transform)) if gone)
+            raise LayerError(f"{path}: the raster is not georeferenced ({missing}); it must "
+                             f"carry its CRS (the project's is {agrid.crs}) and its pixel "
+                             "position, as risk.tif does — georeference it in QGIS or with "
+                             "gdal_translate -a_srs/-a_ullr")
         res = max(abs(src.res[0]), abs(src.res[1]))
         same = src.crs == rasterio.crs.CRS.from_user_input(agrid.crs)
         finer = same and res < agrid.cell * 0.75

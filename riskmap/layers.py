@@ -8,6 +8,7 @@ the file, the layer, the row and the fix.
 
 from __future__ import annotations
 
+import glob
 import logging
 import re
 import warnings
@@ -26,6 +27,9 @@ from riskmap.project import Source
 
 log = logging.getLogger(__name__)
 
+#: largest total uncompressed size of the members of a .zip/.kmz that is opened
+#: (a zip bomb is refused before GDAL inflates it)
+ZIP_LIMIT_BYTES = 200 * 1024 * 1024
 
 
 @dataclass
@@ -83,6 +87,7 @@ def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, Lay
     if not source.path.exists():
         raise LayerError(f"{source.path}: 文件不存在 (file not found); check the path in the "
                          "project file (paths are relative to the project file)")
+    _check_zip(source.path)
     gdf = _read_table(source, info) if source.is_table else _read_vector(source, info)
     if len(gdf) == 0:
         raise LayerError(f"{source}: 图层为空 (the layer has no features); check the file or "
@@ -110,9 +115,11 @@ def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, Lay
         warnings.warn(f"{source}: skipped {info.empty} feature(s) without geometry "
                       f"(never placed at 0,0): rows {rows}", RiskmapWarning, stacklevel=2)
         gdf = gdf.loc[~empty]
-    bad = ~np.isfinite(shapely.bounds(gdf.geometry.values)).all(axis=1)
-    if bad.any():
-        raise LayerError(f"{source}: row {_rows(gdf, np.flatnonzero(bad)[:1])} has NaN/Inf "
+    # every vertex, not only the bounds: GEOS skips a NaN inside a polygon's envelope
+    xy, owner = shapely.get_coordinates(gdf.geometry.values, return_index=True)
+    bad = np.unique(owner[~np.isfinite(xy).all(axis=1)])
+    if bad.size:
+        raise LayerError(f"{source}: row {_rows(gdf, bad[:1])} has NaN/Inf "
                          "coordinates; fix or delete it")
     gdf = _split_collections(gdf, source, info)
     gdf = gdf.to_crs(working_crs)
@@ -128,7 +135,68 @@ def read_source(source: Source, working_crs: str) -> tuple[gpd.GeoDataFrame, Lay
     return gdf.reset_index(drop=True), info
 
 
+def _check_zip(path: Path) -> None:
+    """Refuse a .zip/.kmz whose members inflate beyond :data:`ZIP_LIMIT_BYTES`."""
+    import zipfile
+
+    if path.suffix.lower() not in (".zip", ".kmz") or not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as z:
+            members = z.infolist()
+    except (zipfile.BadZipFile, OSError) as e:
+        raise LayerError(f"{path}: 压缩包已损坏 (damaged zip archive): {_first_line(e)}; copy "
+                         "the file again") from None
+    total = sum(m.file_size for m in members)
+    if total > ZIP_LIMIT_BYTES:
+        big = max(members, key=lambda m: m.file_size)
+        raise LayerError(
+            f"{path}: 压缩包解压后过大 (the archive inflates to {total / 2**20:,.0f} MB, "
+            f"member {big.filename!r} alone {big.file_size / 2**20:,.0f} MB; the limit is "
+            f"{ZIP_LIMIT_BYTES / 2**20:.0f} MB): not opened (a damaged file or a zip bomb); "
+            "unpack it yourself and check the contents")
+
+
+def _check_shapefile(path: Path) -> None:
+    """Refuse a shapefile without its .shx or .dbf (an incomplete copy)."""
+    if path.suffix.lower() != ".shp":
+        return
+    have = {p.suffix.lower() for p in path.parent.glob(glob.escape(path.stem) + ".*")}
+    for ext, what in ((".shx", "shape index"), (".dbf", "attribute table")):
+        if ext not in have:
+            raise LayerError(
+                f"{path}: 缺少 {path.stem}{ext} ({what}): the shapefile is incomplete; copy "
+                f"every part ({path.stem}.shp, .shx, .dbf, .prj, .cpg) together")
+
+
+def _dbf_count_note(path: Path) -> str | None:
+    """Say so when a .dbf header's record count disagrees with the records it holds."""
+    import struct
+
+    dbf = next((p for p in path.parent.glob(glob.escape(path.stem) + ".*")
+                if p.suffix.lower() == ".dbf"), None)
+    if dbf is None:
+        return None
+    try:
+        with open(dbf, "rb") as f:
+            head = f.read(12)
+        size = dbf.stat().st_size
+    except OSError:
+        return None
+    if len(head) < 12:
+        return f"{dbf.name}: the .dbf header is truncated; re-export the shapefile"
+    claimed, hlen, rlen = struct.unpack("<IHH", head[4:12])
+    if rlen == 0 or hlen > size:
+        return f"{dbf.name}: the .dbf header is damaged; re-export the shapefile"
+    held = (size - hlen) // rlen
+    if claimed != held:
+        return (f"{dbf.name}: the .dbf header claims {claimed:,} records but the file holds "
+                f"{held:,}")
+    return None
+
+
 def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
+    _check_shapefile(source.path)
     layers = list_layers(source.path)
     layer = source.layer
     kml = source.path.suffix.lower() in (".kml", ".kmz")
@@ -164,6 +232,9 @@ def _read_one(source: Source, layer, info: LayerInfo) -> gpd.GeoDataFrame:
     except Exception as e:
         hint = "; check the 'where' filter" if source.where else ""
         raise LayerError(f"{source}: 读取失败 (cannot read): {_first_line(e)}{hint}") from None
+    if shp and (note := _dbf_count_note(source.path)):
+        warnings.warn(f"{source}: {note}; read {len(gdf)} feature(s) — re-export the "
+                      "shapefile if rows are missing", RiskmapWarning, stacklevel=4)
     if shp and not source.encoding:
         gdf, info.encoding, why = decode_shapefile_text(gdf, _shapefile_cpg(source.path))
         if why and (why.startswith(".cpg") or "neither" in why):

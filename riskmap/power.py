@@ -1519,6 +1519,9 @@ def write_ledger(result: PowerResult, path, *, project: Project | None = None,
     ws.append(LEDGER_COLUMNS)
     for row in df.itertuples(index=False):
         ws.append([v.item() if hasattr(v, "item") else v for v in row])
+        for cell in ws[ws.max_row]:  # text is text: =, +, -, @ never become formulas
+            if isinstance(cell.value, str) and cell.value[:1] in "=+-@":
+                cell.data_type = "s"
     for cell in ws["B"][3:]:
         cell.number_format = "@"
     ws["A1"].font = Font(bold=True, size=13)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -232,6 +233,7 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         not isinstance(breaks, list)
         or len(breaks) != 4
         or not all(isinstance(b, int | float) and not isinstance(b, bool) for b in breaks)
+        or not all(-math.inf < b < math.inf for b in breaks)  # no NaN or infinity
         or any(b >= c for b, c in itertools.pairwise(breaks))
     ):
         ctx.fail("classes.breaks", "must be 4 increasing numbers (the lower bounds of classes 2–5)")
@@ -250,7 +252,8 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
             # holding 合法 / 违法 / 伪变化; 违法 ones are events, 伪变化 verified negatives
             "judgement_field": inc.get("judgement_field"),
             "events_as": inc.get("events_as", "centroid"),
-            "kde_bandwidth": float(inc.get("kde_bandwidth", 400)),
+            "kde_bandwidth": ctx.number(inc.get("kde_bandwidth", 400), "incidents.kde_bandwidth",
+                                        positive=True),
         }
         if incidents["events_as"] not in ("centroid", "area"):
             ctx.fail("incidents.events_as", "must be 'centroid' or 'area'")
@@ -352,8 +355,8 @@ def _check_cell_sizes(path, cell, patrol):
         check_patrol_size(patrol)
     except GridError as e:
         raise ProjectFileError(f"{path}: patrol_cell_size: {e}") from None
-    k = patrol / cell
-    if cell <= 0 or abs(k - round(k)) > 1e-9:
+    k = patrol / cell if cell > 0 else math.inf
+    if not math.isfinite(k) or abs(k - round(k)) > 1e-9:
         raise ProjectFileError(
             f"{path}: cell_size {cell:g} m must divide patrol_cell_size {patrol:g} m "
             "a whole number of times (e.g. 25 m analysis cells in 100 m patrol cells)"
@@ -405,9 +408,15 @@ class _Ctx:
     def number(self, v, key, positive=False) -> float:
         if isinstance(v, bool) or not isinstance(v, int | float):
             self.fail(key, f"must be a number, got {v!r}")
-        if positive and not v > 0:
+        try:
+            f = float(v)
+        except OverflowError:  # an integer beyond any float
+            f = math.inf
+        if not math.isfinite(f):
+            self.fail(key, f"must be a finite number, got {v!r}")
+        if positive and not f > 0:
             self.fail(key, f"must be > 0, got {v!r}")
-        return float(v)
+        return f
 
     def date(self, v, key) -> dt.date | None:
         if v is None:

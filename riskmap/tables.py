@@ -242,16 +242,10 @@ def _read_text(path: Path, encoding: str | None, info: TableInfo):
     elif raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         text, info.encoding = raw.decode("utf-16"), "utf-16"
     else:
-        for enc in ("utf-8-sig", "gb18030"):
-            try:
-                text = raw.decode(enc)
-                info.encoding = enc
-                break
-            except UnicodeDecodeError:
-                continue
-        if text is None:
-            raise LayerError(f"{path}: 编码既不是 UTF-8 也不是 GBK/GB18030 (text encoding not "
-                             "recognised); save the file as UTF-8 or give the encoding")
+        try:
+            text, info.encoding = raw.decode("utf-8-sig"), "utf-8-sig"
+        except UnicodeDecodeError:
+            text = _decode_mixed(path, raw, info)
     if text.startswith("\ufeff"):
         text = text[1:]
     lines = text.splitlines()
@@ -273,6 +267,45 @@ def _read_text(path: Path, encoding: str | None, info: TableInfo):
     width = max((len(r) for r in records), default=0)
     grid = pd.DataFrame([r + [None] * (width - len(r)) for r in records], dtype=object)
     return _clean(grid), np.asarray(rows, dtype=np.int64)
+
+
+def _decode_mixed(path: Path, raw: bytes, info: TableInfo) -> str:
+    """Text that is not UTF-8 throughout: GB18030 (⊇ GBK), or UTF-8 with a few GBK lines.
+
+    A line pasted from a GBK file into a UTF-8 one is decoded as GB18030 with a
+    warning naming the line; a file with no valid non-ASCII UTF-8 line is read as
+    GB18030 as a whole.
+    """
+    import warnings
+
+    from riskmap.errors import RiskmapWarning
+
+    lines = raw.split(b"\n")
+    parts, foreign, utf8_text = [], [], False
+    for i, line in enumerate(lines, start=1):
+        try:
+            parts.append(line.decode("utf-8-sig" if i == 1 else "utf-8"))
+            utf8_text |= not line.isascii()
+            continue
+        except UnicodeDecodeError:
+            pass
+        try:
+            parts.append(line.decode("gb18030"))
+            foreign.append(i)
+        except UnicodeDecodeError:
+            raise LayerError(f"{path}: 第 {i} 行编码既不是 UTF-8 也不是 GBK/GB18030 (line {i}: "
+                             "text encoding not recognised); fix that line, save the file as "
+                             "UTF-8 or give the encoding") from None
+    if not utf8_text:
+        info.encoding = "gb18030"
+        return raw.decode("gb18030")
+    info.encoding = "utf-8-sig"
+    shown = ", ".join(map(str, foreign[:5])) + (f" … (+{len(foreign) - 5})"
+                                                if len(foreign) > 5 else "")
+    warnings.warn(f"{path}: line {shown} is GBK inside a UTF-8 file; decoded that line as "
+                  f"GB18030 — check its text and save the file as UTF-8", RiskmapWarning,
+                  stacklevel=5)
+    return "\n".join(parts)
 
 
 def _sniff(lines: list[str], whitespace_ok: bool) -> str | None:

@@ -348,3 +348,470 @@ def test_xian80_table_is_never_silently_cgcs2000(tmp_path):
     p = case_table_gk_prefixed(tmp_path)
     rc, rep = check(p, "--datum", "xian80")
     assert rc == 2 and "towgs84" in rep["files"][0]["refusal"]
+
+
+# --- damaged and hostile inputs ------------------------------------------------------
+def _shapefile(d: Path, name: str) -> Path:
+    p = d / f"{name}.shp"
+    points().to_file(p, encoding="utf-8")
+    return p
+
+
+def case_shp_no_shx(d: Path) -> Path:
+    p = _shapefile(d, "no_shx")
+    p.with_suffix(".shx").unlink()
+    return p
+
+
+def case_shp_no_dbf(d: Path) -> Path:
+    p = _shapefile(d, "no_dbf")
+    p.with_suffix(".dbf").unlink()
+    return p
+
+
+def case_dbf_billion(d: Path) -> Path:
+    # the 4-byte record count at offset 4 of the .dbf header claims 10^9 records
+    p = _shapefile(d, "dbf_billion")
+    dbf = bytearray(p.with_suffix(".dbf").read_bytes())
+    dbf[4:8] = (1_000_000_000).to_bytes(4, "little")
+    p.with_suffix(".dbf").write_bytes(bytes(dbf))
+    return p
+
+
+def case_shp_zero_bytes(d: Path) -> Path:
+    p = _shapefile(d, "zero_shp")
+    p.write_bytes(b"")
+    return p
+
+
+_FEATURE = ('{{"type":"Feature","properties":{{"name":"{n}"}},'
+            '"geometry":{{"type":"Point","coordinates":[{x},{y}]}}}}')
+
+
+def _geojson_text(d: Path, name: str, x: str) -> Path:
+    # written by hand: NaN and Infinity are not JSON, but GDAL reads them
+    feats = [_FEATURE.format(n="甲", x=LON, y=LAT), _FEATURE.format(n="乙", x=x, y=LAT)]
+    p = d / name
+    p.write_text('{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}",
+                 encoding="utf-8")
+    return p
+
+
+def case_nan_coordinates(d: Path) -> Path:
+    return _geojson_text(d, "nan.geojson", "NaN")
+
+
+def case_inf_coordinates(d: Path) -> Path:
+    return _geojson_text(d, "inf.geojson", "Infinity")
+
+
+def case_nan_in_polygon(d: Path) -> Path:
+    # a NaN vertex inside a ring: the envelope looks finite, GEOS would fail later
+    p = d / "nan_ring.geojson"
+    ring = f"[[{LON},{LAT}],[NaN,{LAT}],[{LON + 0.01},{LAT + 0.01}],[{LON},{LAT}]]"
+    good = f"[[{LON},{LAT}],[{LON + 0.01},{LAT}],[{LON + 0.01},{LAT + 0.01}],[{LON},{LAT}]]"
+    feats = [f'{{"type":"Feature","properties":{{"n":{i}}},"geometry":'
+             f'{{"type":"Polygon","coordinates":[{r}]}}}}' for i, r in enumerate((good, ring))]
+    p.write_text('{"type":"FeatureCollection","features":[' + ",".join(feats) + "]}",
+                 encoding="utf-8")
+    return p
+
+
+def _bomb(path: Path, member: str, head: bytes, tail: bytes, size: int) -> Path:
+    """A real zip bomb: ``size`` bytes of spaces inside a valid document, ~0.5 % compressed."""
+    import zipfile
+
+    chunk = b" " * (1 << 24)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z, \
+            z.open(member, "w", force_zip64=True) as f:
+        f.write(head)
+        for _ in range(size // len(chunk)):
+            f.write(chunk)
+        f.write(tail)
+    return path
+
+
+def case_kmz_bomb(d: Path) -> Path:
+    kml = KML.format(a=LON, b=LAT, c=LON + 0.01, e=LAT + 0.01).encode()
+    cut = kml.index(b"</Document>")
+    return _bomb(d / "bomb.kmz", "doc.kml", kml[:cut], kml[cut:], 1 << 30)  # 1 GiB
+
+
+def case_zip_bomb(d: Path) -> Path:
+    # a zipped GeoJSON (GDAL opens .zip through /vsizip/) padded to 256 MiB
+    text = _geojson_text(d, "inner.geojson", str(LON + 0.01)).read_bytes()
+    (d / "inner.geojson").unlink()
+    return _bomb(d / "bomb.zip", "doc.geojson", text[:-1], text[-1:], 1 << 28)
+
+
+def case_mixed_geometry(d: Path) -> Path:
+    p = d / "mixed.gpkg"
+    gpd.GeoDataFrame({"name": ["点", "线"]},
+                     geometry=[shapely.Point(LON, LAT),
+                               shapely.LineString([(LON, LAT), (LON + 0.01, LAT + 0.01)])],
+                     crs="EPSG:4326").to_file(p, layer="mixed")
+    return p
+
+
+def case_table_gbk_line(d: Path) -> Path:
+    # one row pasted from a GBK sheet into a UTF-8 file: decoded as GB18030, with a warning
+    p = d / "gbk_line.csv"
+    p.write_bytes(f"名称,经度,纬度\n甲,{LON},{LAT}\n".encode()
+                  + f"乙储煤场,{LON + 0.01},{LAT}\n".encode("gbk")
+                  + f"丙,{LON + 0.02},{LAT}\n".encode())
+    return p
+
+
+def case_table_bad_line(d: Path) -> Path:
+    # a line that is neither UTF-8 nor GBK: refused, naming the line
+    p = d / "bad_line.csv"
+    p.write_bytes(f"名称,经度,纬度\n甲,{LON},{LAT}\n".encode() + b"\xff\xfe,1,2\n")
+    return p
+
+
+FORMULAS = ["=1+1", "+8613800000000", "-2", "@SUM(A1)", '=HYPERLINK("http://x.invalid","x")']
+
+
+def case_table_formulas(d: Path) -> Path:
+    rows = "".join(f'"{v.replace(chr(34), chr(34) * 2)}",{LON + 0.001 * i},{LAT}\n'
+                   for i, v in enumerate(FORMULAS))
+    return _csv(d, "formulas.csv", "名称,经度,纬度\n" + rows)
+
+
+def case_table_formulas_xlsx(d: Path) -> Path:
+    import xlsxwriter
+
+    p = d / "formulas.xlsx"
+    wb = xlsxwriter.Workbook(str(p), {"strings_to_formulas": False})
+    ws = wb.add_worksheet("点位")
+    ws.write_row(0, 0, ["名称", "经度", "纬度"])
+    for i, v in enumerate(FORMULAS, start=1):
+        ws.write_string(i, 0, v)
+        ws.write_number(i, 1, LON + 0.001 * i)
+        ws.write_number(i, 2, LAT)
+    wb.close()
+    return p
+
+
+def case_table_real_formula_xlsx(d: Path) -> Path:
+    # a real formula (no value saved, as openpyxl writes it) is never evaluated: the row
+    # has no coordinates and is skipped, named
+    import openpyxl
+
+    p = d / "real_formula.xlsx"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["名称", "经度", "纬度"])
+    ws.append(["甲", LON, LAT])
+    ws.append(['=HYPERLINK("http://x.invalid","x")', "=A1+1", LAT])
+    wb.save(p)
+    return p
+
+
+HUGE = "<script>alert(1)</script>" + "矿" * 350_000  # > 1 MB in UTF-8
+
+
+def case_huge_attribute(d: Path) -> Path:
+    p = d / "huge.gpkg"
+    points(2).assign(name=[HUGE, "普通"]).to_file(p)
+    return p
+
+
+EMOJI = "西沟\U0001F600村"
+
+
+def case_emoji_names(d: Path) -> Path:
+    p = d / "emoji.geojson"
+    points(2).assign(name=[EMOJI, "东山村"]).to_file(p, driver="GeoJSON")
+    return p
+
+
+HOSTILE = {
+    "shp_no_shx": (case_shp_no_shx, 2, "refusal", "缺少 no_shx.shx"),
+    "shp_no_dbf": (case_shp_no_dbf, 2, "refusal", "缺少 no_dbf.dbf"),
+    "dbf_billion": (case_dbf_billion, 1, "repairs", "claims 1,000,000,000 records"),
+    "shp_zero_bytes": (case_shp_zero_bytes, 2, "refusal", "zero-byte"),
+    "nan_coordinates": (case_nan_coordinates, 2, "refusal", "row 2 has NaN/Inf"),
+    "inf_coordinates": (case_inf_coordinates, 2, "refusal", "row 2 has NaN/Inf"),
+    "nan_in_polygon": (case_nan_in_polygon, 2, "refusal", "row 2 has NaN/Inf"),
+    "kmz_bomb": (case_kmz_bomb, 2, "refusal", "limit is 200 MB"),
+    "zip_bomb": (case_zip_bomb, 2, "refusal", "limit is 200 MB"),
+    "mixed_geometry": (case_mixed_geometry, 0, None, None),
+    "table_gbk_line": (case_table_gbk_line, 1, "repairs", "line 3 is GBK inside a UTF-8 file"),
+    "table_bad_line": (case_table_bad_line, 2, "refusal", "line 3"),
+    "table_formulas": (case_table_formulas, 0, None, None),
+    "table_formulas_xlsx": (case_table_formulas_xlsx, 0, None, None),
+    "table_real_formula_xlsx": (case_table_real_formula_xlsx, 1, "repairs",
+                                "skipped 1 row(s) without coordinates (never placed at 0,0): "
+                                "rows 3"),
+    "huge_attribute": (case_huge_attribute, 0, None, None),
+    "emoji_names": (case_emoji_names, 0, None, None),
+}
+CASES.update(HOSTILE)
+HOSTILE_CASES = sorted(HOSTILE)
+
+
+@pytest.mark.parametrize("name", HOSTILE_CASES)
+def test_hostile_case_outcome(tmp_path, name):
+    _assert_case(tmp_path, name)
+
+
+def test_whole_corpus_as_one_folder(tmp_path):
+    """``riskmap check FOLDER`` over every case at once: each file as pinned, no crash."""
+    for name, (make, *_rest) in CASES.items():
+        if name not in ("kmz_bomb", "zip_bomb"):  # (timed on their own below)
+            (tmp_path / name).mkdir()
+            make(tmp_path / name)
+    rc, rep = check(tmp_path)
+    assert rc == 2
+    seen = {}
+    for f in rep["files"]:
+        case = Path(f["path"]).relative_to(tmp_path).parts[0]
+        seen[case] = max(seen.get(case, 0), f["status"])
+    want = {n: c[1] for n, c in CASES.items() if n not in ("kmz_bomb", "zip_bomb")}
+    assert seen == want
+
+
+@pytest.mark.parametrize("make", [case_kmz_bomb, case_zip_bomb])
+def test_zip_bomb_is_refused_quickly_in_bounded_memory(tmp_path, make):
+    import resource
+    import time
+
+    path = make(tmp_path)
+    assert path.stat().st_size < 8 << 20  # a few MB on disk, 256 MiB–1 GiB inflated
+    t0 = time.perf_counter()
+    rc, rep = check(path)
+    elapsed = time.perf_counter() - t0
+    assert rc == 2 and path.name in rep["files"][0]["refusal"], rep
+    assert elapsed < 10
+    # the largest resident set of any child so far (every check run by this process)
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss < 600 * 1024  # KiB
+
+
+def test_zip_bomb_is_refused_by_the_reader_itself(tmp_path):
+    """A build reads layers through the same guard, not only ``riskmap check``."""
+    from riskmap.errors import LayerError
+    from riskmap.layers import ZIP_LIMIT_BYTES, read_source
+    from riskmap.project import Source
+
+    assert ZIP_LIMIT_BYTES == 200 * 1024 * 1024
+    with pytest.raises(LayerError, match=r"bomb\.zip.*inflates to 256 MB"):
+        read_source(Source(path=case_zip_bomb(tmp_path)), "EPSG:4547")
+
+
+def test_small_kmz_and_zip_still_read(tmp_path):
+    import zipfile
+
+    rc, _ = check(case_kmz_folders(tmp_path))
+    assert rc == 1  # as pinned above: one placemark without coordinates
+    p = tmp_path / "zipped.zip"
+    with zipfile.ZipFile(p, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("a.geojson", _geojson_text(tmp_path, "a.geojson", str(LON)).read_text())
+    rc, rep = check(p)
+    assert rc == 0 and rep["files"][0]["features"] == 2
+
+
+def test_dbf_undercount_is_reported(tmp_path):
+    """A header claiming fewer records than the file holds makes GDAL drop rows: say so."""
+    p = _shapefile(tmp_path, "dbf_short")
+    dbf = bytearray(p.with_suffix(".dbf").read_bytes())
+    dbf[4:8] = (2).to_bytes(4, "little")
+    p.with_suffix(".dbf").write_bytes(bytes(dbf))
+    rc, rep = check(p)
+    assert rc == 1
+    assert "claims 2 records but the file holds 3; read 2 feature(s)" in rep["files"][0][
+        "repairs"][0]
+
+
+def test_gbk_line_text_is_decoded(tmp_path):
+    from riskmap.layers import read_source
+    from riskmap.project import Source
+
+    gdf, _ = _read(case_table_gbk_line(tmp_path), read_source, Source)
+    assert list(gdf["名称"]) == ["甲", "乙储煤场", "丙"]
+
+
+@pytest.mark.parametrize("make", [case_table_formulas, case_table_formulas_xlsx])
+def test_formula_cells_load_as_text(tmp_path, make):
+    """Cells starting with = + - @ are names, never evaluated or turned into numbers.
+
+    The exports neutralise them: tests/test_ledger.py::test_text_helpers (csv_safe on
+    = + - @ and tab), ::test_csv_twin and ::test_phones_and_formula_injection_stay_text
+    (xlsx cells of type "s", never "f").
+    """
+    from riskmap.layers import read_source
+    from riskmap.project import Source
+
+    gdf, _ = _read(make(tmp_path), read_source, Source)
+    assert list(gdf["名称"]) == FORMULAS
+    assert all(isinstance(v, str) for v in gdf["名称"])
+
+
+def test_huge_and_emoji_values_survive_reading(tmp_path):
+    from riskmap.layers import read_source
+    from riskmap.project import Source
+
+    gdf, _ = _read(case_huge_attribute(tmp_path), read_source, Source)
+    assert gdf["name"].iloc[0] == HUGE
+    gdf, _ = _read(case_emoji_names(tmp_path), read_source, Source)
+    assert gdf["name"].iloc[0] == EMOJI
+    # map.pdf refuses a character its font lacks, naming it:
+    # tests/test_pdf.py::test_character_missing_from_font_raises_and_writes_nothing
+
+
+def test_mixed_geometry_refused_by_a_point_factor(tmp_path):
+    """Points and lines in one layer load; a density factor (points only) says why not."""
+    import pyogrio
+    from click.testing import CliRunner
+    from tinyproject import X0, Y0, make_project
+
+    import riskmap.cli.check  # noqa: F401  (registers the command)
+    from riskmap.cli import cli
+
+    def edit(d):
+        gdf = gpd.GeoDataFrame(
+            {"name": ["矿", "巷道"]},
+            geometry=[shapely.Point(X0 + 500, Y0 + 500),
+                      shapely.LineString([(X0 + 600, Y0 + 600), (X0 + 900, Y0 + 700)])],
+            crs="EPSG:4547")
+        pyogrio.write_dataframe(gdf, tmp_path / "tiny.gpkg", layer="mixed")
+        d["factors"].append({"name": "mixed_density", "label": "混合", "kind": "density",
+                             "source": "tiny.gpkg:mixed", "bandwidth": 200, "weight": 5})
+
+    proj = make_project(tmp_path, edit)
+    r = CliRunner().invoke(cli, ["check", str(proj)])
+    assert r.exit_code == 1 and "Traceback" not in r.output
+    assert ("factor mixed_density (混合) of kind 'density' cannot use LineString geometries; "
+            "it needs points") in r.output
+    assert "tiny.gpkg (图层 mixed)" in r.output
+
+
+def test_raster_without_georeferencing_is_named(tmp_path):
+    import warnings
+
+    import numpy as np
+    import rasterio
+    from click.testing import CliRunner
+    from test_evaluate import dated_project
+
+    import riskmap.cli.evaluate  # noqa: F401  (registers the command)
+    from riskmap.cli import cli
+
+    proj = dated_project(tmp_path)
+    for name, crs, missing in (("plain.tif", None, "no CRS and no geotransform"),
+                               ("crs_only.tif", "EPSG:4547", "no geotransform")):
+        tif = tmp_path / name
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+            with rasterio.open(tif, "w", driver="GTiff", width=8, height=8, count=1,
+                               dtype="float32", crs=crs) as f:
+                f.write(np.ones((1, 8, 8), "float32"))
+        r = CliRunner().invoke(cli, ["evaluate", str(proj), "--split", "2026-01-01", "--raster",
+                                     str(tif), "--out", str(tmp_path / f"ev_{name}"), "-q"])
+        assert r.exit_code == 1, (r.output, r.exception)
+        assert isinstance(r.exception, SystemExit), r.exception  # no Python error leaks
+        lines = [ln for ln in r.output.splitlines() if not ln.startswith("警告")]
+        assert len(lines) == 1 and str(tif) in lines[0], r.output
+        assert f"not georeferenced ({missing})" in lines[0]
+
+
+# --- names that become folders ------------------------------------------------------
+def test_township_names_cannot_leave_the_output_folder(tmp_path):
+    """Townships named ``../../x`` and ``a:b*?`` build inside --out with safe folder names.
+
+    A 1 MB village-layer name carrying a script tag reaches map.html escaped.
+    """
+    import pyogrio
+    from click.testing import CliRunner
+
+    import riskmap.cli.build  # noqa: F401  (registers the command)
+    from riskmap.cli import cli
+
+    proj_dir = tmp_path / "a" / "b" / "proj"
+    proj_dir.mkdir(parents=True)
+
+    def huge_mine_name(gpkg):
+        m = pyogrio.read_dataframe(gpkg, layer="mines")
+        m.loc[0, "name"] = HUGE
+        pyogrio.write_dataframe(m, gpkg, layer="mines")
+
+    proj = _renamed_townships(proj_dir, {"东镇": "../../x", "西镇": "a:b*?"}, huge_mine_name)
+    out = proj_dir / "out"
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    r = CliRunner().invoke(cli, ["build", str(proj), "--out", str(out), "-q"])
+    assert r.exit_code == 0, (r.output, r.exception)
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    new = [p for p in after if p not in before]
+    assert new and all(str(p).startswith(str(out.relative_to(tmp_path))) for p in new), new
+    folders = sorted(p.name for p in out.iterdir())
+    assert len(folders) == 3 and "全区" in folders, folders
+    for name in folders:
+        assert not set(name) & set('\\/:*?"<>|') and name.strip(". ") == name, name
+        assert (out / name / "map.html").is_file() and (out / name / "summary.json").is_file()
+    summaries = [json.loads((out / n / "summary.json").read_text(encoding="utf-8"))
+                 for n in folders]
+    assert {s["area"] for s in summaries} == {"全区", "../../x", "a:b*?"}
+    page = (out / "全区" / "map.html").read_text(encoding="utf-8")
+    assert "<script>alert(1)" not in page and "\\u003cscript\\u003ealert(1)" in page
+    assert "矿" * 350_000 in page  # the value went through whole, as text
+
+
+def _renamed_townships(folder: Path, rename: dict, edit_more=None) -> Path:
+    import pyogrio
+    from tinyproject import make_project
+
+    def edit(d):
+        gpkg = folder / "tiny.gpkg"
+        t = pyogrio.read_dataframe(gpkg, layer="townships")
+        pyogrio.write_dataframe(t.assign(name=t["name"].map(rename)), gpkg, layer="townships")
+        v = pyogrio.read_dataframe(gpkg, layer="villages")
+        pyogrio.write_dataframe(v.assign(township=v["township"].map(rename)), gpkg,
+                                layer="villages")
+        if edit_more:
+            edit_more(gpkg)
+
+    return make_project(folder, edit)
+
+
+def test_townships_sharing_a_folder_name_are_not_lost(tmp_path):
+    from click.testing import CliRunner
+
+    import riskmap.cli.build  # noqa: F401  (registers the command)
+    from riskmap.cli import cli
+
+    proj = _renamed_townships(tmp_path, {"东镇": "a:b", "西镇": "a*b"})
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["build", str(proj), "--out", str(out), "-q"])
+    if r.exit_code != 0:  # refused: naming both, writing nothing
+        assert "a:b" in r.output and "a*b" in r.output and "Traceback" not in r.output
+        assert not out.exists() or not any(out.iterdir())
+        return
+    areas = {json.loads(p.read_text(encoding="utf-8"))["area"]
+             for p in out.glob("*/summary.json")}
+    assert areas == {"全区", "a:b", "a*b"}
+
+
+SAFE_NAME_CASES = ["../../x", "..", ".", "a:b*?", "a/b\\c", 'q"<>|', "tab\there", "名字",
+                   "nul\x00byte"]
+
+
+@pytest.mark.parametrize("name", SAFE_NAME_CASES)
+def test_safe_name(tmp_path, name):
+    from riskmap.export.atomic import safe_name
+
+    s = safe_name(name)
+    assert s and not set(s) & set('\\/:*?"<>|') and all(ord(c) >= 32 for c in s)
+    assert s not in (".", "..") and s.strip(".") == s
+    assert (tmp_path / s).resolve().parent == tmp_path.resolve()
+
+
+@pytest.mark.parametrize("name", ["CON", "con", "NUL", "COM1", "LPT9", "AUX.txt", "PRN ",
+                                  " 东镇 . "])
+def test_safe_name_follows_windows_rules(name):
+    from riskmap.export.atomic import safe_name
+
+    s = safe_name(name)
+    assert s.strip(". ") == s  # Windows drops trailing dots and spaces
+    assert s.split(".")[0].strip().upper() not in {
+        "CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+        *(f"LPT{i}" for i in range(1, 10))}

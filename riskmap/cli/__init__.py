@@ -26,6 +26,16 @@ class _Group(click.Group):
             if ctx.meta.get("riskmap.debug"):
                 raise
             raise click.ClickException(str(e)) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort, SystemExit,
+                KeyboardInterrupt):
+            raise
+        except Exception as e:  # a bug of ours, or an input we did not foresee
+            if ctx.meta.get("riskmap.debug"):
+                raise
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise click.ClickException(
+                f"内部错误 (internal error) {type(e).__name__}: {msg}; rerun with --debug and "
+                "report the traceback") from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -17,11 +17,19 @@ from pathlib import Path
 from riskmap.errors import ExportError
 
 _BAD = re.compile(r'[\\/:*?"<>|\x00-\x1f]')
+_DEVICES = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+            *(f"LPT{i}" for i in range(1, 10))}
 
 
 def safe_name(name: str) -> str:
-    """A folder name that is safe on Windows and cannot leave its parent."""
-    s = _BAD.sub("_", str(name)).strip().strip(".")
+    """A folder name that is safe on Windows and cannot leave its parent.
+
+    Reserved characters become ``_``; leading and trailing dots and spaces go
+    (Windows drops them); device names such as ``CON`` or ``COM1`` get a ``_``.
+    """
+    s = _BAD.sub("_", str(name)).strip(" .")
+    if s.split(".")[0].strip().upper() in _DEVICES:
+        s = "_" + s
     return s or "_"
 
 
