@@ -463,10 +463,10 @@ def table(res: dict) -> str:
         row("peak memory (RSS)", mib(r[f"peak_mib_{cell}"]), f"peak_mib_{cell}")
         row("  rise over inputs loaded", mib(r[f"peak_rise_mib_{cell}"]))
         if r.get(f"plain_s_{cell}") is not None:
-            row("plain rasterize + scipy EDT per factor",
+            row("plain raster + scipy EDT",
                 f"{r[f'plain_s_{cell}']:.2f} s ({r['plain_ratio_25m']:.1f}× the engine)")
             g = r.get(f"gdal_proximity_s_{cell}")
-            row("GDAL ComputeProximity (proximity only)",
+            row("GDAL ComputeProximity",
                 "not installed (osgeo)" if g is None else f"{g:.2f} s")
     rows.append(f"total benchmark time {r['bench_s']:.0f} s")
     return "\n".join(rows)
