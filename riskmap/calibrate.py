@@ -267,7 +267,29 @@ class CalibrationResult:
         if not any(f.kept and f.weight > 0 for f in self.factors):
             raise RiskmapError("calibration kept no factor with a positive weight; nothing "
                                "to write (the project's weights are left as they are)")
-        return _project_text(self, Path(project_path))
+        return _without_ahp(_project_text(self, Path(project_path)))
+
+
+def _without_ahp(text: str) -> str:
+    """Comment out a top-level ``ahp:`` block: loading would re-apply its weights."""
+    import yaml
+
+    try:
+        has = isinstance(yaml.safe_load(text), dict) and "ahp" in yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if not has:
+        return text
+    out, inside = [], False
+    for line in text.splitlines(keepends=True):
+        top = line[:1] not in (" ", "\t", "#", "\n", "\r", "-") and line.strip()
+        if top:
+            inside = line.startswith("ahp:")
+            if inside:
+                out.append("# calibrate: the ahp section below is commented out: the calibrated "
+                           "weights replace the expert weights (they were the fit's prior)\n")
+        out.append("# " + line if inside else line)
+    return "".join(out)
 
 
 # --- Poisson fitting ---------------------------------------------------------------

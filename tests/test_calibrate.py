@@ -232,3 +232,17 @@ def test_cli_ahp(tmp_path):
     assert "most inconsistent pair" in r.stdout and "警告" in r.stderr
     r = run("ahp", str(path), "--random-index", "alonso-lamata2006")
     assert "Alonso & Lamata" in r.stdout
+
+
+def test_written_project_comments_out_the_ahp_section():
+    from riskmap.calibrate import _without_ahp
+
+    text = ("name: x\nfactors:\n  - name: a\n    weight: 3\nahp:\n  factors: [a, b]\n"
+            "  matrix:\n    - [1, 3]\n    - [1]\noutput: out\n")
+    out = _without_ahp(text)
+    import yaml
+
+    d = yaml.safe_load(out)
+    assert "ahp" not in d and d["output"] == "out" and d["factors"][0]["weight"] == 3
+    assert "# ahp:" in out and "calibrated weights replace the expert weights" in out
+    assert _without_ahp("name: x\n") == "name: x\n"

@@ -52,8 +52,13 @@ def setup(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
                         stream=sys.stderr)
 
     def show(message, category, filename, lineno, file=None, line=None):
-        # a user reads the message, not the module and line that raised it
-        if quiet < 2:
+        # a user reads riskmap's own warnings, not the module and line that raised
+        # them; library warnings (numpy, pandas) go to the debug log only
+        from riskmap.errors import RiskmapWarning
+
+        if not issubclass(category, RiskmapWarning):
+            logging.getLogger("riskmap.cli").debug("%s: %s", category.__name__, message)
+        elif quiet < 2:
             click.echo(f"警告 (warning): {message}", err=True)
 
     warnings.showwarning = show
