@@ -43,12 +43,14 @@ def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float) -> 
     -------
     numpy.ndarray of float32
     """
-    out = np.full(feature.shape, np.inf, dtype=np.float32)
     if not feature.any():
-        return out
+        return np.full(feature.shape, np.inf, dtype=np.float32)
     r0, r1, c0, c1 = _box(feature, math.ceil(max_distance / cell) + 1)
     d = edt(~feature[r0:r1, c0:c1], cell)
     d[d > max_distance] = np.inf
+    if (r1 - r0, c1 - c0) == feature.shape:
+        return d  # the features' reach covers the grid: no second full-size array
+    out = np.full(feature.shape, np.inf, dtype=np.float32)
     out[r0:r1, c0:c1] = d
     return out
 

@@ -167,7 +167,7 @@ def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
 
     t1 = time.perf_counter()
     coefs, baseline = score_coefficients({f.name: f.weight for f in project.factors})
-    score = accumulate_score(((n, f.value) for n, f in fs.items()), coefs, baseline)
+    score = accumulate_score(((n, f.value, f.lazy) for n, f in fs.items()), coefs, baseline)
     score[~area] = np.nan
     p_max, p_mean = block_max_mean(score, k)
     p_score = p_max if project.patrol_score == "max" else p_mean

@@ -49,6 +49,11 @@ class Factor:
         """float32 values in [0, 1] on the grid."""
         return self._value if self._value is not None else self._to_value(self.explain)
 
+    @property
+    def lazy(self) -> bool:
+        """True when ``value`` makes a new array on every call."""
+        return self._value is None
+
     def value_at(self, flat) -> np.ndarray:
         """Values at flat cell indices (without making the whole grid)."""
         if self._value is not None:
@@ -188,8 +193,8 @@ def ring(geoms, grid: Grid, distance: float, decay_kind: str = "step") -> Factor
 
 def inside(geoms, grid: Grid) -> Factor:
     """1 in cells whose centre lies inside the polygons, else 0."""
-    m = mask(_polygons_only(geoms), grid).astype(np.float32)
-    return Factor(m, m, "")
+    m = mask(_polygons_only(geoms), grid)  # kept as bool: a quarter of the memory
+    return Factor(None, m, "", lambda e: e.astype(np.float32))
 
 
 def age_weights(dates, as_of: dt.date, half_life_days: float) -> np.ndarray:
@@ -253,7 +258,8 @@ def with_halo(grid: Grid, reach: float, fn) -> np.ndarray:
     """``fn(g)`` on ``grid`` grown by ``reach``, cropped back: features beyond the edge count."""
     h = halo_cells(reach, grid.cell)
     a = fn(grid.expand(h))
-    return a[h:h + grid.nrows, h:h + grid.ncols]
+    # a copy, not a view: the view would keep the larger halo array alive
+    return a[h:h + grid.nrows, h:h + grid.ncols].copy()
 
 
 def _use_splat(forced: bool | None, n_points: int, reach: float, grid: Grid) -> bool:

@@ -30,10 +30,13 @@ def block_max_mean(score: np.ndarray, k: int, counts: np.ndarray | None = None):
     valid = np.isfinite(score)
     smax = _block_reduce(score, k, np.fmax).astype(np.float32)
     if counts is None:
-        counts = _block_reduce(valid.astype(np.int32), k, np.add)
-    total = _block_reduce(np.where(valid, score, 0).astype(np.float64), k, np.add)
+        counts = _block_reduce(valid.view(np.uint8), k, np.add) if k * k < 256 else \
+            _block_reduce(valid.astype(np.uint16), k, np.add)
+    # float32 sums of at most k² scores ≤ 100 lose nothing that matters, and a
+    # float64 copy of a 10 m district grid would be the build's largest array
+    total = _block_reduce(np.where(valid, score, np.float32(0)), k, np.add)
     with np.errstate(invalid="ignore", divide="ignore"):
-        smean = (total / counts).astype(np.float32)
+        smean = (total.astype(np.float64) / counts).astype(np.float32)
     smean[counts == 0] = np.nan
     smax[counts == 0] = np.nan
     return smax, smean

@@ -45,15 +45,24 @@ def score_coefficients(weights: dict[str, float]) -> tuple[dict[str, np.float32]
 def accumulate_score(values, coefs: dict, baseline: float) -> np.ndarray:
     """``baseline + Σ coef_i * v_i`` in one float32 buffer (no per-factor copies).
 
-    ``values`` is a mapping or an iterable of ``(name, array)`` pairs; with a
-    generator each factor's values exist only while they are added.
+    ``values`` is a mapping or an iterable of ``(name, array)`` pairs, or of
+    ``(name, array, fresh)`` where a fresh array (made for this sum) may be
+    overwritten; with a generator each factor's values exist only while they
+    are added. The arithmetic is the same either way.
     """
     score = None
-    for name, v in (values.items() if hasattr(values, "items") else values):
-        if score is None:
-            score = np.multiply(v, coefs[name], dtype=np.float32)
+    for item in (values.items() if hasattr(values, "items") else values):
+        name, v = item[0], item[1]
+        fresh = len(item) > 2 and item[2]  # an array made for this sum: reuse it
+        if fresh and v.dtype == np.float32:
+            v *= coefs[name]
+            c = v
         else:
-            score += v * coefs[name]
+            c = np.multiply(v, coefs[name], dtype=np.float32)
+        if score is None:
+            score = c
+        else:
+            score += c
     score += np.float32(baseline)
     np.clip(score, 0, 100, out=score)  # float rounding only
     return score

@@ -271,7 +271,10 @@ def test_values_are_float32_in_unit_range(any_factor, big_grid):
     assert np.all(np.isfinite(v))
     assert v.min() >= 0.0 and v.max() <= 1.0
     assert v.max() > 0.0
-    assert any_factor.explain.dtype == np.float32
+    # explain is a float32 distance or density, or for 'inside' the bool mask itself
+    assert any_factor.explain.dtype in (np.float32, np.bool_)
+    if any_factor.explain.dtype == np.bool_:
+        assert np.array_equal(any_factor.explain, v == 1)
 
 
 # --- helpers --------------------------------------------------------------------
