@@ -309,6 +309,20 @@ def _draw_one(path, page, sheet):
     return time.perf_counter() - t
 
 
+def _die_with_parent() -> None:
+    """A drawing worker ends when its build is killed (Linux), never lingers."""
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PDEATHSIG
+        except (OSError, AttributeError):
+            pass
+
+
 def _draw_sheets(jobs, sheet) -> dict:
     """Draw the PDF sheets, several at a time where there are cores; seconds per file."""
     workers = min(len(jobs), os.cpu_count() or 1)
@@ -319,7 +333,7 @@ def _draw_sheets(jobs, sheet) -> dict:
 
     # fork shares the loaded modules where the platform has it (not on Windows)
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
         futs = {path: pool.submit(_draw_one, path, page, sheet) for path, page in jobs}
         return {path: f.result() for path, f in futs.items()}
 

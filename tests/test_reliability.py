@@ -114,6 +114,11 @@ def test_build_killed_at_random_points(tmp_path, after):
     time.sleep(after)
     p.send_signal(signal.SIGKILL)
     p.wait()
+    time.sleep(0.5)
+    # no drawing worker outlives its build
+    left = subprocess.run(["pgrep", "-f", f"{proj} -q --overwrite --atlas"],
+                          capture_output=True, text=True).stdout.split()
+    assert left == [], left
     # the next command puts things right before it looks
     r = run("build", str(proj), "-q", "--township", "东镇", "--out", str(tmp_path / "other"))
     assert r.returncode == 0, r.stderr
