@@ -56,11 +56,24 @@ def recover(dest: Path) -> None:
 
 
 def _alive(pid: str) -> bool:
+    """Whether process ``pid`` still runs (never signals it)."""
     try:
-        os.kill(int(pid), 0)
-    except (ValueError, ProcessLookupError):
+        n = int(pid)
+    except ValueError:
         return False
-    except (PermissionError, OSError):
+    if os.name == "nt":  # os.kill(pid, 0) would terminate the process on Windows
+        import ctypes
+
+        handle = ctypes.windll.kernel32.OpenProcess(0x1000, False, n)  # query only
+        if not handle:
+            return False
+        ctypes.windll.kernel32.CloseHandle(handle)
+        return True
+    try:
+        os.kill(n, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
         return True
     return True
 
