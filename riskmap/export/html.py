@@ -169,15 +169,18 @@ def _search_index(cells: gpd.GeoDataFrame) -> dict:
     t = Transformer.from_crs(cells.crs, "EPSG:4326", always_xy=True)
     lon0, lat0 = t.transform(b[:, 0], b[:, 1])
     lon1, lat1 = t.transform(b[:, 2], b[:, 3])
+    bounds = np.round(np.column_stack([lat0, lon0, lat1, lon1]), 6).tolist()
+    cls = cells["class"].to_numpy().astype(int).tolist()
+    why = np.where(cells["class"].to_numpy() >= 4, cells["top_factors"].to_numpy(), None)
     out = {}
-    cls = cells["class"].to_numpy()
-    for i, cid in enumerate(cells["id"]):
-        rec = {"b": [[round(lat0[i], 6), round(lon0[i], 6)],
-                     [round(lat1[i], 6), round(lon1[i], 6)]],
-               "t": cells["township"].iat[i], "v": cells["village"].iat[i],
-               "s": float(cells["score"].iat[i]), "c": int(cls[i])}
-        if cls[i] >= 4:
-            rec["f"] = cells["top_factors"].iat[i]
+    # columns are pulled out once; the loop only assembles plain Python values
+    for cid, bb, town, vil, score, c, f in zip(
+            cells["id"].tolist(), bounds, cells["township"].tolist(),
+            cells["village"].tolist(), cells["score"].astype(float).tolist(), cls,
+            why.tolist(), strict=True):
+        rec = {"b": [bb[:2], bb[2:]], "t": town, "v": vil, "s": score, "c": c}
+        if f is not None:
+            rec["f"] = f
         out[cid] = rec
     return out
 
