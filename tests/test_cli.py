@@ -252,3 +252,23 @@ def test_ahp_weights_reach_the_build(tmp_path):
     assert w["mines"] > w["outcrop"] > w["ring"] > 0 and w["inlic"] == -10
     assert abs(w["mines"] + w["outcrop"] + w["ring"] - 70) < 1e-3  # their old sum is kept
     assert s["ahp"]["cr"] < 0.1 and "Saaty 1980" in s["ahp"]["random_index"]
+
+
+def test_unforeseen_error_is_one_line(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import riskmap.build
+    import riskmap.cli.build
+    from riskmap.cli import cli
+
+    def boom(*a, **k):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(riskmap.build, "build", boom)
+    proj = make_project(tmp_path)
+    r = CliRunner().invoke(cli, ["build", str(proj), "-q"])
+    assert r.exit_code == 1
+    assert "内部错误 (internal error) ZeroDivisionError: division by zero" in r.output
+    assert "--debug" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(cli, ["build", str(proj), "-q", "--debug"])
+    assert isinstance(r.exception, ZeroDivisionError)
