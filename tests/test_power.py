@@ -312,3 +312,24 @@ def test_cli_power_check_without_power_section(tmp_path):
     assert r.returncode == 1 and "no 'power' section" in r.stderr
     assert "Traceback" not in r.stderr
     assert yaml.safe_load(path.read_text(encoding="utf-8"))["name"] == "tiny"
+
+
+def test_backtests_see_no_reading_from_the_split_on():
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from riskmap.errors import LayerError
+    from riskmap.power import PowerTable, table_until
+
+    months = ["2025-11", "2025-12", "2026-01", "2026-02"]
+    t = PowerTable(users=pd.DataFrame({"user_id": ["001"]}), kwh=np.array([[1.0, 2, 3, 4]]),
+                   estimated=np.zeros((1, 4), bool), months=months,
+                   calendar=np.array([11, 12, 1, 2]))
+    cut = table_until(t, dt.date(2026, 1, 15))
+    assert cut.months == ["2025-11", "2025-12"] and cut.kwh.tolist() == [[1.0, 2.0]]
+    assert cut.calendar.tolist() == [11, 12] and t.months == months  # input unchanged
+    assert table_until(t, dt.date(2026, 3, 1)) is t
+    with pytest.raises(LayerError, match="no month before 2025-11"):
+        table_until(t, dt.date(2025, 11, 30))

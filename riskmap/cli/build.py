@@ -9,6 +9,7 @@ import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, out_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import echo_table, progress_printer
 from riskmap.errors import ProjectFileError
 
 
@@ -43,9 +44,7 @@ def build(ctx, project_arg, project_opt, townships, out, cell_size, overwrite, a
     if cell_size:
         project = project.with_cell_size(cell_size)
 
-    def progress(msg):
-        if quiet == 0:
-            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+    progress = progress_printer(quiet == 0)
 
     report = run_build(project, out=Path(out) if out else None, townships=list(townships),
                        overwrite=overwrite, progress=progress, atlas=atlas, paper=paper,
@@ -57,18 +56,6 @@ def build(ctx, project_arg, project_opt, townships, out, cell_size, overwrite, a
 
 
 def _table(report):
-    head = ["区域", "1级", "2级", "3级", "4级", "5级", "输出目录"]
-    rows = [[a.name, *(str(a.counts[c]) for c in range(1, 6)), str(a.folder)]
-            for a in report.areas]
-    widths = [max(_w(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for r in [head, *rows]:
-        click.echo("  ".join(_pad(v, w) for v, w in zip(r, widths, strict=True)).rstrip())
-
-
-def _w(s: str) -> int:
-    # CJK characters take two columns in a terminal
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
-
-
-def _pad(s: str, w: int) -> str:
-    return s + " " * (w - _w(s))
+    echo_table(["区域", "1级", "2级", "3级", "4级", "5级", "输出目录"],
+               [[a.name, *(str(a.counts[c]) for c in range(1, 6)), str(a.folder)]
+                for a in report.areas])

@@ -11,6 +11,7 @@ import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import echo_table, progress_printer
 from riskmap.errors import ExportError
 
 
@@ -47,9 +48,7 @@ def calibrate(ctx, project_path, until, write, overwrite, seed, as_json, verbose
         if not target.parent.is_dir():
             raise ExportError(f"{target.parent}: folder does not exist; create it first")
 
-    def progress(msg):
-        if quiet == 0 and verbose > 0:
-            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+    progress = progress_printer(quiet == 0 and verbose > 0)
 
     res = run(project, until=until, seed=seed, progress=progress)
     if target is not None:
@@ -90,7 +89,7 @@ def _calibration_table(res):
         if f.prior_beta is not None:
             result += f"; AHP prior β {f.prior_beta:.2f} → {f.beta:.2f} (moved {f.moved:+.2f})"
         rows.append([f.name, f.label, rng, f"{f.weight:g}", rr, result])
-    _print_table(head, rows)
+    echo_table(head, rows)
     o = res.options
     click.echo(f"事件 events {res.n_events} in {res.n_cells} cells of "
                f"{res.project.patrol_cell_size:g} m"
@@ -131,20 +130,9 @@ def ahp(ctx, project_path, random_index, verbose, quiet, debug):
     weights = {f.name: f.weight for f in project.factors}
     rows = [[n, labels.get(n, ""), f"{w:.4f}", f"{100 * w:.1f}", f"{weights.get(n, 0):g}"]
             for n, w in zip(res.names, res.weights, strict=True)]
-    _print_table(["因子 factor", "名称 label", "AHP 权重 weight", "%", "项目权重 project"], rows)
+    echo_table(["因子 factor", "名称 label", "AHP 权重 weight", "%", "项目权重 project"], rows)
     verdict = "一致 consistent" if res.cr < CR_LIMIT else "不一致 inconsistent (CR ≥ 0.1)"
     click.echo(f"λmax {res.lambda_max:.4f}, CI {res.ci:.4f}, RI {res.ri:g} ({res.ri_label}), "
                f"CR {res.cr:.4f}: {verdict}")
     if res.cr >= CR_LIMIT:
         click.echo(f"最不一致的判断 (most inconsistent pair): {res.pair_text()}")
-
-
-def _w(s: str) -> int:
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
-
-
-def _print_table(head, rows):
-    widths = [max(_w(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for r in [head, *rows]:
-        click.echo("  ".join(v + " " * (w - _w(v)) for v, w in
-                             zip(r, widths, strict=True)).rstrip())

@@ -81,7 +81,7 @@ def _check_data(target, district, as_json, crs, encoding, table, datum, central_
 
 def _check_project(project):
     from riskmap.check import check_project
-    from riskmap.cli.build import _pad, _w
+    from riskmap.cli.text import echo_table
     from riskmap.project import load_project
 
     proj = load_project(project)
@@ -89,9 +89,7 @@ def _check_project(project):
     head = ["用途", "要素数", "几何类型", "坐标系", "编码", "范围", "空/修复", "来源"]
     table = [[r.role, "" if r.features is None else str(r.features), r.geom_types, r.crs,
               r.encoding, r.extent, f"{r.empty}/{r.repaired}", r.source] for r in rows]
-    widths = [max(_w(x[i]) for x in [head, *table]) for i in range(len(head))]
-    for r in [head, *table]:
-        click.echo("  ".join(_pad(v, w) for v, w in zip(r, widths, strict=True)).rstrip())
+    echo_table(head, table)
     for r in rows:
         for n in r.notes:
             click.echo(f"注意 {r.role}: {n}")

@@ -9,6 +9,7 @@ import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, out_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import echo_table, progress_printer
 from riskmap.errors import ProjectFileError
 
 
@@ -50,9 +51,7 @@ def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offse
     out_dir = Path(out) if out else project.output / "evaluation"
     check_outputs(out_dir, overwrite)  # before the work, not after
 
-    def progress(msg):
-        if quiet == 0:
-            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+    progress = progress_printer(quiet == 0)
 
     result = run_evaluate(project, split.date(), raster=raster, progress=progress,
                           rolling=rolling, folds=folds, offset=offset)
@@ -72,7 +71,7 @@ def _report(result: dict) -> None:
     rows = [["", *TABLE_KEYS]]
     rows += [[name, *(format_value(k, result[name].get(k)) for k in TABLE_KEYS)]
              for name in MAPS]
-    _table(rows)
+    echo_table(rows[0], rows[1:], right=True)
     if "source" in result["model"] and "raster" in result["leakage_guard"]:
         click.echo(f"model = {result['model']['source']}")
     if "offset" in result:
@@ -96,23 +95,4 @@ def _report(result: dict) -> None:
         rows.append(["mean", str(r["n_test_total"]),
                      *(format_value(k, r["mean"][n].get(k)) for n in ("model", "kde")
                        for k in keys)])
-        _table(rows)
-
-
-def _table(rows) -> None:
-    n = max(len(r) for r in rows)
-    rows = [r + [""] * (n - len(r)) for r in rows]
-    widths = [max(_w(r[i]) for r in rows) for i in range(n)]
-    for r in rows:
-        click.echo("  ".join(_pad(v, w, i) for i, (v, w) in enumerate(zip(r, widths,
-                                                                          strict=True))).rstrip())
-
-
-def _w(s: str) -> int:
-    # CJK characters take two columns in a terminal
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
-
-
-def _pad(s: str, w: int, i: int) -> str:
-    fill = " " * (w - _w(s))
-    return s + fill if i == 0 else fill + s
+        echo_table(rows[0], rows[1:], right=True)

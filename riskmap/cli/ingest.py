@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import progress_printer
 
 
 @cli.command()
@@ -32,12 +31,9 @@ def ingest(ctx, project_path, files, week, verbose, quiet, debug):
     from riskmap.project import load_project
 
     setup(ctx, verbose, quiet, debug)
-    t0 = time.perf_counter()
     project = load_project(project_path)
 
-    def progress(msg):
-        if quiet == 0:
-            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+    progress = progress_printer(quiet == 0)
 
     reports = ingest_files(project, files, week=week, progress=progress)
     bad = False

@@ -9,6 +9,7 @@ import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import echo_table, progress_printer
 
 week_opt = click.option("--week", required=True, metavar="YYYY-Www",
                         help="ISO week, e.g. 2026-W49.")
@@ -46,9 +47,7 @@ def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, v
     wk = Week.parse(week)
     project = load_project(project_path)
 
-    def progress(msg):
-        if quiet == 0:
-            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+    progress = progress_printer(quiet == 0)
 
     report = run_plan(project, wk, townships=list(townships), out=Path(out) if out else None,
                       overwrite=overwrite, paper=paper, progress=progress,
@@ -61,7 +60,7 @@ def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, v
                          str(sum(v.count("随机抽查") for v in tp.villages)),
                          f"{sum(v.length_m for v in tp.villages) / 1000:.1f}",
                          str(report.folders[tp.township])])
-        _table(head, rows)
+        echo_table(head, rows)
         click.echo(f"{wk}: 总用时 (total) {time.perf_counter() - t0:.1f} s")
 
 
@@ -97,20 +96,10 @@ def weekly(ctx, project_path, week, townships, out, overwrite, weeks, verbose, q
         t = summary.townships
         rows = [[r["乡镇"], str(r["计划网格"]), str(r["计划内已查"]), str(r["计划外排查"]),
                  str(r["发现网格"]), str(r["未上报"])] for _, r in t.iterrows()]
-        _table(["乡镇", "计划", "计划内已查", "计划外", "发现", "未上报村"], rows)
+        echo_table(["乡镇", "计划", "计划内已查", "计划外", "发现", "未上报村"], rows)
         late = summary.not_reported
         if late:
             shown = ", ".join(f"{a} {b}" for a, b in late[:10])
             more = f" … (+{len(late) - 10}, see weekly.html)" if len(late) > 10 else ""
             click.echo(f"未上报 (no return) {len(late)} 个村: {shown}{more}")
         click.echo(f"输出 (written): {files[0].parent}")
-
-
-def _table(head, rows):
-    def w(s):
-        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
-
-    widths = [max(w(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for r in [head, *rows]:
-        click.echo("  ".join(v + " " * (n - w(v)) for v, n in zip(r, widths, strict=True))
-                   .rstrip())

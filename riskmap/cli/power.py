@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import echo_table, progress_printer
 from riskmap.errors import ExportError
 
 
@@ -39,12 +39,9 @@ def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, 
     from riskmap.project import load_project
 
     setup(ctx, verbose, quiet, debug)
-    t0 = time.perf_counter()
     proj = load_project(project)
 
-    def progress(msg):
-        if quiet == 0 and not as_json:
-            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+    progress = progress_printer(quiet == 0 and not as_json)
 
     result = power.check_power(proj, progress=progress)
     n_top = top or result.config.top
@@ -94,15 +91,4 @@ def _print_top(head) -> None:
     rows = [[str(i + 1), r.user_id, r.category, str(r.village or ""), f"{r.score:.0f}",
              str(r.onset or ""), r.placed_by, str(r.reasons)]
             for i, r in enumerate(head.itertuples(index=False))]
-    widths = [max(_w(r[i]) for r in [names, *rows]) for i in range(len(names) - 1)]
-    for r in [names, *rows]:
-        click.echo("  ".join([*(_pad(v, w) for v, w in zip(r[:-1], widths, strict=True)),
-                              r[-1]]).rstrip())
-
-
-def _w(s: str) -> int:
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
-
-
-def _pad(s: str, w: int) -> str:
-    return s + " " * (w - _w(s))
+    echo_table(names, rows, free_last=True)

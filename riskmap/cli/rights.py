@@ -10,6 +10,7 @@ import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import echo_table
 from riskmap.errors import ExportError
 
 #: layer name of the licences in the GeoPackage written
@@ -115,15 +116,4 @@ def _table(gdf) -> None:
     head = ["采矿许可证号", "矿山名称", "块段", "拐点", "面积 km²"]
     rows = [[str(r.licence_no or ""), str(r.name or ""), str(r.blocks), str(r.corners),
              f"{r.area_km2:.4f}"] for r in gdf.itertuples()]
-    widths = [max(_w(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for r in [head, *rows]:
-        click.echo("  ".join(_pad(v, w) for v, w in zip(r, widths, strict=True)).rstrip())
-
-
-def _w(s: str) -> int:
-    # CJK characters take two columns in a terminal
-    return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
-
-
-def _pad(s: str, w: int) -> str:
-    return s + " " * (w - _w(s))
+    echo_table(head, rows)

@@ -10,6 +10,7 @@ import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, out_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.text import progress_printer
 
 
 @cli.command()
@@ -53,9 +54,7 @@ def score(ctx, project, out, chunk, scheduler, memory_limit, cell_size, overwrit
     if cell_size:
         proj = proj.with_cell_size(cell_size)
 
-    def say(msg):
-        if quiet == 0:
-            click.echo(f"[{time.perf_counter() - t0:6.1f}s] {msg}", err=True)
+    say = progress_printer(quiet == 0)
 
     inputs = load_inputs(proj, say)
     if chunk is None:
