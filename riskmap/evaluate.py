@@ -240,10 +240,22 @@ def training_inputs(project: Project, inputs, split: dt.date):
         The filtered inputs and, per filtered factor, ``{"date_field", "kept",
         "dropped"}``.
     """
+    from riskmap.power import is_anomaly_source, read_anomaly_source
+
     inc_src = project.incidents["source"] if project.incidents else None
     cut = _day(split)
     factors, filtered = dict(inputs.factors), {}
     for spec in project.factors:
+        if is_anomaly_source(spec.source):  # meter readings from the split on stay out
+            before = inputs.factors[spec.name]
+            try:
+                factors[spec.name] = read_anomaly_source(project, spec.source, until=split)[0]
+            except LayerError:  # no readings (or no anomaly) before the split: no factor
+                factors[spec.name] = before.iloc[:0]
+            filtered[spec.name] = {"date_field": "meter months (re-scored before the split)",
+                                   "from_incidents": False, "kept": len(factors[spec.name]),
+                                   "dropped": max(0, len(before) - len(factors[spec.name]))}
+            continue
         from_incidents = inc_src is not None and (spec.source.path, spec.source.layer) == (
             inc_src.path, inc_src.layer)
         field = spec.params.get("date_field")

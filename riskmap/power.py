@@ -1132,7 +1132,27 @@ def locate(table: PowerTable, source: Source, crs: str
     return x, y, notes
 
 
-def check_power(project: Project, *, progress=None) -> PowerResult:
+def table_until(table: PowerTable, until) -> PowerTable:
+    """The meter table without the months from ``until``'s month on (for backtests).
+
+    Months without a year (``1月``) cannot be placed in time and are kept.
+    """
+    cut = f"{until.year:04d}-{until.month:02d}"
+    keep = np.array([not (len(m) == 7 and m[4] == "-" and m >= cut) for m in table.months])
+    if keep.all():
+        return table
+    if not keep.any():
+        raise LayerError(f"the meter table has no month before {cut}: nothing to score "
+                         "before that date")
+    from dataclasses import replace as _replace
+
+    return _replace(table, kwh=table.kwh[:, keep], estimated=table.estimated[:, keep],
+                    months=[m for m, k in zip(table.months, keep, strict=True) if k],
+                    calendar=table.calendar[keep],
+                    notes=[*table.notes, f"months from {cut} left out (data before {until})"])
+
+
+def check_power(project: Project, *, progress=None, until=None) -> PowerResult:
     """Read, score and place the project's meter table.
 
     Parameters
@@ -1158,6 +1178,8 @@ def check_power(project: Project, *, progress=None) -> PowerResult:
                              category_field=cfg.category_field,
                              village_field=cfg.village_field, month_fields=cfg.month_fields,
                              long_format=cfg.long_format)
+    if until is not None:  # a backtest builds its map from readings before the split
+        table = table_until(table, until)
     notes: list[str] = []
     x, y, loc_notes = locate(table, cfg.source, project.crs)
     notes += loc_notes
@@ -1355,7 +1377,7 @@ def is_anomaly_source(source: Source) -> bool:
     return Path(source.path).name == ANOMALY_SOURCE or str(source.path).endswith(ANOMALY_SOURCE)
 
 
-def read_anomaly_source(project: Project, source: Source | None = None):
+def read_anomaly_source(project: Project, source: Source | None = None, *, until=None):
     """The anomaly layer as :func:`riskmap.layers.read_source` returns a layer.
 
     Parameters
@@ -1375,7 +1397,7 @@ def read_anomaly_source(project: Project, source: Source | None = None):
     """
     from riskmap.layers import LayerInfo
 
-    result = check_power(project)
+    result = check_power(project, until=until)
     gdf = anomaly_layer(project, result=result)
     src = source or Source(path=project.folder / ANOMALY_SOURCE)
     info = LayerInfo(source=src, format="power anomalies", crs=project.crs,
