@@ -955,7 +955,7 @@ def _edit_text(text: str, changes: dict) -> str | None:
 
 
 def _rebase(v, old: Path, new: Path):
-    from riskmap.project import _split_source
+    from riskmap.project import split_source
 
     def move(p: str) -> str:
         if Path(p).is_absolute() or re.match(r"^[A-Za-z]:[\\/]", p):
@@ -963,7 +963,7 @@ def _rebase(v, old: Path, new: Path):
         return Path(os.path.relpath((old / p).resolve(), new.resolve())).as_posix()
 
     if isinstance(v, str):
-        path, layer = _split_source(v)
+        path, layer = split_source(v)
         return move(path) + (f":{layer}" if layer else "")
     if isinstance(v, dict) and "path" in v:
         return {**v, "path": move(str(v["path"]))}

@@ -32,7 +32,7 @@ from riskmap.cellid import cell_ids, locate
 from riskmap.coords import looks_swapped_lonlat, parse_angles, parse_numbers
 from riskmap.errors import GridError, LayerError, RiskmapError
 from riskmap.history import RESULTS, History, Inspection, Week, file_sha256
-from riskmap.tables import read_table
+from riskmap.tables import read_sheets
 
 log = logging.getLogger(__name__)
 
@@ -314,35 +314,6 @@ def _custom_week(path: Path) -> Week | None:
     return None
 
 
-def _sheet_tables(path: Path) -> list[tuple[str | None, object, object]]:
-    """``[(sheet, DataFrame or None, TableInfo)]`` for every sheet, the workbook read once.
-
-    Uses the steps of :func:`riskmap.tables.read_table` (header search, blank
-    and footer rows, ``_row`` numbers) on each sheet; a sheet without a header
-    gives ``None``.
-    """
-    from riskmap import tables
-
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):
-        df, info = read_table(path, keywords=KEYWORDS)
-        return [(None, df, info)]
-    out = []
-    for name, grid, rows, merged, copied in tables._read_xlsx(path, None, tables.TableInfo()):
-        info = tables.TableInfo(encoding="xlsx", sheet=name)
-        if not len(grid):
-            out.append((name, None, info))
-            continue
-        h, found, height = tables._find_header(grid, KEYWORDS)
-        if not found:
-            out.append((name, None, info))
-            continue
-        df, info = tables._assemble(path, grid, copied, rows, h, height, found, KEYWORDS, (),
-                                    (), info)
-        info.merged_ranges = list(merged)
-        out.append((name, df, info))
-    return out
-
-
 def read_returned(path, project, surface, week: Week | None = None
                   ) -> tuple[list[Inspection], list[RowError], FileReport]:
     """Read one returned ledger (every sheet that has a 排查结果 column).
@@ -375,7 +346,7 @@ def read_returned(path, project, surface, week: Week | None = None
     rows: list[Inspection] = []
     errors: list[RowError] = []
     used = 0
-    for sheet, df, info in _sheet_tables(path):
+    for sheet, df, info in read_sheets(path, keywords=KEYWORDS):
         if df is None:
             rep.notes.append(f"工作表 {sheet}: 无台账表头, 跳过 (no ledger header, skipped)")
             continue

@@ -375,15 +375,15 @@ def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     keep = ~blank
     df, a, b, rows = df.loc[keep], a[keep], b[keep], rows[keep]
     if kind == "lonlat":
-        x, y, crs = _table_lonlat(source, df, a, b, rows, info)
+        x, y, crs = table_lonlat(source, df, a, b, rows, info)
     else:
-        x, y, crs = _table_xy(source, a, b, rows, info)
+        x, y, crs = table_xy(source, a, b, rows, info)
     drop = [c for c in (*cols, "crs") if c in df.columns]
     return gpd.GeoDataFrame(df.drop(columns=drop).reset_index(drop=True),
                             geometry=gpd.points_from_xy(x, y), crs=crs)
 
 
-def _table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
+def table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
     """Longitude/latitude: swapped pairs, per-table or per-row GCJ-02/BD-09."""
     from riskmap import coords
     from riskmap.project import MARS_CRS
@@ -424,7 +424,7 @@ def _table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
     return lon, lat, crs
 
 
-def _table_xy(source: Source, a, b, rows, info: LayerInfo):
+def table_xy(source: Source, a, b, rows, info: LayerInfo):
     """Projected X/Y: surveyors' order and zone prefix detected from the numbers."""
     from riskmap import coords
 

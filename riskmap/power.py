@@ -1095,7 +1095,7 @@ def locate(table: PowerTable, source: Source, crs: str
     from pyproj import Transformer
 
     from riskmap import coords
-    from riskmap.layers import LayerInfo, _table_lonlat, _table_xy
+    from riskmap.layers import LayerInfo, table_lonlat, table_xy
 
     u = table.users
     n = len(u)
@@ -1123,9 +1123,9 @@ def locate(table: PowerTable, source: Source, crs: str
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if cols == ("lon", "lat"):
-            px, py, pcrs = _table_lonlat(source, sub, a[ok], b[ok], rows[ok], info)
+            px, py, pcrs = table_lonlat(source, sub, a[ok], b[ok], rows[ok], info)
         else:
-            px, py, pcrs = _table_xy(source, a[ok], b[ok], rows[ok], info)
+            px, py, pcrs = table_xy(source, a[ok], b[ok], rows[ok], info)
     tr = Transformer.from_crs(pcrs, crs, always_xy=True)
     x[ok], y[ok] = tr.transform(np.asarray(px, float), np.asarray(py, float))
     notes = [*info.detected, *info.notes, *(str(w.message) for w in caught)]

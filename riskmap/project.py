@@ -443,12 +443,12 @@ class _Ctx:
 
     def source(self, v, key, folder: Path) -> Source:
         if isinstance(v, str):
-            path, layer = _split_source(v)
+            path, layer = split_source(v)
             return Source(path=(folder / path).resolve(), layer=layer)
         if isinstance(v, dict):
             self.keys(v, _SOURCE_KEYS, key)
             p = self.req(v, "path", key)
-            path, layer = _split_source(str(p))
+            path, layer = split_source(str(p))
             layer = v.get("layer", layer)
             crs = self.crs_any(v["crs"], key + ".crs") if v.get("crs") else None
             table = v.get("table", "points")
@@ -576,7 +576,7 @@ class _Ctx:
         return FactorSpec(name=name, label=label, source=src, kind=kind, weight=weight, params=p)
 
 
-def _split_source(s: str) -> tuple[str, str | None]:
+def split_source(s: str) -> tuple[str, str | None]:
     r"""Split ``file.gpkg:layer`` (but not ``C:\\data\\x.shp``)."""
     head, sep, tail = s.rpartition(":")
     if sep and head and "/" not in tail and "\\" not in tail and Path(head).suffix:

@@ -228,6 +228,31 @@ def read_table(path, *, sheet: str | int | None = None, encoding: str | None = N
                      info)
 
 
+def read_sheets(path, *, keywords: Mapping[str, Sequence[str]]
+                ) -> list[tuple[str | None, pd.DataFrame | None, TableInfo]]:
+    """Every sheet of a workbook read once, as :func:`read_table` reads one.
+
+    Returns ``[(sheet, DataFrame or None, TableInfo)]``; a sheet without a header
+    gives ``None``. A CSV/TXT gives one entry.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in _XLSX_SUFFIXES:
+        df, info = read_table(path, keywords=keywords)
+        return [(None, df, info)]
+    out = []
+    for name, grid, rows, merged, copied in _read_xlsx(path, None, TableInfo()):
+        info = TableInfo(encoding="xlsx", sheet=name)
+        h, found, height = _find_header(grid, keywords) if len(grid) else (0, {}, 0)
+        if not found:
+            out.append((name, None, info))
+            continue
+        df, info = _assemble(path, grid, copied, rows, h, height, found, keywords, (), (),
+                             info)
+        info.merged_ranges = list(merged)
+        out.append((name, df, info))
+    return out
+
+
 # --------------------------------------------------------------------------- reading
 def _read_text(path: Path, encoding: str | None, info: TableInfo):
     raw = path.read_bytes()

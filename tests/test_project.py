@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from riskmap.errors import ProjectFileError
-from riskmap.project import FactorSpec, Source, _split_source, load_project
+from riskmap.project import FactorSpec, Source, load_project, split_source
 
 
 def raises_for(path: Path, *fragments: str):
@@ -299,7 +299,7 @@ def test_half_life_needs_date_field(write_project, project_dict):
     ("dir:with/x.shp", ("dir:with/x.shp", None)),
 ])
 def test_split_source(text, expected):
-    assert _split_source(text) == expected
+    assert split_source(text) == expected
 
 
 def test_source_mapping_with_layer_and_options(write_project, project_dict, tmp_path):

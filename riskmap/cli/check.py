@@ -53,11 +53,11 @@ def _check_data(target, district, as_json, crs, encoding, table, datum, central_
     from riskmap.check import check_file, data_files, render_reports
     from riskmap.errors import RiskmapError
     from riskmap.layers import read_source
-    from riskmap.project import Source, _split_source
+    from riskmap.project import Source, split_source
 
     area = None
     if district:
-        path, layer = _split_source(district)
+        path, layer = split_source(district)
         gdf, _ = read_source(Source(path=Path(path).resolve(), layer=layer), "EPSG:4326")
         area = shapely.union_all(gdf.geometry.values)
     files = data_files(target)
