@@ -49,12 +49,16 @@ def check_project(project: Project) -> tuple[list[CheckRow], list[str]]:
 
     district = None
     rows, problems = [], []
+    read = {}  # what is read here is not read again by load_inputs below
     for role, src in roles:
         row = CheckRow(role=role, source=str(src))
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                gdf, info = read_any(project, src)
+                key = (src.path, src.layer, src.where)
+                if key not in read:
+                    read[key] = read_any(project, src)
+                gdf, info = read[key]
             row.notes += [str(w.message) for w in caught]
         except RiskmapError as e:
             row.problem = str(e)
@@ -74,7 +78,7 @@ def check_project(project: Project) -> tuple[list[CheckRow], list[str]]:
     if not problems:
         # the checks that need several layers together (fields, kinds, extents)
         try:
-            load_inputs(project)
+            load_inputs(project, cache=read)
         except RiskmapError as e:
             problems.append(str(e))
     return rows, problems

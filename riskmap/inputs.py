@@ -38,7 +38,7 @@ class Inputs:
     hashes: dict[str, str] = field(default_factory=dict)
 
 
-def load_inputs(project: Project, progress=None) -> Inputs:
+def load_inputs(project: Project, progress=None, cache: dict | None = None) -> Inputs:
     """Read and check all layers of ``project``.
 
     Parameters
@@ -46,6 +46,9 @@ def load_inputs(project: Project, progress=None) -> Inputs:
     project : Project
     progress : callable, optional
         Called with a short Chinese message per layer read.
+    cache : dict, optional
+        Layers already read, ``(path, layer, where) -> (GeoDataFrame, LayerInfo)``
+        (``riskmap check`` passes what it read); filled with what is read here.
 
     Raises
     ------
@@ -53,7 +56,7 @@ def load_inputs(project: Project, progress=None) -> Inputs:
         For a missing file or layer, a missing field, no CRS, an empty layer, a
         geometry type the factor cannot use, or a layer wholly outside the district.
     """
-    cache: dict[tuple, tuple[gpd.GeoDataFrame, LayerInfo]] = {}
+    cache = {} if cache is None else cache  # (path, layer, where) -> (gdf, info)
     infos: list[LayerInfo] = []
 
     def read(src: Source):
@@ -62,6 +65,7 @@ def load_inputs(project: Project, progress=None) -> Inputs:
             if progress:
                 progress(f"读取 {src}")
             cache[key] = read_any(project, src)
+        if all(i is not cache[key][1] for i in infos):
             infos.append(cache[key][1])
         return cache[key]
 
@@ -119,16 +123,13 @@ def _places_only(f: FactorSpec, gdf, info: LayerInfo):
     from riskmap.privacy import strip_personal
 
     keep = {f.params.get(k) for k in ("type_field", "weight_field", "date_field")} - {None}
-    out, dropped = strip_personal(gdf.drop(columns=[c for c in keep if c in gdf.columns]))
+    out, dropped = strip_personal(gdf, keep)
     if dropped:
         note = ("个人信息列不进入地图和输出 (personal columns kept out of the map and every "
                 "output): " + "; ".join(f"{c}: {why}" for c, why in dropped.items()))
         if note not in info.notes:
             info.notes.append(note)
             log.info("%s: %s", f.source, note)
-    for c in keep:  # the columns the factor itself needs stay
-        if c in gdf.columns:
-            out[c] = gdf[c].to_numpy()
     return out
 
 

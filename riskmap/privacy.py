@@ -48,13 +48,17 @@ def _values_look_personal(col: pd.Series) -> str | None:
     return None
 
 
-def personal_columns(df: pd.DataFrame) -> dict[str, str]:
-    """Columns that look personal, with the reason (header or values)."""
+def personal_columns(df: pd.DataFrame, keep=()) -> dict[str, str]:
+    """Columns that look personal, with the reason (header or values).
+
+    ``keep`` names columns a factor needs (its type, weight or date field); they
+    are never reported.
+    """
     out = {}
     geom = getattr(df, "geometry", None)
     gname = geom.name if geom is not None else None
     for c in df.columns:
-        if c == gname or str(c).startswith("_"):
+        if c == gname or str(c).startswith("_") or c in keep:
             continue
         name = str(c)
         if _NAME_HEADERS.search(name) and not _PLACE_HEADERS.search(name):
@@ -67,7 +71,7 @@ def personal_columns(df: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def strip_personal(df):
+def strip_personal(df, keep=()):
     """``df`` without its personal columns, and what was dropped (name -> reason)."""
-    found = personal_columns(df)
+    found = personal_columns(df, keep)
     return (df.drop(columns=list(found)) if found else df), found
