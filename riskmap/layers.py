@@ -513,10 +513,9 @@ def _from_mars(gdf, kind: str, source: Source, info: LayerInfo) -> gpd.GeoDataFr
 
 def _rows(gdf, positions, most: int = 5) -> str:
     """Row numbers as the user sees them (table rows, else feature order), shortened."""
-    pos = np.asarray(positions)[:most]
+    pos = np.asarray(positions)
     nums = gdf["_row"].to_numpy()[pos] if "_row" in gdf.columns else pos + 1
-    more = len(positions) - len(pos)
-    return ", ".join(str(int(n)) for n in nums) + (f" … (+{more})" if more > 0 else "")
+    return _list((int(n) for n in nums), most)
 
 
 def _split_collections(gdf: gpd.GeoDataFrame, source: Source,
