@@ -68,6 +68,7 @@ import shapely
 
 from riskmap.errors import LayerError, ProjectFileError, RiskmapError
 from riskmap.grid import Grid
+from riskmap.power import is_anomaly_source, read_anomaly_source
 from riskmap.project import FactorSpec, Project
 
 log = logging.getLogger(__name__)
@@ -712,6 +713,14 @@ def calibrate(project: Project, *, until=None, seed: int | None = None,
             continue
         gdf = inputs.factors[f.name]
         f_as_of = as_of
+        cut = split or until
+        if is_anomaly_source(f.source) and cut is not None:
+            # meter readings from the counted period on would predict its own cases
+            try:
+                gdf = read_anomaly_source(project, f.source, until=cut)[0]
+            except LayerError:
+                gdf = gdf.iloc[:0]
+            notes.append(f"{f.name}: the meter table re-scored from readings before {cut}")
         if f.name in dated and split is not None:
             f_as_of = split
             if same_source(f.source):
