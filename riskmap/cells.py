@@ -101,7 +101,7 @@ def _factor_text(spec, contrib, explain) -> np.ndarray:
     lab = spec.label
     if spec.kind == "inside":
         s = lab + "范围内 (" + pts + ")"
-    elif spec.kind == "density" or (spec.kind == "typed" and spec.params["method"] == "density"):
+    elif spec.is_density:
         s = lab + " 密度 " + pd.Series(explain).map("{:.1f}/km²".format) + " (" + pts + ")"
     else:
         dist = pd.Series(np.where(np.isfinite(explain), explain, -1)).map("{:.0f} m".format)

@@ -116,8 +116,7 @@ def point_methods(project: Project, inputs: Inputs, grid: Grid) -> dict[str, boo
         if not pts.any() or spec.kind in ("ring", "inside"):
             out[spec.name] = None
             continue
-        dens = spec.kind == "density" or (spec.kind == "typed" and p.get("method") == "density")
-        reach = factors.TRUNCATE * p["bandwidth"] if dens else p["range"]
+        reach = factors.TRUNCATE * p["bandwidth"] if spec.is_density else p["range"]
         out[spec.name] = factors._splat_is_cheaper(int(pts.sum()), reach, grid)
     return out
 

@@ -112,12 +112,18 @@ class FactorSpec:
     params: dict = field(default_factory=dict)
 
     @property
+    def is_density(self) -> bool:
+        """A kernel density (``density``, or ``typed`` with ``method: density``)."""
+        return self.kind == "density" or (self.kind == "typed"
+                                          and self.params.get("method") == "density")
+
+    @property
     def reach(self) -> float:
         """Largest distance (m) at which a feature still affects a cell."""
         p = self.params
         if self.kind in ("proximity", "ring"):
             return float(p.get("range", p.get("distance", 0)))
-        if self.kind == "density" or (self.kind == "typed" and p.get("method") == "density"):
+        if self.is_density:
             return 4.0 * float(p["bandwidth"])
         if self.kind == "typed":
             return float(p["range"])

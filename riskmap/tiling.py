@@ -75,8 +75,7 @@ def _features_near(gdf, g: Grid, reach: float):
 
 def _needs_top(spec) -> bool:
     p = spec.params
-    dens = spec.kind == "density" or (spec.kind == "typed" and p.get("method") == "density")
-    return dens and p.get("normalize", "max") == "max"
+    return spec.is_density and p.get("normalize", "max") == "max"
 
 
 def _tile_density_max(project, inputs, g, plan, names):
