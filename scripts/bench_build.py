@@ -6,7 +6,7 @@
 
 Everything printed is measured in the same run, on this machine:
 
-* **50 m, engine vs the analyst's way.** ``riskmap.engine.compute`` at 50 m
+* **50 m, engine vs the analyst's way.** ``riskmap.score.engine.compute`` at 50 m
   (best of 3 after a warm-up) against what an analyst would do in GeoPandas: a
   fishnet of 50 m square polygons over the same grid (cells whose centre is in
   the district), then one GeoPandas join per factor (``sjoin_nearest`` for
@@ -82,7 +82,7 @@ def peak_mib() -> float | None:
 # --- timing -------------------------------------------------------------------
 def best_compute(project, inputs) -> tuple[float, float, object]:
     """Warm-up then best of RUNS: (compute_s from the engine's timings, wall s, last surface)."""
-    from riskmap.engine import compute
+    from riskmap.score.engine import compute
 
     surface = compute(project, inputs)  # warm-up
     best_c = best_w = float("inf")
@@ -110,8 +110,8 @@ def pass_seconds(shape) -> float:
 
 def load(path: Path):
     """The project and its inputs, read once."""
-    from riskmap.inputs import load_inputs
-    from riskmap.project import load_project
+    from riskmap.load.inputs import load_inputs
+    from riskmap.load.project import load_project
 
     project = load_project(path)
     return project, load_inputs(project)
@@ -120,7 +120,7 @@ def load(path: Path):
 # --- the engine alone (run in a fresh subprocess) -------------------------------
 def engine_alone(path: Path, cell: float) -> dict:
     """Cells, best compute time and peak memory of the engine at ``cell`` m."""
-    from riskmap.engine import district_grid
+    from riskmap.score.engine import district_grid
 
     project, inputs = load(path)
     base = rss_mib()
@@ -164,7 +164,7 @@ def plain_engine(project, inputs, grid) -> np.ndarray:
     from scipy import ndimage
 
     from riskmap.factors import age_weights, decay
-    from riskmap.score import accumulate_score, score_coefficients
+    from riskmap.score.overlay import accumulate_score, score_coefficients
 
     def burn(geoms, target="edges"):
         shapes = [g.boundary if (g.geom_type.endswith("Polygon") and target == "edges") else g
@@ -348,7 +348,7 @@ def analyst_way(project, inputs, grid):
     Returns the score, row and column of each fishnet cell, the factor values,
     the score coefficients and the seconds of each step.
     """
-    from riskmap.score import score_coefficients
+    from riskmap.score.overlay import score_coefficients
 
     steps = {}
     t0 = time.perf_counter()
@@ -372,7 +372,7 @@ def analyst_way(project, inputs, grid):
 
 def fifty_metres(project, inputs) -> dict:
     """Engine vs the analyst's way at 50 m, and how well they agree."""
-    from riskmap.engine import district_grid
+    from riskmap.score.engine import district_grid
 
     p50 = project.with_cell_size(50)
     grid = district_grid(p50, inputs.district)

@@ -6,7 +6,7 @@ and about 400 incidents drawn from a known log-linear Poisson model built from
 those factors at known ranges (one factor has no effect). Then, each on the same
 candidate rasters (8 factors x 6 ranges), and timed:
 
-* **ours**: :func:`riskmap.calibrate.calibrate` on the project (including its
+* **ours**: :func:`riskmap.models.calibrate.calibrate` on the project (including its
   own factor rasters);
 * **(a) RTM-style stepwise**: forward selection, at each step every remaining
   factor at every range is added and the whole Poisson model refitted with
@@ -36,7 +36,9 @@ import shapely
 import yaml
 from scipy.optimize import minimize
 
-from riskmap.calibrate import (
+from riskmap.grid import Grid
+from riskmap.load.project import load_project
+from riskmap.models.calibrate import (
     DEFAULT_RANGES,
     block_folds,
     calibrate,
@@ -44,9 +46,7 @@ from riskmap.calibrate import (
     poisson_deviance,
     spec_with_range,
 )
-from riskmap.engine import factor_on_grid
-from riskmap.grid import Grid
-from riskmap.project import load_project
+from riskmap.score.engine import factor_on_grid
 
 CRS = "EPSG:4547"
 X0, Y0, W, H = 420_000.0, 4_180_000.0, 40_000.0, 35_000.0

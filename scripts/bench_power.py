@@ -2,7 +2,7 @@
 
 Regenerates the synthetic meter table, the expansion list and the truth in
 memory (``make_sample_layers.power_sample``, the same seed as the committed
-``layers/power_meters.xlsx``), runs :func:`riskmap.power.check_power` on it
+``layers/power_meters.xlsx``), runs :func:`riskmap.models.power.check_power` on it
 as the sample project would, and compares in the same run the top-100 list of
 the method with two naive lists: the biggest month-over-month rise in kWh, and
 the biggest month-over-month ratio.
@@ -31,8 +31,8 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import make_sample_layers as sample  # noqa: E402
 
-from riskmap import power  # noqa: E402
-from riskmap.project import AreaSpec, Source, load_project  # noqa: E402
+from riskmap.load.project import AreaSpec, Source, load_project  # noqa: E402
+from riskmap.models import power  # noqa: E402
 
 
 def rank_metrics(order_ids, truth_ids: set, k: int) -> dict:

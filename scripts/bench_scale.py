@@ -35,8 +35,8 @@ def province(copies: int, seed: int = 1):
     import pandas as pd
     import shapely
 
-    from riskmap.inputs import Inputs, load_inputs
-    from riskmap.project import load_project
+    from riskmap.load.inputs import Inputs, load_inputs
+    from riskmap.load.project import load_project
 
     project = load_project(ROOT / "layers" / "project.yaml")
     base = load_inputs(project)
@@ -94,8 +94,8 @@ def engine_run(mode: str, copies: int, chunk: int, scheduler: str | None) -> dic
     project, inputs = province(copies)
     time.sleep(0.2)
     base_mib = peak["mib"]
-    from riskmap.engine import compute, district_grid
-    from riskmap.tiling import compute_tiled
+    from riskmap.score.engine import compute, district_grid
+    from riskmap.score.tiling import compute_tiled
 
     grid = district_grid(project, inputs.district)
     t = time.perf_counter()
@@ -116,8 +116,8 @@ def equality(copies: int, chunk: int) -> bool:
     """Tiled and untiled scores equal cell by cell on a province that fits."""
     import numpy as np
 
-    from riskmap.engine import compute
-    from riskmap.tiling import compute_tiled
+    from riskmap.score.engine import compute
+    from riskmap.score.tiling import compute_tiled
 
     project, inputs = province(copies)
     a = compute(project, inputs).score

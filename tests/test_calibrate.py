@@ -13,11 +13,11 @@ import pytest
 import shapely
 import yaml
 
-from riskmap.calibrate import calibrate, fit_poisson, spec_with_range
-from riskmap.engine import factor_on_grid
 from riskmap.errors import ProjectFileError
 from riskmap.grid import Grid
-from riskmap.project import load_project
+from riskmap.load.project import load_project
+from riskmap.models.calibrate import calibrate, fit_poisson, spec_with_range
+from riskmap.score.engine import factor_on_grid
 
 CRS = "EPSG:4547"
 X0, Y0, SIDE = 450_000.0, 4_190_000.0, 8_000.0
@@ -235,7 +235,7 @@ def test_cli_ahp(tmp_path):
 
 
 def test_written_project_comments_out_the_ahp_section():
-    from riskmap.calibrate import _without_ahp
+    from riskmap.models.calibrate import _without_ahp
 
     text = ("name: x\nfactors:\n  - name: a\n    weight: 3\nahp:\n  factors: [a, b]\n"
             "  matrix:\n    - [1, 3]\n    - [1]\noutput: out\n")

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from riskmap.cellid import cell_ids, check_patrol_size, locate, parse_cell_id
 from riskmap.errors import GridError
 from riskmap.grid import Grid
+from riskmap.grid.cellid import cell_ids, check_patrol_size, locate, parse_cell_id
 
 CRS = "EPSG:4547"
 

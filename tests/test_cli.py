@@ -257,14 +257,14 @@ def test_ahp_weights_reach_the_build(tmp_path):
 def test_unforeseen_error_is_one_line(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import riskmap.build
     import riskmap.cli.build
+    import riskmap.pipeline.build
     from riskmap.cli import cli
 
     def boom(*a, **k):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setattr(riskmap.build, "build", boom)
+    monkeypatch.setattr(riskmap.pipeline.build, "build", boom)
     proj = make_project(tmp_path)
     r = CliRunner().invoke(cli, ["build", str(proj), "-q"])
     assert r.exit_code == 1

@@ -1,4 +1,4 @@
-"""riskmap.coords: cell parsing, GCJ-02/BD-09, Gauss-Krüger detection and CRSs.
+"""riskmap.load.values, riskmap.crs: cell parsing, GCJ-02/BD-09, Gauss-Krüger detection and CRSs.
 
 GCJ-02 and BD-09 forward formulas are checked against `prcoords` (PyPI, the
 public-domain PRCoords by Mingye Wang), which uses the Krasovsky constants of
@@ -13,22 +13,19 @@ import prcoords
 import pytest
 from pyproj import CRS, Geod, Transformer
 
-from riskmap.coords import (
-    GKGuess,
+from riskmap.crs.china import (
     bd09_to_gcj02,
     bd09_to_wgs84,
-    detect_gk,
     gcj02_to_bd09,
     gcj02_to_wgs84,
-    gk_crs,
     looks_swapped_lonlat,
     out_of_china,
-    parse_angles,
-    parse_numbers,
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
+from riskmap.crs.gk import GKGuess, detect_gk, gk_crs
 from riskmap.errors import LayerError
+from riskmap.load.values import parse_angles, parse_numbers
 
 GEOD = Geod(ellps="WGS84")
 NAN = float("nan")

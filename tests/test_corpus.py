@@ -183,8 +183,8 @@ def _assert_case(tmp_path, name):
 
 
 def test_gbk_text_is_decoded(tmp_path):
-    from riskmap.layers import read_source
-    from riskmap.project import Source
+    from riskmap.load.layers import read_source
+    from riskmap.load.project import Source
 
     for make in (case_gbk_no_cpg, case_gbk_wrong_cpg, case_utf8_says_gbk):
         gdf, _info = _read(make(tmp_path), read_source, Source)
@@ -309,8 +309,8 @@ def test_table_case_outcome(tmp_path, name):
 
 
 def test_office_table_values(tmp_path):
-    from riskmap.layers import read_source
-    from riskmap.project import Source
+    from riskmap.load.layers import read_source
+    from riskmap.load.project import Source
 
     gdf, info = _read(case_table_office(tmp_path), read_source, Source)
     assert list(gdf["名称"]) == ["甲储煤场", "乙储煤场"]
@@ -328,11 +328,11 @@ def test_gcj02_table_lands_within_half_a_metre(tmp_path):
     """A point exported from AMap (GCJ-02) comes back to its WGS84 place."""
     import pyproj
 
-    from riskmap import coords
-    from riskmap.layers import read_source
-    from riskmap.project import Source
+    from riskmap.crs import china
+    from riskmap.load.layers import read_source
+    from riskmap.load.project import Source
 
-    glon, glat = coords.wgs84_to_gcj02(LON, LAT)
+    glon, glat = china.wgs84_to_gcj02(LON, LAT)
     p = _csv(tmp_path, "amap.csv", f"名称,经度,纬度\n甲,{glon:.9f},{glat:.9f}\n")
     gdf, _ = _read(p, read_source, lambda path: Source(path=path, crs="GCJ02"))
     t = pyproj.Transformer.from_crs(4547, 4326, always_xy=True)
@@ -591,8 +591,8 @@ def test_zip_bomb_is_refused_quickly_in_bounded_memory(tmp_path, make):
 def test_zip_bomb_is_refused_by_the_reader_itself(tmp_path):
     """A build reads layers through the same guard, not only ``riskmap check``."""
     from riskmap.errors import LayerError
-    from riskmap.layers import ZIP_LIMIT_BYTES, read_source
-    from riskmap.project import Source
+    from riskmap.load.layers import ZIP_LIMIT_BYTES, read_source
+    from riskmap.load.project import Source
 
     assert ZIP_LIMIT_BYTES == 200 * 1024 * 1024
     with pytest.raises(LayerError, match=r"bomb\.zip.*inflates to 256 MB"):
@@ -624,8 +624,8 @@ def test_dbf_undercount_is_reported(tmp_path):
 
 
 def test_gbk_line_text_is_decoded(tmp_path):
-    from riskmap.layers import read_source
-    from riskmap.project import Source
+    from riskmap.load.layers import read_source
+    from riskmap.load.project import Source
 
     gdf, _ = _read(case_table_gbk_line(tmp_path), read_source, Source)
     assert list(gdf["名称"]) == ["甲", "乙储煤场", "丙"]
@@ -639,8 +639,8 @@ def test_formula_cells_load_as_text(tmp_path, make):
     = + - @ and tab), ::test_csv_twin and ::test_phones_and_formula_injection_stay_text
     (xlsx cells of type "s", never "f").
     """
-    from riskmap.layers import read_source
-    from riskmap.project import Source
+    from riskmap.load.layers import read_source
+    from riskmap.load.project import Source
 
     gdf, _ = _read(make(tmp_path), read_source, Source)
     assert list(gdf["名称"]) == FORMULAS
@@ -648,8 +648,8 @@ def test_formula_cells_load_as_text(tmp_path, make):
 
 
 def test_huge_and_emoji_values_survive_reading(tmp_path):
-    from riskmap.layers import read_source
-    from riskmap.project import Source
+    from riskmap.load.layers import read_source
+    from riskmap.load.project import Source
 
     gdf, _ = _read(case_huge_attribute(tmp_path), read_source, Source)
     assert gdf["name"].iloc[0] == HUGE

@@ -19,10 +19,11 @@ from tinyproject import CRS, X0, Y0, make_project
 
 import riskmap.cli.build
 import riskmap.cli.evaluate  # noqa: F401  (registers the command)
-from riskmap import metrics
 from riskmap.cli import cli
-from riskmap.engine import compute
-from riskmap.evaluate import (
+from riskmap.load.inputs import load_inputs
+from riskmap.load.project import load_project
+from riskmap.models import metrics
+from riskmap.models.evaluate import (
     NoIncidentsError,
     NoTestEventsError,
     NoTrainingEventsError,
@@ -33,8 +34,7 @@ from riskmap.evaluate import (
     patrol_cells,
     quarters,
 )
-from riskmap.inputs import load_inputs
-from riskmap.project import load_project
+from riskmap.score.engine import compute
 
 SPLIT = dt.date(2026, 1, 1)
 # (x, y offsets from the district's south-west corner, date)

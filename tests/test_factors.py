@@ -7,9 +7,9 @@ import pytest
 import shapely
 
 from riskmap import factors
-from riskmap.engine import factor_on_grid
 from riskmap.errors import LayerError
-from riskmap.project import FactorSpec, Source
+from riskmap.load.project import FactorSpec, Source
+from riskmap.score.engine import factor_on_grid
 
 X0, Y0, CELL = 450000.0, 4190000.0, 25.0
 DECAYS = ["linear", "exponential", "gaussian", "step"]

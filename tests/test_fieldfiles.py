@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from test_plan import Tiny
 
-from riskmap.cellid import parse_cell_id
 from riskmap.errors import ExportError
-from riskmap.fieldfiles import GPX_NS, KML_NS, atomic_file, write_gpx, write_kmz
+from riskmap.export.fieldfiles import GPX_NS, KML_NS, atomic_file, write_gpx, write_kmz
+from riskmap.grid.cellid import parse_cell_id
 
 K = {"k": KML_NS}
 G = {"g": GPX_NS}

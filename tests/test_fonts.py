@@ -8,8 +8,8 @@ import pytest
 from fontTools.ttLib import TTFont
 from matplotlib import font_manager
 
-from riskmap import fonts
 from riskmap.errors import ExportError
+from riskmap.export import fonts
 
 
 @pytest.fixture

@@ -18,9 +18,9 @@ from test_ingest import W49, messy_workbook
 from test_plan import Tiny, summary
 from tinyproject import CRS
 
-from riskmap.history import History, HistoryError, Week
-from riskmap.ingest import ingest_files
-from riskmap.plan import REASON_NEAR
+from riskmap.field.history import History, HistoryError, Week
+from riskmap.field.ingest import ingest_files
+from riskmap.field.plan import REASON_NEAR
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -111,8 +111,8 @@ KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys
     sys.path.insert(0, {tests!r})
     from test_plan import Tiny
-    from riskmap.history import History
-    from riskmap.ingest import ingest_files
+    from riskmap.field.history import History
+    from riskmap.field.ingest import ingest_files
     from pathlib import Path
 
     tiny = Tiny(Path({folder!r}))
@@ -158,7 +158,7 @@ def test_killed_ingest_leaves_database_intact(tiny, tmp_path):
 
 def test_history_steers_the_next_plan(tmp_path):
     """Findings of week 49 change the plan of week 50 (raise); negatives damp."""
-    from riskmap.plan import run_plan
+    from riskmap.field.plan import run_plan
 
     tiny = Tiny(tmp_path)
     base = summary(tiny.plan("2026-W50"))
@@ -170,7 +170,7 @@ def test_history_steers_the_next_plan(tmp_path):
     vi = s.village_names.index("东二村") + 1
     import numpy as np
 
-    from riskmap.cellid import cell_ids
+    from riskmap.grid.cellid import cell_ids
 
     r, c = np.argwhere((s.village == vi) & (s.p_class <= 2))[0]
     pg = s.patrol_grid
@@ -194,8 +194,8 @@ def test_history_steers_the_next_plan(tmp_path):
 
 
 def test_weekly_outputs(tmp_path):
-    from riskmap.plan import run_plan
-    from riskmap.weekly import run_weekly
+    from riskmap.field.plan import run_plan
+    from riskmap.field.weekly import run_weekly
 
     tiny = Tiny(tmp_path)
     run_plan(tiny.project, W49, out=tmp_path / "plan")

@@ -12,8 +12,8 @@ from pyproj import Transformer
 from test_plan import Tiny
 from tinyproject import CRS, X0, Y0
 
-from riskmap.history import History, Week
-from riskmap.ingest import (
+from riskmap.field.history import History, Week
+from riskmap.field.ingest import (
     ingest_files,
     normalize_result,
     parse_date,
@@ -208,8 +208,8 @@ def test_cli_ingest(tmp_path):
 
 def test_round_trip_plan_fill_ingest_weekly(tmp_path):
     """Plan, fill the ledger as a village would, ingest, count the week."""
-    from riskmap.plan import run_plan
-    from riskmap.weekly import weekly_summary
+    from riskmap.field.plan import run_plan
+    from riskmap.field.weekly import weekly_summary
 
     tiny = Tiny(tmp_path)
     rep = run_plan(tiny.project, W49, out=tmp_path / "plan")
@@ -243,7 +243,7 @@ def test_csv_twin_with_xy_and_quoted_ids(tiny, tmp_path):
     """The CSV twin comes back too: ids with Excel's ' marker, X/Y typed in either order."""
     import csv
 
-    from riskmap.ledger import LEDGER_HEADER
+    from riskmap.export.ledger import LEDGER_HEADER
 
     path = tmp_path / "ledger.csv"
     with open(path, "w", encoding="utf-8-sig", newline="") as f:

@@ -7,8 +7,8 @@ import shapely
 from pyproj import Transformer
 
 from riskmap.errors import LayerError, RiskmapWarning
-from riskmap.layers import file_sha256, list_layers, read_source
-from riskmap.project import Source
+from riskmap.load.layers import file_sha256, list_layers, read_source
+from riskmap.load.project import Source
 
 CRS = "EPSG:4547"
 X0, Y0 = 450000.0, 4190000.0

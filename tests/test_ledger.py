@@ -9,8 +9,7 @@ import pytest
 from test_plan import EVIL_NAME, Tiny
 
 from riskmap.errors import ExportError
-from riskmap.history import RESULTS
-from riskmap.ledger import (
+from riskmap.export.ledger import (
     LEDGER_HEADER,
     SUMMARY_SHEET,
     csv_safe,
@@ -20,6 +19,7 @@ from riskmap.ledger import (
     write_ledger_csv,
     write_ledger_xlsx,
 )
+from riskmap.field.history import RESULTS
 
 
 @pytest.fixture(scope="module")

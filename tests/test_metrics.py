@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from riskmap import metrics
+from riskmap.models import metrics
 
 # 10 cells of equal area, distinct scores (highest first), 4 events
 S = np.array([10, 9, 8, 7, 6, 5, 4, 3, 2, 1], dtype=float)

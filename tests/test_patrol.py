@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from riskmap.patrol import aggregate, blocks, upsample
+from riskmap.grid.blocks import aggregate, blocks, upsample
 
 
 def brute_force(a, k):

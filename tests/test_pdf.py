@@ -17,8 +17,8 @@ import pytest
 import shapely
 from matplotlib.figure import Figure
 
-from riskmap.cellid import cell_ids
 from riskmap.errors import ExportError
+from riskmap.export.fonts import find_cjk_font, missing_chars, shipped_font
 from riskmap.export.html import INTERNAL
 from riskmap.export.pdf import (
     SheetPage,
@@ -30,8 +30,8 @@ from riskmap.export.pdf import (
     write_atlas,
     write_pdf,
 )
-from riskmap.fonts import find_cjk_font, missing_chars, shipped_font
 from riskmap.grid import Grid
+from riskmap.grid.cellid import cell_ids
 
 CRS = "EPSG:4547"
 TITLE = "非法采矿巡查优先级图"

@@ -10,12 +10,10 @@ import shapely
 from click.testing import CliRunner
 from tinyproject import CRS, X0, Y0, make_project
 
-from riskmap.engine import compute
 from riskmap.errors import ExportError, ProjectFileError, RiskmapError
-from riskmap.history import History, Week
-from riskmap.inputs import load_inputs
-from riskmap.ledger import read_roster, read_village_points
-from riskmap.plan import (
+from riskmap.export.ledger import read_roster, read_village_points
+from riskmap.field.history import History, Week
+from riskmap.field.plan import (
     REASON_NEAR,
     REASON_RANDOM,
     REASON_TOP,
@@ -29,7 +27,9 @@ from riskmap.plan import (
     tour_length,
     two_opt,
 )
-from riskmap.project import load_project
+from riskmap.load.inputs import load_inputs
+from riskmap.load.project import load_project
+from riskmap.score.engine import compute
 
 EVIL_NAME = '=HYPERLINK("http://example.invalid","x")'
 ROSTER = [  # 乡镇, 村, 网格编号, 责任人, 联系电话
@@ -188,7 +188,7 @@ def test_history_damps_and_raises(tiny):
     vi = s.village_names.index("西村") + 1
     cand = np.argwhere((s.p_class == 1) & (s.village == vi))
     r, c = cand[len(cand) // 2]
-    from riskmap.cellid import cell_ids
+    from riskmap.grid.cellid import cell_ids
 
     fid = str(cell_ids([pg.x0 + c * pg.cell], [pg.y0 - (r + 1) * pg.cell], pg.cell)[0])
     finds = pd.DataFrame({"cell_id": [fid], "week": ["2026-W46"], "found": [True]})

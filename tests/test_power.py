@@ -17,9 +17,9 @@ import yaml
 from pyproj import Transformer
 from tinyproject import CRS, X0, Y0, make_project
 
-from riskmap import power
 from riskmap.errors import LayerError, ProjectFileError
-from riskmap.project import load_project
+from riskmap.load.project import load_project
+from riskmap.models import power
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
 PERSONAL = {"户名": "欧阳某某甲", "联系电话": "13912345678", "身份证号": "140311199001011234"}
@@ -321,7 +321,7 @@ def test_backtests_see_no_reading_from_the_split_on():
     import pandas as pd
 
     from riskmap.errors import LayerError
-    from riskmap.power import PowerTable, table_until
+    from riskmap.models.power import PowerTable, table_until
 
     months = ["2025-11", "2025-12", "2026-01", "2026-02"]
     t = PowerTable(users=pd.DataFrame({"user_id": ["001"]}), kwh=np.array([[1.0, 2, 3, 4]]),

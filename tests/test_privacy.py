@@ -13,7 +13,7 @@ import pytest
 import shapely
 from tinyproject import CRS, X0, Y0, make_project
 
-from riskmap.privacy import personal_columns, valid_id_number
+from riskmap.load.privacy import personal_columns, valid_id_number
 
 PII = ["张伟明", "11010519491231002X", "13912345678", "阳泉市郊区幸福路88号"]
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from riskmap.errors import ProjectFileError
-from riskmap.project import FactorSpec, Source, load_project, split_source
+from riskmap.load.project import FactorSpec, Source, load_project, split_source
 
 
 def raises_for(path: Path, *fragments: str):

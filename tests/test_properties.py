@@ -25,12 +25,12 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from tinyproject import project_dict
 
-from riskmap import coords
-from riskmap.cellid import cell_ids, parse_cell_id
 from riskmap.errors import ProjectFileError, RiskmapWarning
-from riskmap.history import Week
-from riskmap.ingest import parse_date
-from riskmap.project import load_project
+from riskmap.field.history import Week
+from riskmap.field.ingest import parse_date
+from riskmap.grid.cellid import cell_ids, parse_cell_id
+from riskmap.load import values
+from riskmap.load.project import load_project
 
 FAST = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
@@ -70,7 +70,7 @@ def angle_texts(draw):
 @given(st.lists(angle_texts(), min_size=1, max_size=6))
 @FAST
 def test_angles_come_back(cells):
-    got, bad = coords.parse_angles([t for t, _ in cells])
+    got, bad = values.parse_angles([t for t, _ in cells])
     assert not bad.any(), cells
     assert np.allclose(got, [v for _, v in cells], rtol=0, atol=1e-6), cells
 
@@ -95,7 +95,7 @@ def number_texts(draw):
 @given(st.lists(number_texts(), min_size=1, max_size=6))
 @FAST
 def test_numbers_come_back(cells):
-    got, bad = coords.parse_numbers([t for t, _ in cells])
+    got, bad = values.parse_numbers([t for t, _ in cells])
     assert not bad.any(), cells
     assert np.allclose(got, [v for _, v in cells], rtol=1e-12, atol=1e-6), cells
 
@@ -112,13 +112,13 @@ CELL = st.one_of(
 @FAST
 @example(["nan", "inf", "-inf", "1e999", "113°60'", "1.5°30'", "E-113", True, float("inf")])
 def test_garbage_only_marks_bad(cells):
-    for parse in (coords.parse_angles, coords.parse_numbers):
+    for parse in (values.parse_angles, values.parse_numbers):
         got, bad = parse(cells)  # never raises
         assert got.shape == bad.shape == (len(cells),)
         assert np.isnan(got[bad]).all()  # a bad cell has no value
         ok = ~bad & ~np.isnan(got)
         assert np.isfinite(got[ok]).all()
-    got, bad = coords.parse_angles(cells)
+    got, bad = values.parse_angles(cells)
     assert (np.abs(got[~np.isnan(got)]) <= 180).all()
 
 
@@ -179,7 +179,7 @@ def _load(d: dict):
 
 
 def _allowed(where) -> set:
-    import riskmap.project as rp
+    import riskmap.load.project as rp
 
     name = LEVELS[where]
     if name is not None:
@@ -283,7 +283,7 @@ def convex_polygons(draw):
        closing=st.booleans(), seed=st.integers(0, 2**16))
 @SLOW
 def test_corner_table_area(poly, start, clockwise, closing, seed):
-    from riskmap.rights import read_corner_table
+    from riskmap.load.rights import read_corner_table
 
     want = shapely.Polygon(poly).area
     corners = poly[::-1] if clockwise else list(poly)

@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon
 
 from riskmap.errors import LayerError, RiskmapWarning
-from riskmap.rights import read_corner_table
+from riskmap.load.rights import read_corner_table
 
 ROOT = Path(__file__).resolve().parents[1]
 ZONE = 38  # CM 114E: EPSG:4547 without prefix, EPSG:4526 with it

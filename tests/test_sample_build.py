@@ -14,7 +14,7 @@ import pytest
 import rasterio
 import rasterio.windows
 
-from riskmap.cellid import parse_cell_id
+from riskmap.grid.cellid import parse_cell_id
 
 ROOT = Path(__file__).resolve().parents[1]
 TOWNSHIPS = ["荫营镇", "河底镇", "义井镇", "平坦镇", "西南舁乡", "李家庄乡", "旧街乡", "杨家庄乡"]

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from riskmap.score import class_thresholds, classify, weighted_score
+from riskmap.score.overlay import class_thresholds, classify, weighted_score
 
 BREAKS = [0.5, 0.75, 0.9, 0.97]
 

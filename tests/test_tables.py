@@ -11,7 +11,7 @@ import pytest
 from pyproj import Transformer
 
 from riskmap.errors import LayerError
-from riskmap.tables import match_columns, normalize_header, read_table
+from riskmap.load.tables import match_columns, normalize_header, read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 KW = {
@@ -215,7 +215,8 @@ def test_other_columns_kept(tmp_path):
 
 def test_sample_amap_premises_gcj02():
     """The sample AMap export reads with lon/lat roles and converts back onto the premises."""
-    from riskmap.coords import gcj02_to_wgs84, parse_numbers
+    from riskmap.crs.china import gcj02_to_wgs84
+    from riskmap.load.values import parse_numbers
 
     kw = {"name": ("名称",), "type": ("类型",), "lon": ("经度",), "lat": ("纬度",)}
     df, info = read_table(ROOT / "layers" / "premises_amap_gcj02.csv", keywords=kw,

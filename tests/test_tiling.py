@@ -8,10 +8,10 @@ import pytest
 import shapely
 from tinyproject import CRS, X0, Y0, make_project
 
-from riskmap.engine import compute
-from riskmap.inputs import load_inputs
-from riskmap.project import load_project
-from riskmap.tiling import compute_tiled, tile_windows
+from riskmap.load.inputs import load_inputs
+from riskmap.load.project import load_project
+from riskmap.score.engine import compute
+from riskmap.score.tiling import compute_tiled, tile_windows
 
 
 def every_kind(folder):
@@ -70,7 +70,7 @@ def test_threads_give_the_same(tmp_path):
 
 def test_tile_windows_cover_the_grid_once(tmp_path):
     project = every_kind(tmp_path)
-    from riskmap.engine import district_grid
+    from riskmap.score.engine import district_grid
 
     grid = district_grid(project, load_inputs(project).district)
     cover = np.zeros(grid.shape, int)

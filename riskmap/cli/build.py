@@ -32,8 +32,8 @@ from riskmap.errors import ProjectFileError
 def build(ctx, project_arg, project_opt, townships, out, cell_size, overwrite, atlas, paper,
           orientation, verbose, quiet, debug):
     """Build patrol-priority outputs for PROJECT (生成巡查优先级图)."""
-    from riskmap.build import build as run_build
-    from riskmap.project import load_project
+    from riskmap.load.project import load_project
+    from riskmap.pipeline.build import build as run_build
 
     setup(ctx, verbose, quiet, debug)
     path = project_opt or project_arg

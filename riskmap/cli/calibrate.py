@@ -30,9 +30,9 @@ from riskmap.errors import ExportError
 @click.pass_context
 def calibrate(ctx, project_path, until, write, overwrite, seed, as_json, verbose, quiet, debug):
     """Calibrate factor weights and ranges of PROJECT from its incidents (权重标定)."""
-    from riskmap.calibrate import calibrate as run
-    from riskmap.calibrate import cpu_note
-    from riskmap.project import load_project
+    from riskmap.load.project import load_project
+    from riskmap.models.calibrate import calibrate as run
+    from riskmap.models.calibrate import cpu_note
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
@@ -118,8 +118,8 @@ def ahp(ctx, project_path, random_index, verbose, quiet, debug):
     """AHP weights and consistency ratio of PROJECT's ahp matrix (层次分析法权重)."""
     from dataclasses import replace
 
-    from riskmap.ahp import CR_LIMIT, ahp_from_project
-    from riskmap.project import load_project
+    from riskmap.load.project import load_project
+    from riskmap.models.ahp import CR_LIMIT, ahp_from_project
 
     setup(ctx, verbose, quiet, debug)
     project = load_project(project_path)

@@ -50,10 +50,10 @@ def check(ctx, target, district, as_json, crs, encoding, table, datum, central_m
 def _check_data(target, district, as_json, crs, encoding, table, datum, central_meridian):
     import shapely
 
-    from riskmap.check import check_file, data_files, render_reports
     from riskmap.errors import RiskmapError
-    from riskmap.layers import read_source
-    from riskmap.project import Source, split_source
+    from riskmap.load.diagnose import check_file, data_files, render_reports
+    from riskmap.load.layers import read_source
+    from riskmap.load.project import Source, split_source
 
     area = None
     if district:
@@ -80,9 +80,9 @@ def _check_data(target, district, as_json, crs, encoding, table, datum, central_
 
 
 def _check_project(project):
-    from riskmap.check import check_project
     from riskmap.cli.text import echo_table
-    from riskmap.project import load_project
+    from riskmap.load.diagnose import check_project
+    from riskmap.load.project import load_project
 
     proj = load_project(project)
     rows, problems = check_project(proj)

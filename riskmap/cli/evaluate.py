@@ -37,9 +37,9 @@ from riskmap.errors import ProjectFileError
 def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offset, out,
              overwrite, verbose, quiet, debug):
     """Backtest PROJECT: hit rate, PAI, PEI, AUC against model, KDE and uniform (回测)."""
-    from riskmap.evaluate import check_outputs, write_evaluation
-    from riskmap.evaluate import evaluate as run_evaluate
-    from riskmap.project import load_project
+    from riskmap.load.project import load_project
+    from riskmap.models.evaluate import check_outputs, write_evaluation
+    from riskmap.models.evaluate import evaluate as run_evaluate
 
     setup(ctx, verbose, quiet, debug)
     path = project_opt or project_arg
@@ -63,7 +63,7 @@ def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offse
 
 
 def _report(result: dict) -> None:
-    from riskmap.evaluate import MAPS, TABLE_KEYS, format_value
+    from riskmap.models.evaluate import MAPS, TABLE_KEYS, format_value
 
     click.echo(f"split {result['split']}  检验期 (test) {' – '.join(result['test_period'])}  "
                f"单元 (unit) {result['unit']}  n_train {result['n_train']}  "

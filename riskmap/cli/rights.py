@@ -45,7 +45,7 @@ def import_rights(ctx, table, out, sheet, encoding, datum, towgs84, crs, central
     northing), optionally 开采标高, 有效期 and 生产规模. Writes layer
     'mining_rights' to a GeoPackage.
     """
-    from riskmap.rights import read_corner_table
+    from riskmap.load.rights import read_corner_table
 
     setup(ctx, verbose, quiet, debug)
     src = Path(table)

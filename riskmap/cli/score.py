@@ -44,9 +44,9 @@ def score(ctx, project, out, chunk, scheduler, memory_limit, cell_size, overwrit
     from riskmap.export.atomic import atomic_folder
     from riskmap.export.html import INTERNAL
     from riskmap.export.tif import NODATA
-    from riskmap.inputs import load_inputs
-    from riskmap.project import load_project
-    from riskmap.tiling import chunk_for_memory, compute_tiled
+    from riskmap.load.inputs import load_inputs
+    from riskmap.load.project import load_project
+    from riskmap.score.tiling import chunk_for_memory, compute_tiled
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
@@ -59,7 +59,7 @@ def score(ctx, project, out, chunk, scheduler, memory_limit, cell_size, overwrit
     inputs = load_inputs(proj, say)
     if chunk is None:
         chunk = chunk_for_memory(memory_limit, len(proj.factors)) if memory_limit else 1024
-    from riskmap.engine import district_grid
+    from riskmap.score.engine import district_grid
 
     grid = district_grid(proj, inputs.district)
     dest = Path(out) if out else proj.output / "tiled"

@@ -17,7 +17,7 @@ One page per area, laid out like a survey map sheet:
 
 Text is real text (TrueType/CID fonts embedded as Type 42 subsets), so
 ``pdftotext`` and a PDF reader's search find titles and cell ids. All text uses
-one CJK font (:mod:`riskmap.fonts`); a page whose text the font cannot show
+one CJK font (:mod:`riskmap.export.fonts`); a page whose text the font cannot show
 raises :class:`~riskmap.errors.ExportError` instead of printing tofu.
 """
 
@@ -34,14 +34,14 @@ import shapely
 
 from riskmap import __version__
 from riskmap.errors import ExportError
-from riskmap.export.html import CLASS_COLOURS, CLASS_NAMES, INTERNAL
-from riskmap.fonts import (
+from riskmap.export.fonts import (
     check_covers,
     cjk_font_properties,
     embeddable_font,
     find_cjk_font,
     quiet_fonts,
 )
+from riskmap.export.html import CLASS_COLOURS, CLASS_NAMES, INTERNAL
 from riskmap.grid import Grid
 
 #: Paper sizes in mm, (long side, short side).
@@ -125,7 +125,7 @@ def render_sheet(fig_or_pdf=None, page: SheetPage | None = None, *, paper: str =
     paper : {"A3", "A4"}
     orientation : {"landscape", "portrait"}
     font : str or Path, optional
-        CJK font file (default: :func:`riskmap.fonts.find_cjk_font`).
+        CJK font file (default: :func:`riskmap.export.fonts.find_cjk_font`).
 
     Returns
     -------

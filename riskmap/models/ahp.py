@@ -188,7 +188,7 @@ def ahp_from_project(project) -> AHPResult:
 
     Parameters
     ----------
-    project : riskmap.project.Project
+    project : riskmap.load.project.Project
         Its ``ahp`` mapping has ``factors`` (names of project factors, in matrix
         order), ``matrix`` and optionally ``random_index`` (default saaty1980).
 
@@ -231,7 +231,7 @@ def project_with_ahp_weights(project):
 
     Parameters
     ----------
-    project : riskmap.project.Project
+    project : riskmap.load.project.Project
 
     Returns
     -------

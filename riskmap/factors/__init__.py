@@ -17,11 +17,10 @@ import pandas as pd
 import shapely
 from scipy import ndimage
 
-from riskmap import splat
-from riskmap.burn import feature_mask, mask, point_cells, point_xy
-from riskmap.distance import distance_to_cells, distance_to_points
 from riskmap.errors import LayerError
-from riskmap.grid import Grid
+from riskmap.grid import Grid, splat
+from riskmap.grid.burn import feature_mask, mask, point_cells, point_xy
+from riskmap.grid.distance import distance_to_cells, distance_to_points
 
 _POINT, _LINE, _POLY = (0, 4), (1, 2, 5), (3, 6)
 TRUNCATE = 4.0  # Gaussian kernels are cut at 4 sigma

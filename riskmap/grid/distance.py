@@ -11,8 +11,8 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from riskmap.burn import point_cells
 from riskmap.grid import Grid
+from riskmap.grid.burn import point_cells
 
 
 def _box(feature: np.ndarray, reach: int):
@@ -74,7 +74,7 @@ def distance_to_points(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
 
     Within half a cell diagonal of the true distance; used for dense point
     layers with a long reach, where stamping each point would cost more (see
-    :mod:`riskmap.splat` for the exact method). The value does not depend on
+    :mod:`riskmap.grid.splat` for the exact method). The value does not depend on
     which of several equally near points the transform picks, so a tile gets
     the same distances as the whole grid. Points outside ``grid`` are not seen:
     callers pass a grid grown by the reach (:func:`riskmap.factors.with_halo`).

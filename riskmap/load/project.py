@@ -150,13 +150,13 @@ class Project:
     incidents: dict | None
     output: Path
     map: dict = field(default_factory=dict)
-    ahp: dict | None = None  # pairwise comparison matrix (checked by riskmap.ahp)
+    ahp: dict | None = None  # pairwise comparison matrix (checked by riskmap.models.ahp)
     calibration: dict = field(default_factory=dict)  # options of riskmap calibrate
     roster: dict | None = None  # responsible cadres: source + field names (raw, checked later)
     plan: dict = field(default_factory=dict)  # options of riskmap plan (raw, checked later)
     village_points: AreaSpec | None = None  # village committee points (name_field, ...)
     history: Path | None = None  # the project's history database (default beside the file)
-    power: dict | None = None  # the power company's meter table (raw, checked by riskmap.power)
+    power: dict | None = None  # the power company's meter table (raw, checked by models.power)
 
     @property
     def folder(self) -> Path:
@@ -342,7 +342,7 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
     if ahp is not None:  # expert weights from a pairwise matrix replace the listed ones
         from dataclasses import replace
 
-        from riskmap.ahp import project_with_ahp_weights
+        from riskmap.models.ahp import project_with_ahp_weights
 
         project, report = project_with_ahp_weights(project)
         res = report["ahp"]
@@ -354,8 +354,8 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
 
 
 def _check_cell_sizes(path, cell, patrol):
-    from riskmap.cellid import check_patrol_size
     from riskmap.errors import GridError
+    from riskmap.grid.cellid import check_patrol_size
 
     try:
         check_patrol_size(patrol)

@@ -11,8 +11,8 @@ import numpy as np
 import shapely
 
 from riskmap.errors import LayerError, RiskmapWarning
-from riskmap.layers import LayerInfo, file_sha256, read_source
-from riskmap.project import AreaSpec, FactorSpec, Project, Source
+from riskmap.load.layers import LayerInfo, file_sha256, read_source
+from riskmap.load.project import AreaSpec, FactorSpec, Project, Source
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None) -> I
 def read_any(project: Project, src: Source):
     """Read a source: a file, or the special ``power:anomalies`` layer."""
     if _is_power(src):
-        from riskmap.power import read_anomaly_source
+        from riskmap.models.power import read_anomaly_source
 
         if not project.power:
             raise LayerError(f"{project.path}: a factor reads power:anomalies but the project "
@@ -113,14 +113,14 @@ def read_any(project: Project, src: Source):
 
 
 def _is_power(src: Source) -> bool:
-    from riskmap.power import is_anomaly_source
+    from riskmap.models.power import is_anomaly_source
 
     return is_anomaly_source(src)
 
 
 def _places_only(f: FactorSpec, gdf, info: LayerInfo):
     """Drop personal columns (names, ID and phone numbers) of a factor layer."""
-    from riskmap.privacy import strip_personal
+    from riskmap.load.privacy import strip_personal
 
     keep = {f.params.get(k) for k in ("type_field", "weight_field", "date_field")} - {None}
     out, dropped = strip_personal(gdf, keep)

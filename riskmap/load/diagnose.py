@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 import shapely
 
 from riskmap.errors import RiskmapError
-from riskmap.inputs import load_inputs, read_any
-from riskmap.layers import read_source
-from riskmap.project import Project
+from riskmap.load.inputs import load_inputs, read_any
+from riskmap.load.layers import read_source
+from riskmap.load.project import Project
 
 
 @dataclass
@@ -152,8 +152,8 @@ def check_file(path, *, district=None, crs=None, encoding=None, table="points",
     """
     from pathlib import Path
 
-    from riskmap.layers import list_layers
-    from riskmap.project import Source
+    from riskmap.load.layers import list_layers
+    from riskmap.load.project import Source
 
     path = Path(path)
     layers = [None]

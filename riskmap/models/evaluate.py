@@ -21,7 +21,7 @@ before the split; ``as_of`` (the reference date of age weights) becomes the
 split date. Undated layers (closed mines, outcrops, licences, ...) are used as
 they are.
 
-Figures (see :mod:`riskmap.metrics`): ``hit@P`` (share of test events in the
+Figures (see :mod:`riskmap.models.metrics`): ``hit@P`` (share of test events in the
 top P % of the district's area), ``PAI@P``, ``PEI@P``, ``AUC`` and ``n_test``.
 """
 
@@ -47,12 +47,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from riskmap import __version__, metrics
-from riskmap.burn import mask
+from riskmap import __version__
 from riskmap.errors import ExportError, LayerError, RiskmapError, RiskmapWarning
 from riskmap.grid import Grid
-from riskmap.patrol import block_max_mean, blocks
-from riskmap.project import Project, Source
+from riskmap.grid.blocks import block_max_mean, blocks
+from riskmap.grid.burn import mask
+from riskmap.load.project import Project, Source
+from riskmap.models import metrics
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -141,7 +142,7 @@ def read_incidents(project: Project, district) -> Incidents:
     LayerError
         Missing date or judgement column, an event row without a date.
     """
-    from riskmap.layers import read_source
+    from riskmap.load.layers import read_source
 
     inc = project.incidents
     if not inc:
@@ -230,7 +231,7 @@ def training_inputs(project: Project, inputs, split: dt.date):
     ----------
     project : Project
     inputs : Inputs
-        From :func:`riskmap.inputs.load_inputs` (not changed).
+        From :func:`riskmap.load.inputs.load_inputs` (not changed).
     split : datetime.date
         First day of the test period.
 
@@ -240,7 +241,7 @@ def training_inputs(project: Project, inputs, split: dt.date):
         The filtered inputs and, per filtered factor, ``{"date_field", "kept",
         "dropped"}``.
     """
-    from riskmap.power import is_anomaly_source, read_anomaly_source
+    from riskmap.models.power import is_anomaly_source, read_anomaly_source
 
     inc_src = project.incidents["source"] if project.incidents else None
     cut = _day(split)
@@ -291,7 +292,7 @@ def model_surface(project: Project, inputs, split: dt.date, progress=None):
     (Surface, dict)
         The scored surface (``as_of`` = ``split``) and what was filtered.
     """
-    from riskmap.engine import compute
+    from riskmap.score.engine import compute
 
     train, filtered = training_inputs(project, inputs, split)
     return compute(dataclasses.replace(project, as_of=split), train, progress), filtered
@@ -493,8 +494,8 @@ def evaluate(project: Project, split: dt.date, *, raster=None, progress=None,
     ------
     NoIncidentsError, SplitError, NoTrainingEventsError, NoTestEventsError
     """
-    from riskmap.engine import district_grid
-    from riskmap.inputs import load_inputs
+    from riskmap.load.inputs import load_inputs
+    from riskmap.score.engine import district_grid
 
     t0 = time.perf_counter()
     say = progress or (lambda msg: None)
@@ -617,7 +618,7 @@ def _test_geoms(inc: Incidents, test: np.ndarray, district, area_mode: bool):
 
 
 def _read_district(project: Project, say):
-    from riskmap.layers import read_source
+    from riskmap.load.layers import read_source
 
     say(f"读取 {project.district.source}")
     gdf, _ = read_source(project.district.source, project.crs)
@@ -824,12 +825,12 @@ def hit_rate_png(result: dict) -> bytes:
     """The hit-rate curves of model, kde and uniform (and the best possible) as PNG bytes.
 
     Marks at 5, 10 and 20 % of the area; Chinese labels with a CJK font when
-    one is found (:func:`riskmap.fonts.find_cjk_font`), English only otherwise.
+    one is found (:func:`riskmap.export.fonts.find_cjk_font`), English only otherwise.
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from riskmap.fonts import cjk_font_properties, find_cjk_font, quiet_fonts
+    from riskmap.export.fonts import cjk_font_properties, find_cjk_font, quiet_fonts
 
     try:
         font = find_cjk_font()

@@ -24,9 +24,9 @@ from pathlib import Path
 import pandas as pd
 
 from riskmap.export.atomic import check_free
+from riskmap.export.fieldfiles import atomic_file
 from riskmap.export.html import INTERNAL
-from riskmap.fieldfiles import atomic_file
-from riskmap.history import History, Week
+from riskmap.field.history import History, Week
 
 WEEKLY_FILES = ("weekly.html", "weekly.xlsx", "weekly.png")
 COLUMNS = ["乡镇", "村", "计划网格", "计划内已查", "计划外排查", "发现网格", "完成率", "未上报"]
@@ -125,7 +125,7 @@ def trend_png(summary: WeeklySummary, font_path=None) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    from riskmap.fonts import cjk_font_properties, find_cjk_font, quiet_fonts
+    from riskmap.export.fonts import cjk_font_properties, find_cjk_font, quiet_fonts
 
     with quiet_fonts():
         props = cjk_font_properties(font_path or find_cjk_font(None), size=9)
@@ -294,8 +294,8 @@ def run_weekly(project, week, *, out=None, overwrite: bool = False, townships=No
     ExportError
         Existing files without ``overwrite``.
     """
-    from riskmap.fonts import find_cjk_font
-    from riskmap.history import open_history
+    from riskmap.export.fonts import find_cjk_font
+    from riskmap.field.history import open_history
 
     week = Week.parse(week)
     folder = Path(out) if out else project.output / "weekly" / str(week)

@@ -19,16 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from riskmap import __version__
-from riskmap.cells import cell_table
-from riskmap.engine import Surface, compute
 from riskmap.errors import RiskmapError
 from riskmap.export.atomic import atomic_folder, check_free, safe_name
 from riskmap.export.gpkg import clip_inputs, write_gpkg, zones
 from riskmap.export.html import INTERNAL, InputLayer, MapPage, basemaps, write_html
 from riskmap.export.tif import write_score_tif
-from riskmap.inputs import Inputs, load_inputs
-from riskmap.patrol import upsample
-from riskmap.project import Project
+from riskmap.grid.blocks import upsample
+from riskmap.load.inputs import Inputs, load_inputs
+from riskmap.load.project import Project
+from riskmap.score.cells import cell_table
+from riskmap.score.engine import Surface, compute
 
 log = logging.getLogger(__name__)
 DISTRICT_LABEL = "全区"
@@ -112,7 +112,7 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
         check_free(folders[name], overwrite)
     if atlas:
         check_free(out / "atlas.pdf", overwrite)
-    from riskmap.fonts import find_cjk_font
+    from riskmap.export.fonts import find_cjk_font
 
     sheet = {"paper": paper or project.map.get("paper", "A3"),
              "orientation": orientation or project.map.get("orientation", "landscape"),

@@ -38,12 +38,12 @@ import shapely
 from pyproj import Transformer
 from scipy.ndimage import binary_dilation
 
-from riskmap.cellid import cell_ids, parse_cell_id
-from riskmap.cells import cell_table
-from riskmap.engine import Surface
 from riskmap.errors import GridError, ProjectFileError, RiskmapError
-from riskmap.history import Week
-from riskmap.project import Project
+from riskmap.field.history import Week
+from riskmap.grid.cellid import cell_ids, parse_cell_id
+from riskmap.load.project import Project
+from riskmap.score.cells import cell_table
+from riskmap.score.engine import Surface
 
 log = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def history_adjustment(surface: Surface, inspections: pd.DataFrame | None, week:
     surface : Surface
     inspections : pandas.DataFrame or None
         Columns ``cell_id``, ``week`` (``2026-W48``), ``found`` (bool), e.g. from
-        :meth:`riskmap.history.History.inspections`. Rows outside the grid are ignored.
+        :meth:`riskmap.field.history.History.inspections`. Rows outside the grid are ignored.
     week : Week
         The week being planned; only earlier weeks count.
     cfg : PlanConfig
@@ -399,15 +399,15 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
     ----------
     project : Project
     surface : Surface
-        From :func:`riskmap.engine.compute`.
+        From :func:`riskmap.score.engine.compute`.
     inputs : Inputs
-        From :func:`riskmap.inputs.load_inputs` (village polygons for start points).
+        From :func:`riskmap.load.inputs.load_inputs` (village polygons for start points).
     week : Week or str
     townships : list of str, optional
         Default: every township.
     inspections : pandas.DataFrame, optional
         Past inspections (see :func:`history_adjustment`).
-    roster : riskmap.ledger.Roster, optional
+    roster : riskmap.export.ledger.Roster, optional
         Responsible cadres.
     village_points : geopandas.GeoDataFrame, optional
         Columns ``name``, optionally ``township``, point geometry (working CRS).
@@ -632,12 +632,17 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
     RiskmapError
         Unknown township, existing files without ``overwrite``, bad layers.
     """
-    from riskmap.engine import compute
     from riskmap.export.atomic import check_free, safe_name
-    from riskmap.fieldfiles import write_gpx, write_kmz
-    from riskmap.history import open_history
-    from riskmap.inputs import load_inputs
-    from riskmap.ledger import read_roster, read_village_points, write_ledger_csv, write_ledger_xlsx
+    from riskmap.export.fieldfiles import write_gpx, write_kmz
+    from riskmap.export.ledger import (
+        read_roster,
+        read_village_points,
+        write_ledger_csv,
+        write_ledger_xlsx,
+    )
+    from riskmap.field.history import open_history
+    from riskmap.load.inputs import load_inputs
+    from riskmap.score.engine import compute
 
     t0 = time.perf_counter()
     week = Week.parse(week)

@@ -24,13 +24,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from riskmap import burn
-from riskmap.engine import district_grid, factor_on_grid, point_methods
-from riskmap.grid import Grid
-from riskmap.inputs import Inputs
-from riskmap.patrol import block_max_mean
-from riskmap.project import Project
-from riskmap.score import accumulate_score, class_thresholds, classify, score_coefficients
+from riskmap.grid import Grid, burn
+from riskmap.grid.blocks import block_max_mean
+from riskmap.load.inputs import Inputs
+from riskmap.load.project import Project
+from riskmap.score.engine import district_grid, factor_on_grid, point_methods
+from riskmap.score.overlay import accumulate_score, class_thresholds, classify, score_coefficients
 
 log = logging.getLogger(__name__)
 

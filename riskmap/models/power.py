@@ -47,7 +47,7 @@ import pandas as pd
 import shapely
 
 from riskmap.errors import LayerError, ProjectFileError, RiskmapWarning
-from riskmap.project import Project, Source
+from riskmap.load.project import Project, Source
 
 # --------------------------------------------------------------------------- constants
 #: how a category's text is normalised (anything else is kept as written)
@@ -354,7 +354,7 @@ def read_power_table(source: Source | str | Path, *, user_field: str | None = No
     ----------
     source : Source or path
         CSV/TXT/XLSX; the header is found under title rows (see
-        :func:`riskmap.tables.read_table`).
+        :func:`riskmap.load.tables.read_table`).
     user_field, category_field, village_field : str, optional
         Column names when the usual ones (户号, 用户类别, 村 …) are not used.
     month_fields : sequence of str, optional
@@ -374,7 +374,7 @@ def read_power_table(source: Source | str | Path, *, user_field: str | None = No
         Missing file, no 户号 column, no month columns, a reading that is not a
         number (naming the row and column), duplicate months.
     """
-    from riskmap.tables import read_table
+    from riskmap.load.tables import read_table
 
     src = source if isinstance(source, Source) else Source(path=Path(source))
     kw = dict(_KEYWORDS)
@@ -645,7 +645,7 @@ def read_expansions(source: Source | str | Path, months: Sequence[str]) -> pd.Da
         ``user_id``, ``month`` (label) and ``j`` (column of the meter table,
         0 when the expansion is older than the table, -1 when after it).
     """
-    from riskmap.tables import read_table
+    from riskmap.load.tables import read_table
 
     src = source if isinstance(source, Source) else Source(path=Path(source))
     df, _ = read_table(src.path, sheet=src.sheet, encoding=src.encoding,
@@ -1054,7 +1054,7 @@ class PowerResult:
 
 
 def _read_areas(spec, crs):
-    from riskmap.layers import read_source
+    from riskmap.load.layers import read_source
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RiskmapWarning)
@@ -1094,8 +1094,8 @@ def locate(table: PowerTable, source: Source, crs: str
     """
     from pyproj import Transformer
 
-    from riskmap import coords
-    from riskmap.layers import LayerInfo, table_lonlat, table_xy
+    from riskmap.load import values
+    from riskmap.load.layers import LayerInfo, table_lonlat, table_xy
 
     u = table.users
     n = len(u)
@@ -1103,10 +1103,10 @@ def locate(table: PowerTable, source: Source, crs: str
     info = LayerInfo(source=source)
     rows = u["_row"].to_numpy()
     if {"lon", "lat"} <= set(u.columns):
-        (a, bad_a), (b, bad_b) = coords.parse_angles(u["lon"]), coords.parse_angles(u["lat"])
+        (a, bad_a), (b, bad_b) = values.parse_angles(u["lon"]), values.parse_angles(u["lat"])
         cols = ("lon", "lat")
     elif {"x", "y"} <= set(u.columns):
-        (a, bad_a), (b, bad_b) = coords.parse_numbers(u["x"]), coords.parse_numbers(u["y"])
+        (a, bad_a), (b, bad_b) = values.parse_numbers(u["x"]), values.parse_numbers(u["y"])
         cols = ("x", "y")
     else:
         return x, y, ["表中无坐标列，全部用户按村定位 (no coordinate columns: users placed at "
@@ -1378,7 +1378,7 @@ def is_anomaly_source(source: Source) -> bool:
 
 
 def read_anomaly_source(project: Project, source: Source | None = None, *, until=None):
-    """The anomaly layer as :func:`riskmap.layers.read_source` returns a layer.
+    """The anomaly layer as :func:`riskmap.load.layers.read_source` returns a layer.
 
     Parameters
     ----------
@@ -1388,14 +1388,14 @@ def read_anomaly_source(project: Project, source: Source | None = None, *, until
 
     Returns
     -------
-    (geopandas.GeoDataFrame, riskmap.layers.LayerInfo)
+    (geopandas.GeoDataFrame, riskmap.load.layers.LayerInfo)
 
     Raises
     ------
     LayerError
         No users at or above ``min_score`` (an empty layer cannot be a factor).
     """
-    from riskmap.layers import LayerInfo
+    from riskmap.load.layers import LayerInfo
 
     result = check_power(project, until=until)
     gdf = anomaly_layer(project, result=result)
@@ -1489,7 +1489,7 @@ def roster_map(project: Project) -> dict:
     -------
     dict
     """
-    from riskmap.tables import read_table
+    from riskmap.load.tables import read_table
 
     r = project.roster
     if not r:

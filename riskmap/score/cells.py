@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from riskmap.cellid import cell_ids
-from riskmap.engine import Surface
-from riskmap.patrol import blocks
-from riskmap.project import Project
+from riskmap.grid.blocks import blocks
+from riskmap.grid.cellid import cell_ids
+from riskmap.load.project import Project
+from riskmap.score.engine import Surface
 
 TOP_N = 3
 

@@ -3,7 +3,7 @@
 ``ledger.xlsx`` (xlsxwriter) has a summary sheet (汇总: the rule, per village the
 counts, route length and responsible cadre) and one sheet per village in
 visiting order, with the columns of :data:`LEDGER_HEADER`. Ids and phone numbers
-are text; 排查结果 has a dropdown of :data:`riskmap.history.RESULTS`; the header
+are text; 排查结果 has a dropdown of :data:`riskmap.field.history.RESULTS`; the header
 row is frozen and repeats on every printed page; the page header and footer carry
 内部资料 注意保密. ``ledger.csv`` is the same rows in UTF-8 with BOM.
 
@@ -26,13 +26,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from riskmap.errors import LayerError
+from riskmap.export.fieldfiles import atomic_file
 from riskmap.export.html import INTERNAL
-from riskmap.fieldfiles import atomic_file
-from riskmap.history import RESULTS
-from riskmap.tables import normalize_header, read_table
+from riskmap.field.history import RESULTS
+from riskmap.load.tables import normalize_header, read_table
 
 if TYPE_CHECKING:
-    from riskmap.plan import TownshipPlan
+    from riskmap.field.plan import TownshipPlan
 
 LEDGER_HEADER = ("序号", "网格编号", "乡镇", "村", "经度", "纬度", "X", "Y", "主要风险因素",
                  "优先级", "责任人", "联系电话", "排查日期", "排查人", "排查结果", "备注")
@@ -185,7 +185,7 @@ def read_village_points(project):
     import geopandas as gpd
     import shapely
 
-    from riskmap.layers import read_source
+    from riskmap.load.layers import read_source
 
     gdf, _ = read_source(spec.source, project.crs)
     for f in (spec.name_field, spec.township_field):

@@ -36,7 +36,7 @@ from riskmap.export.atomic import check_free
 from riskmap.export.html import CLASS_COLOURS, INTERNAL
 
 if TYPE_CHECKING:
-    from riskmap.plan import PlanCell, TownshipPlan
+    from riskmap.field.plan import PlanCell, TownshipPlan
 
 KML_NS = "http://www.opengis.net/kml/2.2"
 GPX_NS = "http://www.topografix.com/GPX/1/1"

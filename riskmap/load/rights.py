@@ -27,12 +27,12 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
 from riskmap.errors import LayerError, RiskmapWarning
-from riskmap.tables import TableInfo, read_table
+from riskmap.load.tables import TableInfo, read_table
 
 log = logging.getLogger(__name__)
 
 #: role → header names, in order of preference (matched ignoring case, width,
-#: spaces and brackets; see :func:`riskmap.tables.match_columns`)
+#: spaces and brackets; see :func:`riskmap.load.tables.match_columns`)
 CORNER_KEYWORDS: dict[str, tuple[str, ...]] = {
     "licence_no": ("采矿许可证号", "采矿许可证编号", "许可证号", "许可证编号", "采矿证号",
                    "采矿权证号", "证号", "licence_no", "license_no", "licence", "license"),
@@ -83,7 +83,7 @@ class RightsReport:
     crs : str
         CRS of the output ("EPSG:4547" or a PROJ description).
     detection : str
-        :func:`riskmap.coords.detect_gk`'s message.
+        :func:`riskmap.gk.detect_gk`'s message.
     licences, blocks, corners : int
         Counts in the output.
     skipped_rows : int
@@ -91,7 +91,7 @@ class RightsReport:
     closing_points : int
         Closing points (repeating the first corner of their block) dropped.
     table : TableInfo
-        What :func:`riskmap.tables.read_table` found (header row, dropped rows).
+        What :func:`riskmap.load.tables.read_table` found (header row, dropped rows).
     warnings : list of str
         Repairs and suspicious findings, one line each (also issued as
         :class:`~riskmap.errors.RiskmapWarning` for the repairs).
@@ -143,7 +143,7 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
     ----------
     path : str or Path
         CSV/TXT/XLSX table, one row per corner; title rows, footers and merged
-        cells are fine (:func:`riskmap.tables.read_table`). Columns (by header
+        cells are fine (:func:`riskmap.load.tables.read_table`). Columns (by header
         name, see :data:`CORNER_KEYWORDS`): licence number and/or mine name,
         optional block, point number, X, Y, and optionally the depth range
         (two columns or one text such as "由1200米至800米标高"), validity (two
@@ -181,7 +181,8 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
         a block with fewer than three corners, an unknown zone without
         ``central_meridian``/``crs``, Xi'an 1980/Beijing 1954 without ``towgs84``.
     """
-    from riskmap import coords
+    from riskmap.crs import gk
+    from riskmap.load import values
 
     path = Path(path)
     df, tinfo = read_table(path, sheet=sheet, encoding=encoding, keywords=CORNER_KEYWORDS,
@@ -198,8 +199,8 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
     rows = df["_row"].to_numpy()
 
     # ---- coordinates
-    a, bad_a = coords.parse_numbers(df["x"].to_numpy())
-    b, bad_b = coords.parse_numbers(df["y"].to_numpy())
+    a, bad_a = values.parse_numbers(df["x"].to_numpy())
+    b, bad_b = values.parse_numbers(df["y"].to_numpy())
     bad = bad_a | bad_b
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -221,7 +222,7 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
         raise LayerError(f"{path}: 没有带坐标的行 (no row has coordinates)")
 
     try:
-        guess = coords.detect_gk(a, b)
+        guess = gk.detect_gk(a, b)
     except LayerError as e:
         raise LayerError(f"{path}: {_sheet_rows(str(e), rows)}") from None
     easting, northing = guess.to_xy(a, b)
@@ -306,7 +307,7 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
 # --------------------------------------------------------------------------- CRS
 def _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs, central_meridian, report):
     """The output CRS and the eastings that go with it."""
-    from riskmap import coords
+    from riskmap.crs import gk
 
     text = " ".join(tinfo.titles + tinfo.footers)
     if crs is not None:
@@ -347,7 +348,7 @@ def _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs, central_merid
     else:
         kw["zone"] = guess.zone
     try:
-        out = coords.gk_crs(datum, prefixed=False, **kw)
+        out = gk.gk_crs(datum, prefixed=False, **kw)
     except LayerError as e:
         hint = ("; 命令行 (command line): --towgs84 \"dx,dy,dz,rx,ry,rz,ds\""
                 if "towgs84" in str(e) else "")

@@ -2,7 +2,7 @@
 
 The unit is the patrol cell (``patrol_cell_size``, e.g. 100 m). For every
 factor and every candidate influence range the factor is computed on the patrol
-grid with :func:`riskmap.engine.factor_on_grid` (once per factor and range,
+grid with :func:`riskmap.score.engine.factor_on_grid` (once per factor and range,
 cached), and the incidents are counted per cell. A log-linear Poisson model
 
     log λ_c = b0 + log(area share_c) + Σ_i β_i x_ic
@@ -68,8 +68,8 @@ import shapely
 
 from riskmap.errors import LayerError, ProjectFileError, RiskmapError
 from riskmap.grid import Grid
-from riskmap.power import is_anomaly_source, read_anomaly_source
-from riskmap.project import FactorSpec, Project
+from riskmap.load.project import FactorSpec, Project
+from riskmap.models.power import is_anomaly_source, read_anomaly_source
 
 log = logging.getLogger(__name__)
 
@@ -636,9 +636,9 @@ def calibrate(project: Project, *, until=None, seed: int | None = None,
     LayerError
         Unreadable dates, too few events inside the district.
     """
-    from riskmap.engine import factor_on_grid
-    from riskmap.inputs import load_inputs
-    from riskmap.layers import read_source
+    from riskmap.load.inputs import load_inputs
+    from riskmap.load.layers import read_source
+    from riskmap.score.engine import factor_on_grid
 
     t0 = time.perf_counter()
     timings = {}
@@ -650,7 +650,7 @@ def calibrate(project: Project, *, until=None, seed: int | None = None,
     notes: list[str] = []
     ahp_res, prior = None, None
     if project.ahp:
-        from riskmap.ahp import ahp_from_project
+        from riskmap.models.ahp import ahp_from_project
 
         ahp_res = ahp_from_project(project)
         sign = {f.name: (-1.0 if f.weight < 0 else 1.0) for f in project.factors}
@@ -664,8 +664,8 @@ def calibrate(project: Project, *, until=None, seed: int | None = None,
 
     # grids: patrol cells, their share inside the district (from analysis cells)
     t1 = time.perf_counter()
-    from riskmap import burn
-    from riskmap.patrol import blocks
+    from riskmap.grid import burn
+    from riskmap.grid.blocks import blocks
 
     fine = Grid.from_bounds(inputs.district.bounds, project.cell_size, project.crs,
                             snap=project.patrol_cell_size)
@@ -964,7 +964,7 @@ def _edit_text(text: str, changes: dict) -> str | None:
 
 
 def _rebase(v, old: Path, new: Path):
-    from riskmap.project import split_source
+    from riskmap.load.project import split_source
 
     def move(p: str) -> str:
         if Path(p).is_absolute() or re.match(r"^[A-Za-z]:[\\/]", p):

@@ -23,7 +23,7 @@ import shapely
 from pyproj import CRS
 
 from riskmap.errors import LayerError, RiskmapWarning
-from riskmap.project import Source
+from riskmap.load.project import Source
 
 log = logging.getLogger(__name__)
 
@@ -321,8 +321,8 @@ def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     """Points (or corner-coordinate licences) from a CSV/TXT/XLSX table."""
     if source.table == "corners":
         return _read_corners(source, info)
-    from riskmap import coords
-    from riskmap.tables import read_table
+    from riskmap.load import values
+    from riskmap.load.tables import read_table
 
     kw = dict(_POINT_KEYWORDS)
     if source.x_field or source.y_field:
@@ -351,10 +351,10 @@ def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
                           f"{tinfo.dropped_title_rows} title and {tinfo.dropped_footer_rows} "
                           "footer row(s)")
     if {"lon", "lat"} <= set(df.columns):
-        (a, bad_a), (b, bad_b) = coords.parse_angles(df["lon"]), coords.parse_angles(df["lat"])
+        (a, bad_a), (b, bad_b) = values.parse_angles(df["lon"]), values.parse_angles(df["lat"])
         kind, cols = "lonlat", ("lon", "lat")
     elif {"x", "y"} <= set(df.columns):
-        (a, bad_a), (b, bad_b) = coords.parse_numbers(df["x"]), coords.parse_numbers(df["y"])
+        (a, bad_a), (b, bad_b) = values.parse_numbers(df["x"]), values.parse_numbers(df["y"])
         kind, cols = "xy", ("x", "y")
     else:
         raise LayerError(f"{source}: cannot find coordinate columns (looked for 经度/纬度, "
@@ -385,10 +385,10 @@ def _read_table(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
 
 def table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
     """Longitude/latitude: swapped pairs, per-table or per-row GCJ-02/BD-09."""
-    from riskmap import coords
-    from riskmap.project import MARS_CRS
+    from riskmap.crs import china
+    from riskmap.load.project import MARS_CRS
 
-    swapped = coords.looks_swapped_lonlat(lon, lat)
+    swapped = china.looks_swapped_lonlat(lon, lat)
     if swapped.any():
         warnings.warn(f"{source}: {int(swapped.sum())} row(s) have latitude and longitude "
                       f"swapped; swapped back (rows {_list(rows[swapped])})", RiskmapWarning,
@@ -404,7 +404,7 @@ def table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
                              "or BD09 (百度)")
         m = mapped.to_numpy()
         lon, lat = lon.copy(), lat.copy()
-        for name, inverse in (("GCJ02", coords.gcj02_to_wgs84), ("BD09", coords.bd09_to_wgs84)):
+        for name, inverse in (("GCJ02", china.gcj02_to_wgs84), ("BD09", china.bd09_to_wgs84)):
             sel = m == name
             if sel.any():
                 lon[sel], lat[sel] = inverse(lon[sel], lat[sel])
@@ -413,7 +413,7 @@ def table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
         return lon, lat, "EPSG:4326"
     crs = source.crs or "EPSG:4326"
     if crs in ("GCJ02", "BD09"):
-        inverse = coords.gcj02_to_wgs84 if crs == "GCJ02" else coords.bd09_to_wgs84
+        inverse = china.gcj02_to_wgs84 if crs == "GCJ02" else china.bd09_to_wgs84
         lon, lat = inverse(lon, lat)
         info.detected.append(f"longitude/latitude in {crs}, converted to WGS84 (exact inverse)")
         return lon, lat, "EPSG:4326"
@@ -426,7 +426,7 @@ def table_lonlat(source: Source, df, lon, lat, rows, info: LayerInfo):
 
 def table_xy(source: Source, a, b, rows, info: LayerInfo):
     """Projected X/Y: surveyors' order and zone prefix detected from the numbers."""
-    from riskmap import coords
+    from riskmap.crs import gk
 
     if source.crs in ("GCJ02", "BD09"):
         raise LayerError(f"{source}: {source.crs} applies to longitude/latitude columns; "
@@ -435,7 +435,7 @@ def table_xy(source: Source, a, b, rows, info: LayerInfo):
         info.detected.append(f"X/Y columns read as longitude/latitude ({source.crs})")
         return a, b, source.crs
     try:
-        guess = coords.detect_gk(a, b)
+        guess = gk.detect_gk(a, b)
     except LayerError as e:  # name the row as the user sees it in the sheet
         msg = re.sub(r"\brow (\d+)", lambda m: f"row {rows[int(m.group(1)) - 1]}", str(e))
         raise LayerError(f"{source}: {msg}") from None
@@ -449,7 +449,7 @@ def table_xy(source: Source, a, b, rows, info: LayerInfo):
         raise LayerError(f"{source}: eastings carry no zone prefix, so the zone is unknown; give "
                          "'central_meridian' (e.g. 114) or 'crs' (e.g. EPSG:4547)")
     datum = source.datum or "cgcs2000"
-    crs = coords.gk_crs(datum, zone=guess.zone if source.central_meridian is None else None,
+    crs = gk.gk_crs(datum, zone=guess.zone if source.central_meridian is None else None,
                         central_meridian=source.central_meridian, towgs84=source.towgs84)
     info.detected.append(f"{datum} Gauss-Krüger → {_crs_label(crs)}")
     return x, y, crs
@@ -464,7 +464,7 @@ def _false_easting(crs) -> float:
 
 def _read_corners(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     """Mining-right licences from a corner-coordinate table (拐点坐标)."""
-    from riskmap.rights import read_corner_table
+    from riskmap.load.rights import read_corner_table
 
     if source.crs in ("GCJ02", "BD09"):
         raise LayerError(f"{source}: corner tables are surveyed Gauss-Krüger coordinates, "
@@ -495,12 +495,12 @@ def _list(values, most: int = 5) -> str:
 
 def _from_mars(gdf, kind: str, source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
     """Shift GCJ-02 / BD-09 lon/lat (AMap, Tencent, Baidu exports) to WGS84."""
-    from riskmap import coords
+    from riskmap.crs import china
 
     if gdf.crs is not None and not gdf.crs.is_geographic:
         raise LayerError(f"{source}: declared {kind} but the layer is in projected "
                          f"{_crs_label(gdf.crs)}; {kind} applies to longitude/latitude only")
-    inverse = coords.gcj02_to_wgs84 if kind == "GCJ02" else coords.bd09_to_wgs84
+    inverse = china.gcj02_to_wgs84 if kind == "GCJ02" else china.bd09_to_wgs84
 
     def shift(xy):
         lon, lat = inverse(xy[:, 0], xy[:, 1])

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from riskmap import burn, factors
-from riskmap.grid import Grid
-from riskmap.inputs import Inputs
-from riskmap.patrol import argmax_in_blocks, block_max_mean, blocks
-from riskmap.project import FactorSpec, Project
-from riskmap.score import accumulate_score, class_thresholds, classify, score_coefficients
+from riskmap import factors
+from riskmap.grid import Grid, burn
+from riskmap.grid.blocks import argmax_in_blocks, block_max_mean, blocks
+from riskmap.load.inputs import Inputs
+from riskmap.load.project import FactorSpec, Project
+from riskmap.score.overlay import accumulate_score, class_thresholds, classify, score_coefficients
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of, *, splat_points=Non
 
     ``splat_points`` forces the point method (stamping or grid transform) and
     ``top`` the density normaliser, so that a tile of a larger grid gets exactly
-    the values the whole grid would (see :mod:`riskmap.tiling`).
+    the values the whole grid would (see :mod:`riskmap.score.tiling`).
     """
     p = spec.params
     g = grid  # each kind sees features beyond the grid edge by itself
@@ -128,7 +128,7 @@ def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
     ----------
     project : Project
     inputs : Inputs
-        Layers from :func:`riskmap.inputs.load_inputs`.
+        Layers from :func:`riskmap.load.inputs.load_inputs`.
     progress : callable, optional
         Called with a short message per step.
 

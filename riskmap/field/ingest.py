@@ -9,7 +9,7 @@ columns, or working-CRS X/Y) and results in words of their own (``无``, ``正�
 ``疑似``). Every row is matched to a patrol cell — by its id, else by its
 coordinates through the grid — or reported with its sheet and row number and
 skipped; the good rows of the file are stored together in one transaction
-(:meth:`riskmap.history.History.add_file`).
+(:meth:`riskmap.field.history.History.add_file`).
 
 The week of a row is the ISO week of its date; without a date, the ledger's week
 (``--week``, else the workbook's ``riskmap_week`` property, else a
@@ -28,11 +28,12 @@ from pathlib import Path
 import numpy as np
 from pyproj import Transformer
 
-from riskmap.cellid import cell_ids, locate
-from riskmap.coords import looks_swapped_lonlat, parse_angles, parse_numbers
+from riskmap.crs.china import looks_swapped_lonlat
 from riskmap.errors import GridError, LayerError, RiskmapError
-from riskmap.history import RESULTS, History, Inspection, Week, file_sha256
-from riskmap.tables import read_sheets
+from riskmap.field.history import RESULTS, History, Inspection, Week, file_sha256
+from riskmap.grid.cellid import cell_ids, locate
+from riskmap.load.tables import read_sheets
+from riskmap.load.values import parse_angles, parse_numbers
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ def clean_text(v) -> str:
 
 
 def normalize_result(v) -> str | None:
-    """One of :data:`riskmap.history.RESULTS` for what people write, None if blank.
+    """One of :data:`riskmap.field.history.RESULTS` for what people write, None if blank.
 
     Raises
     ------
@@ -452,12 +453,12 @@ def ingest_files(project, paths, *, week=None, surface=None, history: History | 
         (same bytes ingested before: nothing added) or ``failed`` (unreadable,
         nothing stored; the reason in ``errors``).
     """
-    from riskmap.history import open_history
+    from riskmap.field.history import open_history
 
     week = Week.parse(week) if week else None
     if surface is None:
-        from riskmap.engine import compute
-        from riskmap.inputs import load_inputs
+        from riskmap.load.inputs import load_inputs
+        from riskmap.score.engine import compute
 
         surface = compute(project, load_inputs(project, progress), progress)
     own = history is None

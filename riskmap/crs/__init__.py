@@ -1,0 +1,1 @@
+"""Coordinate systems of Chinese data: web-map datums and Gauss-Krüger zones."""

@@ -1,0 +1,1 @@
+"""The weekly field loop: plan, history, ingest, weekly summary (no writers)."""

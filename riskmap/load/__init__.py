@@ -1,0 +1,1 @@
+"""Reading a project and its layers: the input edge (lowest floor with crs)."""

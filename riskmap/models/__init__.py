@@ -1,0 +1,1 @@
+"""Models on top of the scored grid: calibration, evaluation, metrics, AHP, power."""

@@ -1,0 +1,1 @@
+"""Orchestration: build, check, plan, weekly, tiled score; hands results to writers."""
