@@ -192,6 +192,32 @@ def test_to_project_yaml_is_loadable_and_keeps_comments(synth, result, tmp_path)
     assert {f.name: f.weight for f in q.factors} == {f.name: f.weight for f in p.factors}
 
 
+def test_written_elsewhere_rebases_every_path_key(tmp_path):
+    """roster, village points, power, history, plan roads: every PATH_KEYS entry moves."""
+    from riskmap.load.project import PATH_KEYS, path_values, rebase_paths
+
+    raw = {
+        "district": {"source": "a.gpkg:district"}, "townships": {"source": "a.gpkg:t"},
+        "villages": {"source": {"path": "v.shp"}}, "village_points": {"source": "vp.csv"},
+        "factors": [{"source": "a.gpkg:mines"}, {"source": {"path": "sub/p.csv"}}],
+        "incidents": {"source": "cases.xlsx"}, "roster": {"source": "roster.xlsx"},
+        "power": {"source": "meters.xlsx", "expansions": "exp.csv"},
+        "plan": {"roads": "roads.gpkg"}, "history": "h.history.gpkg", "output": "out",
+        "map": {"font": "fonts/x.otf"},
+    }
+    found = {(id(node), k) for node, k in path_values(raw)}
+    assert len(found) == 14  # each declared key (and both factors) is seen once
+    assert {keys[0] for keys in PATH_KEYS} >= {"roster", "village_points", "power", "history"}
+    old, new = tmp_path / "proj", tmp_path / "elsewhere" / "deeper"
+    rebase_paths(raw, old, new)
+    for node, k in path_values(raw):
+        v = node[k]
+        path = v["path"] if isinstance(v, dict) else v.split(":")[0]
+        assert path.startswith("../../proj/"), (k, v)
+    assert raw["district"]["source"].endswith(":district")
+    assert raw["map"]["font"] == "../../proj/fonts/x.otf"
+
+
 # --- the command line (subprocess) -------------------------------------------------------
 _RUN = ("import sys, riskmap.cli.calibrate; from riskmap.cli import main; "
         "sys.exit(main(sys.argv[1:]))")

@@ -19,7 +19,6 @@ from matplotlib.figure import Figure
 
 from riskmap.errors import ExportError
 from riskmap.export.fonts import find_cjk_font, missing_chars, shipped_font
-from riskmap.export.html import INTERNAL
 from riskmap.export.pdf import (
     SheetPage,
     km_spacing,
@@ -32,6 +31,7 @@ from riskmap.export.pdf import (
 )
 from riskmap.grid import Grid
 from riskmap.grid.cellid import cell_ids
+from riskmap.marks import INTERNAL
 
 CRS = "EPSG:4547"
 TITLE = "非法采矿巡查优先级图"

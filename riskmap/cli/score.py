@@ -42,10 +42,10 @@ def score(ctx, project, out, chunk, scheduler, memory_limit, cell_size, overwrit
 
     from riskmap import __version__
     from riskmap.export.atomic import atomic_folder
-    from riskmap.export.html import INTERNAL
     from riskmap.export.tif import NODATA
     from riskmap.load.inputs import load_inputs
     from riskmap.load.project import load_project
+    from riskmap.marks import INTERNAL
     from riskmap.score.tiling import chunk_for_memory, compute_tiled
 
     setup(ctx, verbose, quiet, debug)

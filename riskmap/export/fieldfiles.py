@@ -33,7 +33,7 @@ from xml.etree import ElementTree as ET
 
 from riskmap.errors import ExportError
 from riskmap.export.atomic import check_free
-from riskmap.export.html import CLASS_COLOURS, INTERNAL
+from riskmap.marks import CLASS_COLOURS, INTERNAL
 
 if TYPE_CHECKING:
     from riskmap.field.plan import PlanCell, TownshipPlan

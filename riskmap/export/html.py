@@ -28,12 +28,8 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from riskmap import __version__
 from riskmap.grid import Grid
+from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL, LAYER_COLOURS
 
-CLASS_COLOURS = {1: "#1a9850", 2: "#91cf60", 3: "#fee08b", 4: "#fc8d59", 5: "#d73027"}
-CLASS_NAMES = {1: "1 低", 2: "2 较低", 3: "3 中", 4: "4 较高", 5: "5 高"}
-INTERNAL = "内部资料 注意保密"
-LAYER_COLOURS = ("#6a3d9a", "#1f78b4", "#b15928", "#33a02c", "#e31a1c", "#ff7f00",
-                 "#a6cee3", "#cab2d6", "#b2df8a", "#fb9a99", "#fdbf6f", "#666666")
 _KEEP_COLUMNS = 5  # attribute columns shown per input feature (size)
 TIANDITU_ENV = "RISKMAP_TIANDITU_KEY"
 

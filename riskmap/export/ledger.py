@@ -27,9 +27,9 @@ import numpy as np
 
 from riskmap.errors import LayerError
 from riskmap.export.fieldfiles import atomic_file
-from riskmap.export.html import INTERNAL
 from riskmap.field.history import RESULTS
 from riskmap.load.tables import normalize_header, read_table
+from riskmap.marks import INTERNAL
 
 if TYPE_CHECKING:
     from riskmap.field.plan import TownshipPlan

@@ -41,8 +41,8 @@ from riskmap.export.fonts import (
     find_cjk_font,
     quiet_fonts,
 )
-from riskmap.export.html import CLASS_COLOURS, CLASS_NAMES, INTERNAL
 from riskmap.grid import Grid
+from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL
 
 #: Paper sizes in mm, (long side, short side).
 PAPER_MM = {"A3": (420.0, 297.0), "A4": (297.0, 210.0)}

@@ -25,8 +25,8 @@ import pandas as pd
 
 from riskmap.export.atomic import check_free
 from riskmap.export.fieldfiles import atomic_file
-from riskmap.export.html import INTERNAL
 from riskmap.field.history import History, Week
+from riskmap.marks import INTERNAL
 
 WEEKLY_FILES = ("weekly.html", "weekly.xlsx", "weekly.png")
 COLUMNS = ["乡镇", "村", "计划网格", "计划内已查", "计划外排查", "发现网格", "完成率", "未上报"]

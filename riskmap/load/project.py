@@ -60,6 +60,15 @@ _CALIBRATION_KEYS = {"ranges", "folds", "block_size", "seed", "penalty"}
 _ROSTER_KEYS = {"source", "village_field", "cell_field", "name_field", "phone_field"}
 _PLAN_KEYS = {"per_village", "near_finds", "random_share", "damp_weeks", "damp_factor",
               "raise_factor", "raise_weeks", "seed", "roads", "min_class"}
+# Every project key that holds a path (relative to the project file), declared once:
+# loading resolves them, hashing reads them, and ``calibrate --write`` rebases them.
+# ``*`` stands for every item of a list; a source is a path string or {path: ...}.
+PATH_KEYS = (
+    ("district", "source"), ("townships", "source"), ("villages", "source"),
+    ("village_points", "source"), ("factors", "*", "source"), ("incidents", "source"),
+    ("roster", "source"), ("power", "source"), ("power", "expansions"), ("plan", "roads"),
+    ("history",), ("output",), ("map", "font"),
+)
 
 
 @dataclass(frozen=True)
@@ -308,8 +317,8 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
     if mapcfg.get("orientation", "landscape") not in ("landscape", "portrait"):
         ctx.fail("map.orientation", "must be landscape or portrait")
     if mapcfg.get("font"):
-        mapcfg["font"] = str((folder / str(mapcfg["font"])).resolve()) if any(
-            ch in str(mapcfg["font"]) for ch in "/\\.") else str(mapcfg["font"])
+        mapcfg["font"] = str((folder / str(mapcfg["font"])).resolve()) if _is_font_path(
+            str(mapcfg["font"])) else str(mapcfg["font"])
     output = raw.get("output", "outputs")
     if not isinstance(output, str):
         ctx.fail("output", "must be a folder path")
@@ -580,6 +589,65 @@ class _Ctx:
                     self.fail(f"{where}.types.{t}", f"type weights lie in [0, 1], got {w}")
             p["types"] = {str(t): float(w) for t, w in types.items()}
         return FactorSpec(name=name, label=label, source=src, kind=kind, weight=weight, params=p)
+
+
+def _is_font_path(v: str) -> bool:
+    """``map.font`` is a path only when it looks like one (else a font family name)."""
+    return any(ch in v for ch in "/\\.")
+
+
+def path_values(raw: dict):
+    """Yield ``(container, key)`` for every path-bearing value of a raw project mapping.
+
+    ``container[key]`` is a path string or a ``{path: ...}`` source mapping, as
+    declared by :data:`PATH_KEYS`.
+    """
+
+    def walk(node, keys):
+        if not keys:
+            return
+        head, rest = keys[0], keys[1:]
+        items = (enumerate(node) if isinstance(node, list) else ()) if head == "*" else (
+            [(head, node.get(head))] if isinstance(node, dict) else [])
+        for k, v in items:
+            if v is None:
+                continue
+            if rest:
+                yield from walk(v, rest)
+            else:
+                yield node, k
+
+    for keys in PATH_KEYS:
+        for node, k in walk(raw, keys):
+            v = node[k]
+            if keys == ("map", "font") and not (isinstance(v, str) and _is_font_path(v)):
+                continue
+            if isinstance(v, str) or (isinstance(v, dict) and "path" in v):
+                yield node, k
+
+
+def rebase_paths(raw: dict, old: Path, new: Path) -> dict:
+    """Rewrite every path of a raw project mapping from folder ``old`` to folder ``new``.
+
+    Absolute paths stay as they are; ``file.gpkg:layer`` keeps its layer. The
+    mapping is changed in place and returned.
+    """
+    import os
+
+    def move(p: str) -> str:
+        if Path(p).is_absolute() or re.match(r"^[A-Za-z]:[\\/]", p):
+            return p
+        return Path(os.path.relpath((old / p).resolve(), new.resolve())).as_posix()
+
+    def one(v):
+        if isinstance(v, str):
+            path, layer = split_source(v)
+            return move(path) + (f":{layer}" if layer else "")
+        return {**v, "path": move(str(v["path"]))}
+
+    for node, k in list(path_values(raw)):
+        node[k] = one(node[k])
+    return raw
 
 
 def split_source(s: str) -> tuple[str, str | None]:

@@ -963,22 +963,6 @@ def _edit_text(text: str, changes: dict) -> str | None:
     return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
 
 
-def _rebase(v, old: Path, new: Path):
-    from riskmap.load.project import split_source
-
-    def move(p: str) -> str:
-        if Path(p).is_absolute() or re.match(r"^[A-Za-z]:[\\/]", p):
-            return p
-        return Path(os.path.relpath((old / p).resolve(), new.resolve())).as_posix()
-
-    if isinstance(v, str):
-        path, layer = split_source(v)
-        return move(path) + (f":{layer}" if layer else "")
-    if isinstance(v, dict) and "path" in v:
-        return {**v, "path": move(str(v["path"]))}
-    return v
-
-
 def _project_text(res: CalibrationResult, target: Path) -> str:
     import tomllib
 
@@ -993,22 +977,15 @@ def _project_text(res: CalibrationResult, target: Path) -> str:
         if edited is not None and _check_text(edited, changes):
             return _header(res) + edited
     raw = tomllib.loads(text) if src.suffix.lower() == ".toml" else yaml.safe_load(text)
-    old, new = src.parent, target.resolve().parent
-    for key in ("district", "townships", "villages", "incidents"):
-        if isinstance(raw.get(key), dict) and "source" in raw[key]:
-            raw[key]["source"] = _rebase(raw[key]["source"], old, new)
+    from riskmap.load.project import rebase_paths
+
+    rebase_paths(raw, src.parent, target.resolve().parent)
     for f in raw["factors"]:
-        f["source"] = _rebase(f["source"], old, new)
         ch = changes.get(f.get("name"))
         if ch:
             f["weight"] = ch["weight"]
             if ch.get("param"):
                 f[ch["param"]] = ch[ch["param"]]
-    if isinstance(raw.get("output"), str):
-        raw["output"] = _rebase(raw["output"], old, new)
-    font = (raw.get("map") or {}).get("font")
-    if isinstance(font, str) and any(c in font for c in "/\\."):
-        raw["map"]["font"] = _rebase(font, old, new)
     body = yaml.safe_dump(raw, allow_unicode=True, sort_keys=False, default_flow_style=False)
     note = "# (written anew: paths rebased to this file's folder; comments not kept)\n"
     return _header(res) + note + body

@@ -899,7 +899,7 @@ def format_value(key: str, v) -> str:
 
 def report_html(result: dict, png: bytes) -> str:
     """A small self-contained HTML report: the table, the curve (inline PNG) and notes."""
-    from riskmap.export.html import INTERNAL
+    from riskmap.marks import INTERNAL
 
     e = html.escape
     head = "".join(f"<th>{e(k)}</th>" for k in ("", *TABLE_KEYS))

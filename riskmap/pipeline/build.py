@@ -22,11 +22,12 @@ from riskmap import __version__
 from riskmap.errors import RiskmapError
 from riskmap.export.atomic import atomic_folder, check_free, safe_name
 from riskmap.export.gpkg import clip_inputs, write_gpkg, zones
-from riskmap.export.html import INTERNAL, InputLayer, MapPage, basemaps, write_html
+from riskmap.export.html import InputLayer, MapPage, basemaps, write_html
 from riskmap.export.tif import write_score_tif
 from riskmap.grid.blocks import upsample
 from riskmap.load.inputs import Inputs, load_inputs
 from riskmap.load.project import Project
+from riskmap.marks import INTERNAL
 from riskmap.score.cells import cell_table
 from riskmap.score.engine import Surface, compute
 
