@@ -11,7 +11,8 @@ from PIL import Image
 from test_plan import Tiny
 
 from riskmap.errors import ExportError
-from riskmap.export.fieldfiles import GPX_NS, KML_NS, atomic_file, write_gpx, write_kmz
+from riskmap.export.atomic import atomic_file
+from riskmap.export.fieldfiles import GPX_NS, KML_NS, write_gpx, write_kmz
 from riskmap.grid.cellid import parse_cell_id
 
 K = {"k": KML_NS}

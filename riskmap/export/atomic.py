@@ -1,8 +1,9 @@
-"""Outputs appear whole or not at all.
+"""Outputs appear whole or not at all: the one place where riskmap moves a file into place.
 
 A build writes an area's files into a hidden temporary folder beside the
-destination and moves it into place only when every file is complete; an
-existing folder is replaced only with ``overwrite``.
+destination and moves it into place only when every file is complete
+(:func:`atomic_folder`); single files go through :func:`atomic_file` (or
+:func:`write_bytes`). An existing output is replaced only with ``overwrite``.
 """
 
 from __future__ import annotations
@@ -52,7 +53,14 @@ def recover(dest: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
     for p in dest.parent.glob(f".{dest.name}.tmp-*"):
         if not _alive(p.name.split(".tmp-", 1)[1].split("-", 1)[0]):
-            shutil.rmtree(p, ignore_errors=True)
+            _remove(p)
+
+
+def _remove(p: Path) -> None:
+    if p.is_dir() and not p.is_symlink():
+        shutil.rmtree(p, ignore_errors=True)
+    else:
+        p.unlink(missing_ok=True)
 
 
 def _alive(pid: str) -> bool:
@@ -95,9 +103,7 @@ def atomic_folder(dest: Path, overwrite: bool = False):
         dest.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-",
                                     dir=dest.parent))
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; outputs are shared
+        _shared(tmp, 0o777)  # mkdtemp makes it private; outputs are shared
     except OSError as e:
         raise ExportError(f"{dest.parent}: cannot create the output folder: {e.strerror}; "
                           "choose another --out") from None
@@ -114,3 +120,63 @@ def atomic_folder(dest: Path, overwrite: bool = False):
         shutil.rmtree(tmp, ignore_errors=True)
         recover(dest)
         raise
+
+
+def _shared(path: Path, mode: int) -> None:
+    """Give a temporary (private by default) the permissions a normal file would get."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
+@contextmanager
+def atomic_file(dest, overwrite: bool = False, *, create: bool = True):
+    """Yield a temporary path beside ``dest``; on success it replaces ``dest`` in one move.
+
+    Parameters
+    ----------
+    dest : str or Path
+        Final file. The temporary keeps its suffix (GDAL picks drivers by it).
+    overwrite : bool
+        Replace an existing ``dest`` (else :class:`~riskmap.errors.ExportError`).
+    create : bool
+        Create the temporary file (default); ``False`` yields a free name, for
+        writers that must create the file themselves (GDAL).
+
+    Raises
+    ------
+    ExportError
+        ``dest`` exists without ``overwrite``, or the folder cannot be written.
+    """
+    dest = Path(dest)
+    check_free(dest, overwrite)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.tmp-{os.getpid()}-",
+                                    suffix=dest.suffix, dir=dest.parent)
+        os.close(fd)
+    except OSError as e:
+        raise ExportError(f"{dest.parent}: 无法写入 (cannot write there): {e.strerror}; "
+                          "choose another --out") from None
+    tmp = Path(name)
+    if not create:
+        tmp.unlink()
+    try:
+        yield tmp
+        _shared(tmp, 0o666)
+        os.replace(tmp, dest)
+    except BaseException:  # an error, or Ctrl-C: the previous file stays whole
+        _remove(tmp)
+        raise
+
+
+def write_bytes(dest, data: bytes, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``dest`` atomically (see :func:`atomic_file`); returns ``dest``."""
+    with atomic_file(dest, overwrite) as tmp:
+        tmp.write_bytes(data)
+    return Path(dest)
+
+
+def write_text(dest, text: str, overwrite: bool = False) -> Path:
+    """Write UTF-8 ``text`` to ``dest`` atomically; returns ``dest``."""
+    return write_bytes(dest, text.encode("utf-8"), overwrite)

@@ -22,17 +22,12 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-import os
-import tempfile
 import zipfile
-from contextlib import contextmanager
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
-from riskmap.errors import ExportError
-from riskmap.export.atomic import check_free
+from riskmap.export.atomic import atomic_file
 from riskmap.marks import CLASS_COLOURS, INTERNAL
 
 if TYPE_CHECKING:
@@ -46,44 +41,6 @@ START_COLOUR = "#252525"
 ROUTE_COLOUR = "#6a3d9a"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _GPX_SYM = {5: "Flag, Red", 4: "Flag, Red", 3: "Flag, Blue", 2: "Flag, Green", 1: "Flag, Green"}
-
-
-# --------------------------------------------------------------------------- atomic writes
-@contextmanager
-def atomic_file(dest, overwrite: bool = False):
-    """Yield a temporary path beside ``dest``; on success it replaces ``dest`` in one move.
-
-    Parameters
-    ----------
-    dest : str or Path
-        Final file.
-    overwrite : bool
-        Replace an existing ``dest`` (else :class:`~riskmap.errors.ExportError`).
-
-    Raises
-    ------
-    ExportError
-        ``dest`` exists without ``overwrite``, or the folder cannot be written.
-    """
-    dest = Path(dest)
-    check_free(dest, overwrite)
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
-        os.close(fd)
-    except OSError as e:
-        raise ExportError(f"{dest.parent}: cannot write here: {e.strerror}; choose another "
-                          "--out") from None
-    tmp = Path(name)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; outputs are shared
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- icons

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from riskmap.errors import LayerError
-from riskmap.export.fieldfiles import atomic_file
+from riskmap.export.atomic import atomic_file
 from riskmap.field.history import RESULTS
 from riskmap.load.tables import normalize_header, read_table
 from riskmap.marks import INTERNAL

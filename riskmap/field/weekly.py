@@ -23,8 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from riskmap.export.atomic import check_free
-from riskmap.export.fieldfiles import atomic_file
+from riskmap.export.atomic import atomic_file, check_free
 from riskmap.field.history import History, Week
 from riskmap.marks import INTERNAL
 
