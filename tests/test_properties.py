@@ -184,8 +184,10 @@ def _allowed(where) -> set:
     name = LEVELS[where]
     if name is not None:
         return getattr(rp, name)
+    from riskmap.factors import KINDS
+
     kind = project_dict()["factors"][where[1]]["kind"]
-    return rp._FACTOR_COMMON | rp._FACTOR_KEYS[kind]
+    return set(rp.FACTOR_COMMON_KEYS) | set(KINDS[kind].keys)
 
 
 def test_minimal_project_is_valid():

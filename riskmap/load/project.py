@@ -21,8 +21,6 @@ from pyproj.exceptions import CRSError
 
 from riskmap.errors import ProjectFileError
 
-DECAYS = ("linear", "exponential", "gaussian", "step")
-KINDS = ("proximity", "density", "ring", "inside", "typed")
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 
 _TOP_KEYS = {
@@ -45,14 +43,8 @@ DATUMS = ("cgcs2000", "wgs84", "xian80", "beijing54")
 MARS_CRS = {"GCJ02": "GCJ02", "GCJ-02": "GCJ02", "AMAP": "GCJ02", "高德": "GCJ02",
             "TENCENT": "GCJ02", "腾讯": "GCJ02", "火星坐标": "GCJ02",
             "BD09": "BD09", "BD-09": "BD09", "BAIDU": "BD09", "百度": "BD09"}
-_FACTOR_COMMON = {"name", "label", "source", "kind", "weight"}
-_FACTOR_KEYS = {
-    "proximity": {"range", "decay", "target"},
-    "density": {"bandwidth", "weight_field", "date_field", "half_life_days", "normalize"},
-    "ring": {"distance", "decay"},
-    "inside": set(),
-    "typed": {"type_field", "types", "method", "range", "decay", "bandwidth", "normalize"},
-}
+#: keys every factor has; the rest are its kind's parameters (checked by riskmap.factors)
+FACTOR_COMMON_KEYS = frozenset({"name", "label", "source", "kind", "weight"})
 _CLASS_KEYS = {"method", "breaks"}
 _INCIDENT_KEYS = {"source", "date_field", "judgement_field", "events_as", "kde_bandwidth"}
 _AHP_KEYS = {"factors", "matrix", "random_index"}
@@ -110,6 +102,21 @@ class AreaSpec:
 
 
 @dataclass(frozen=True)
+class Traits:
+    """What a factor's kind tells the lower floors about it, as plain data.
+
+    Filled in when the factor's parameters are checked by its kind
+    (:func:`riskmap.factors.check_spec`); loading reads it to check the layer.
+    """
+
+    reach: float = 0.0  # largest distance (m) at which a feature still affects a cell
+    density: bool = False  # the value is a kernel density (per km²)
+    geometries: frozenset = frozenset()  # geometry types the kind can use (empty: any)
+    needs: str = ""  # those types in words, for messages
+    columns: tuple = ()  # columns of the layer the factor reads
+
+
+@dataclass(frozen=True)
 class FactorSpec:
     """One risk factor: a layer, a kind, its parameters and a weight."""
 
@@ -119,24 +126,17 @@ class FactorSpec:
     kind: str
     weight: float
     params: dict = field(default_factory=dict)
+    traits: Traits | None = None  # None until checked by the factor's kind
 
     @property
     def is_density(self) -> bool:
         """A kernel density (``density``, or ``typed`` with ``method: density``)."""
-        return self.kind == "density" or (self.kind == "typed"
-                                          and self.params.get("method") == "density")
+        return bool(self.traits and self.traits.density)
 
     @property
     def reach(self) -> float:
         """Largest distance (m) at which a feature still affects a cell."""
-        p = self.params
-        if self.kind in ("proximity", "ring"):
-            return float(p.get("range", p.get("distance", 0)))
-        if self.is_density:
-            return 4.0 * float(p["bandwidth"])
-        if self.kind == "typed":
-            return float(p["range"])
-        return 0.0
+        return self.traits.reach if self.traits else 0.0
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,19 @@ class Project:
 
 
 def load_project(path, *, as_of: dt.date | None = None) -> Project:
-    """Read and check a project file.
+    """Read and check a project file completely (see :func:`riskmap.pipeline.project`)."""
+    from riskmap.pipeline.project import load_project as _full
+
+    return _full(path, as_of=as_of)
+
+
+def read_project(path, *, as_of: dt.date | None = None) -> Project:
+    """Read a project file and check its generic structure.
+
+    The factors' parameters are checked by their kinds
+    (:func:`riskmap.factors.check_project`) and AHP weights applied
+    (:mod:`riskmap.models.ahp`) one floor up, by
+    :func:`riskmap.pipeline.project.load_project`, which every command uses.
 
     Parameters
     ----------
@@ -348,17 +360,6 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
         history=(folder / history).resolve() if history else path.resolve().with_suffix(
             ".history.gpkg"),
     )
-    if ahp is not None:  # expert weights from a pairwise matrix replace the listed ones
-        from dataclasses import replace
-
-        from riskmap.models.ahp import project_with_ahp_weights
-
-        project, report = project_with_ahp_weights(project)
-        res = report["ahp"]
-        project = replace(project, ahp={**ahp, "applied": {
-            "weights": {k: list(v) for k, v in report["weights"].items()},
-            "cr": round(float(res.cr), 4), "random_index": res.ri_label,
-        }})
     return project
 
 
@@ -532,6 +533,7 @@ class _Ctx:
         )
 
     def factor(self, f, i, folder) -> FactorSpec:
+        """The generic part of a factor; its kind checks the parameters (riskmap.factors)."""
         where = f"factors[{i}]"
         if not isinstance(f, dict):
             self.fail(where, "each factor must be a mapping")
@@ -539,9 +541,8 @@ class _Ctx:
         if name is not None:
             where = f"factors[{i}] ({name})"
         kind = self.req(f, "kind", where)
-        if kind not in KINDS:
-            self.fail(f"{where}.kind", f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")
-        self.keys(f, _FACTOR_COMMON | _FACTOR_KEYS[kind], where)
+        if not isinstance(kind, str):
+            self.fail(f"{where}.kind", f"must be the name of a factor kind, got {kind!r}")
         name = self.req(f, "name", where)
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             self.fail(f"{where}.name", "must be a short ASCII identifier like closed_mines "
@@ -549,46 +550,9 @@ class _Ctx:
         label = str(f.get("label") or name)
         weight = self.number(self.req(f, "weight", where), f"{where}.weight")
         src = self.source(self.req(f, "source", where), f"{where}.source", folder)
-        p = {k: f[k] for k in _FACTOR_KEYS[kind] if k in f}
-        typed_prox = kind == "typed" and p.get("method", "proximity") == "proximity"
-        if kind == "proximity" or typed_prox:
-            p["range"] = self.number(self.req(f, "range", where), f"{where}.range", positive=True)
-            p.setdefault("decay", "linear")
-        if kind == "ring":
-            p["distance"] = self.number(self.req(f, "distance", where), f"{where}.distance",
-                                        positive=True)
-            p.setdefault("decay", "step")
-        if "decay" in p and p["decay"] not in DECAYS:
-            self.fail(f"{where}.decay", f"unknown decay {p['decay']!r}; use one of "
-                      f"{', '.join(DECAYS)}")
-        if kind == "proximity":
-            p.setdefault("target", "edges")
-            if p["target"] not in ("edges", "area"):
-                self.fail(f"{where}.target", "must be 'edges' or 'area' (for polygons)")
-        if kind == "density" or (kind == "typed" and p.get("method") == "density"):
-            p["bandwidth"] = self.number(self.req(f, "bandwidth", where), f"{where}.bandwidth",
-                                         positive=True)
-            norm = p.setdefault("normalize", "max")
-            if norm != "max":
-                p["normalize"] = self.number(norm, f"{where}.normalize", positive=True)
-        if kind == "density" and "half_life_days" in p:
-            self.number(p["half_life_days"], f"{where}.half_life_days", positive=True)
-            if not p.get("date_field"):
-                self.fail(f"{where}.date_field", "half_life_days needs the date column name")
-        if kind == "typed":
-            p["type_field"] = str(self.req(f, "type_field", where))
-            p.setdefault("method", "proximity")
-            if p["method"] not in ("proximity", "density"):
-                self.fail(f"{where}.method", "must be 'proximity' or 'density'")
-            types = self.req(f, "types", where)
-            if not isinstance(types, dict) or not types:
-                self.fail(f"{where}.types", "must map each type value to a weight in [0, 1]")
-            for t, w in types.items():
-                w = self.number(w, f"{where}.types.{t}")
-                if not 0 <= w <= 1:
-                    self.fail(f"{where}.types.{t}", f"type weights lie in [0, 1], got {w}")
-            p["types"] = {str(t): float(w) for t, w in types.items()}
-        return FactorSpec(name=name, label=label, source=src, kind=kind, weight=weight, params=p)
+        params = {str(k): v for k, v in f.items() if k not in FACTOR_COMMON_KEYS}
+        return FactorSpec(name=name, label=label, source=src, kind=kind, weight=weight,
+                          params=params)
 
 
 def _is_font_path(v: str) -> bool:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from riskmap import factors
 from riskmap.grid.blocks import blocks
 from riskmap.grid.cellid import cell_ids
 from riskmap.load.project import Project
@@ -98,15 +99,7 @@ def top_factors_text(project: Project, contrib: dict, explain: dict, n: int = TO
 
 def _factor_text(spec, contrib, explain) -> np.ndarray:
     pts = pd.Series(np.round(contrib).astype(int)).map("{:+d}".format)
-    lab = spec.label
-    if spec.kind == "inside":
-        s = lab + "范围内 (" + pts + ")"
-    elif spec.is_density:
-        s = lab + " 密度 " + pd.Series(explain).map("{:.1f}/km²".format) + " (" + pts + ")"
-    else:
-        dist = pd.Series(np.where(np.isfinite(explain), explain, -1)).map("{:.0f} m".format)
-        s = lab + " " + dist + " (" + pts + ")"
-    return s.to_numpy(dtype=object)
+    return factors.kind_of(spec).describe(spec.label, pts, explain, spec.params)
 
 
 def _r(a):

@@ -66,36 +66,8 @@ def district_grid(project: Project, district) -> Grid:
 
 def factor_on_grid(spec: FactorSpec, gdf, grid: Grid, as_of, *, splat_points=None,
                    top=None) -> factors.Factor:
-    """Compute one factor on ``grid`` (features up to its reach beyond the edge count).
-
-    ``splat_points`` forces the point method (stamping or grid transform) and
-    ``top`` the density normaliser, so that a tile of a larger grid gets exactly
-    the values the whole grid would (see :mod:`riskmap.score.tiling`).
-    """
-    p = spec.params
-    g = grid  # each kind sees features beyond the grid edge by itself
-    geoms = gdf.geometry.values
-    if spec.kind == "proximity":
-        f = factors.proximity(geoms, g, p["range"], p["decay"], p["target"], splat_points)
-    elif spec.kind == "density":
-        w = None
-        if p.get("weight_field"):
-            w = gdf[p["weight_field"]].astype(float).to_numpy()
-        if p.get("half_life_days"):
-            a = factors.age_weights(gdf[p["date_field"]], as_of, float(p["half_life_days"]))
-            w = a if w is None else w * a
-        f = factors.density(geoms, g, p["bandwidth"], w, p["normalize"], splat_points, top)
-    elif spec.kind == "ring":
-        f = factors.ring(geoms, g, p["distance"], p["decay"])
-    elif spec.kind == "inside":
-        f = factors.inside(geoms, g)
-    else:
-        f = factors.typed(geoms, gdf[p["type_field"]].to_numpy(), g, p["types"],
-                          method=p["method"], reach=p.get("range"),
-                          decay_kind=p.get("decay", "linear"), bandwidth=p.get("bandwidth"),
-                          normalize=p.get("normalize", "max"), splat_points=splat_points,
-                          top=top)
-    return f
+    """Compute one factor on ``grid`` with its kind (see :func:`riskmap.factors.compute`)."""
+    return factors.compute(spec, gdf, grid, as_of, splat_points=splat_points, top=top)
 
 
 def point_methods(project: Project, inputs: Inputs, grid: Grid) -> dict[str, bool | None]:
@@ -103,21 +75,13 @@ def point_methods(project: Project, inputs: Inputs, grid: Grid) -> dict[str, boo
 
     Decided once for the whole district grid, so that tiles make the same choice.
     """
-    import shapely
-
     out = {}
     for spec in project.factors:
-        gdf = inputs.factors[spec.name]
-        p = spec.params
-        pts = np.isin(shapely.get_type_id(gdf.geometry.values), (0, 4))
-        if spec.kind == "typed":
-            w = gdf[p["type_field"]].astype(str).map(p["types"]).fillna(0).to_numpy()
-            pts &= w > 0
-        if not pts.any() or spec.kind in ("ring", "inside"):
+        pts = factors.kind_of(spec).point_mask(inputs.factors[spec.name], spec.params)
+        if pts is None or not pts.any():
             out[spec.name] = None
             continue
-        reach = factors.TRUNCATE * p["bandwidth"] if spec.is_density else p["range"]
-        out[spec.name] = factors._splat_is_cheaper(int(pts.sum()), reach, grid)
+        out[spec.name] = factors.splat_is_cheaper(int(pts.sum()), spec.reach, grid)
     return out
 
 

@@ -1,0 +1,57 @@
+"""``ring``: the band just outside polygons (over-boundary mining next to a licence)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from riskmap.factors.base import POLYGONS, Factor, Kind, Params, decay, polygons_only, with_halo
+from riskmap.grid import Grid
+from riskmap.grid.burn import mask
+from riskmap.grid.distance import distance_to_cells
+
+
+def ring(geoms, grid: Grid, distance: float, decay_kind: str = "step") -> Factor:
+    """The band of ``distance`` m just outside polygons (zero inside them).
+
+    Returns
+    -------
+    Factor
+        ``explain`` is the distance in metres to the nearest polygon (``inf``
+        inside the polygons and beyond ``distance``).
+    """
+    polys = polygons_only(geoms)
+
+    def dist(g):
+        inside = mask(polys, g)
+        d = distance_to_cells(inside, g.cell, distance)
+        d[inside] = np.inf
+        return d
+
+    d = with_halo(grid, distance, dist)
+    return Factor(None, d, "m", lambda e: decay(e, distance, decay_kind))
+
+
+class Ring(Kind):
+    """A band of ``distance`` m outside polygons."""
+
+    name = "ring"
+    keys = frozenset({"distance", "decay"})
+    geometries = POLYGONS
+    needs = "polygons"
+    outline = True
+
+    def check(self, p: Params) -> dict:
+        p.require("distance")
+        return {"distance": p.number("distance", positive=True), "decay": p.decay("step")}
+
+    def reach(self, params: dict) -> float:
+        return float(params["distance"])
+
+    def range_param(self, params: dict) -> str:
+        return "distance"
+
+    def compute(self, gdf, grid, params, as_of, *, splat_points=None, top=None) -> Factor:
+        return ring(gdf.geometry.values, grid, params["distance"], params["decay"])
+
+
+KIND = Ring()
