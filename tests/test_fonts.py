@@ -9,7 +9,7 @@ from fontTools.ttLib import TTFont
 from matplotlib import font_manager
 
 from riskmap.errors import ExportError
-from riskmap.export import fonts
+from riskmap.export import fonts, fontsubset
 
 
 @pytest.fixture
@@ -149,20 +149,21 @@ def test_quiet_fonts_is_scoped():
 
 def test_cff_font_becomes_a_truetype_subset_for_the_pdf():
     path = fonts.shipped_font()
-    assert fonts.is_cff(path)
+    assert fontsubset.is_cff(path)
     text = "荫营镇 内部资料 注意保密 ≥ 52.3"
-    sub = fonts.embeddable_font(path, text)
+    sub = fontsubset.embeddable_font(path, text)
     assert sub != path and sub.suffix == ".ttf" and sub.is_file()
-    assert fonts.embeddable_font(path, text) == sub  # cached
+    assert fontsubset.embeddable_font(path, text) == sub  # cached
     font = TTFont(sub)
     assert "glyf" in font and "CFF " not in font
     cmap = font.getBestCmap()
     assert all(ord(c) in cmap for c in set(text))
     assert 1000 < sub.stat().st_size < 200_000
+    assert [p.name for p in sub.parent.iterdir() if ".tmp-" in p.name] == []  # moved whole
 
 
 def test_truetype_font_is_embedded_as_is():
     dejavu = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-    assert not fonts.is_cff(dejavu)
-    assert fonts.embeddable_font(dejavu, "abc") == dejavu
+    assert not fontsubset.is_cff(dejavu)
+    assert fontsubset.embeddable_font(dejavu, "abc") == dejavu
     assert fonts.missing_chars(dejavu, "ab村") == ["村"]

@@ -184,6 +184,7 @@ def test_atlas_has_one_page_per_township(tmp_path, font):
     text2 = poppler("pdftotext", "-f", 2, "-l", 2, path, "-")
     assert "河底镇" in text2 and "北村" in text2
     assert not (tmp_path / "atlas.pdf.part").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["atlas.pdf"]  # no temporary left
 
 
 def test_shipped_font_works_too(tmp_path):
@@ -208,6 +209,7 @@ def test_character_missing_from_font_raises_and_writes_nothing(tmp_path, font):
         write_pdf(out, page, font=font)
     assert not out.exists()
     assert not (tmp_path / "bad.pdf.part").exists()
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone too
 
 
 def test_unknown_paper_or_orientation(tmp_path, font):
@@ -216,6 +218,7 @@ def test_unknown_paper_or_orientation(tmp_path, font):
     with pytest.raises(ExportError, match="orientation"):
         write_pdf(tmp_path / "x.pdf", tiny_page(), orientation="sideways", font=font)
     assert not (tmp_path / "x.pdf").exists()
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_empty_atlas_refused(tmp_path, font):

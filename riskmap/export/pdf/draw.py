@@ -1,0 +1,116 @@
+"""Drawing helpers of the sheet: geometries as matplotlib paths, the class image, text fitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from riskmap.marks import CLASS_COLOURS
+
+
+def geom_path(geom):
+    """A matplotlib Path of the polygon parts of ``geom`` (holes included), or None."""
+    from matplotlib.path import Path as MPath
+
+    verts, codes = [], []
+    for part in shapely.get_parts(shapely.force_2d(geom)):
+        if part.geom_type == "Polygon":
+            rings = [part.exterior, *part.interiors]
+        elif part.geom_type == "MultiPolygon":
+            rings = [r for p in part.geoms for r in (p.exterior, *p.interiors)]
+        elif part.geom_type in ("LineString", "LinearRing"):
+            xy = np.asarray(part.coords)
+            if len(xy) >= 2:
+                c = np.full(len(xy), MPath.LINETO, dtype=np.uint8)
+                c[0] = MPath.MOVETO
+                verts.append(xy)
+                codes.append(c)
+            continue
+        elif part.geom_type == "GeometryCollection":
+            sub = geom_path(part)
+            if sub is not None:
+                verts.append(sub.vertices)
+                codes.append(sub.codes)
+            continue
+        else:
+            continue
+        for ring in rings:
+            xy = np.asarray(ring.coords)
+            if len(xy) < 4:
+                continue
+            c = np.full(len(xy), MPath.LINETO, dtype=np.uint8)
+            c[0], c[-1] = MPath.MOVETO, MPath.CLOSEPOLY
+            verts.append(xy)
+            codes.append(c)
+    if not verts:
+        return None
+    return MPath(np.concatenate(verts), np.concatenate(codes))
+
+
+def patches(geoms, **kw):
+    """One PatchCollection of the polygon parts of ``geoms`` (None where there are none)."""
+    from matplotlib.collections import PatchCollection
+    from matplotlib.patches import PathPatch
+
+    out = []
+    for g in geoms:
+        if g is None or g.is_empty:
+            continue
+        p = geom_path(g)
+        if p is not None:
+            out.append(PathPatch(p))
+    return PatchCollection(out, match_original=False, **kw) if out else None
+
+
+def class_rgba(classes: np.ndarray, alpha: float = 0.85) -> np.ndarray:
+    """RGBA image of class 0–5 (class 0 transparent) in the class colours."""
+    lut = np.zeros((256, 4), dtype=np.uint8)
+    for c, hexc in CLASS_COLOURS.items():
+        lut[c] = [int(hexc[i:i + 2], 16) for i in (1, 3, 5)] + [round(255 * alpha)]
+    return lut[np.asarray(classes, dtype=np.uint8)]
+
+
+def text_width_mm(s: str, prop, size: float) -> float:
+    """Advance width of ``s`` at ``size`` pt in mm (no renderer needed)."""
+    p = prop.copy()
+    p.set_size(size)
+    w, _, _ = _T2P.get_text_width_height_descent(s, p, ismath=False)
+    return w / 72 * 25.4
+
+
+class _LazyT2P:
+    _obj = None
+
+    def get_text_width_height_descent(self, s, prop, ismath):
+        if self._obj is None:
+            from matplotlib.textpath import TextToPath
+
+            type(self)._obj = TextToPath()
+        return self._obj.get_text_width_height_descent(s, prop, ismath)
+
+
+_T2P = _LazyT2P()
+
+
+def fit(s: str, prop, size: float, max_mm: float, min_size: float) -> float:
+    """Largest size ≤ ``size`` (down to ``min_size``) at which ``s`` fits ``max_mm``."""
+    w = text_width_mm(s, prop, size)
+    if w <= max_mm:
+        return size
+    return max(min_size, size * max_mm / w * 0.98)
+
+
+def ellipsize(s: str, prop, size: float, max_mm: float) -> str:
+    """``s`` cut and ended with "…" so that it fits ``max_mm`` at ``size`` pt."""
+    if text_width_mm(s, prop, size) <= max_mm:
+        return s
+    while len(s) > 1 and text_width_mm(s + "…", prop, size) > max_mm:
+        s = s[:-1]
+    return s + "…"
+
+
+def halo(k: float, lw: float = 2.2) -> list:
+    """White outline behind map labels (``k``: the paper's size factor)."""
+    from matplotlib import patheffects
+
+    return [patheffects.withStroke(linewidth=lw * k, foreground="white")]

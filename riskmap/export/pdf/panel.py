@@ -1,0 +1,179 @@
+"""The side panel of a sheet: the inset map, the legend and the table of top cells."""
+
+from __future__ import annotations
+
+import numpy as np
+import shapely
+
+from riskmap.export.pdf.draw import ellipsize, geom_path, patches
+from riskmap.export.pdf.layout import CELL_EDGE, RED, RIGHTS_EDGE, TABLE_MAX_ROWS
+from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
+
+
+class _SidePanel:
+    """The panel part of :class:`~riskmap.export.pdf.sheet._Sheet` (positions in mm).
+
+    Expects ``fig``, ``page``, ``k``, ``fp``, ``rect``, ``text`` and ``extent``
+    (the map frame, drawn first) from the sheet.
+    """
+
+    def inset(self, x, y, w, h):
+        from matplotlib.patches import PathPatch, Rectangle
+
+        p, k = self.page, self.k
+        self.text(x, y + 2 * k, "位置示意", 8.5 * k, va="center")
+        ax = self.fig.add_axes(self.rect(x, y + 5 * k, w, h - 5 * k))
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for s in ax.spines.values():
+            s.set_linewidth(0.5)
+        dist = shapely.force_2d(p.district)
+        if p.townships is not None and len(p.townships):
+            col = patches(p.townships.geometry.values, fc="white", ec="#9a9a9a", lw=0.3)
+            if col is not None:
+                ax.add_collection(col)
+        ap = geom_path(p.area)
+        if ap is not None:
+            ax.add_patch(PathPatch(ap, fc=RED, ec=RED, lw=0.5, alpha=0.85, zorder=3))
+        dp = geom_path(dist)
+        if dp is not None:
+            ax.add_patch(PathPatch(dp, fc="none", ec="black", lw=0.8, zorder=4))
+        ex = self.extent
+        ax.add_patch(Rectangle((ex[0], ex[2]), ex[1] - ex[0], ex[3] - ex[2], fc="none",
+                               ec="#333333", lw=0.5, ls=(0, (2, 1.5)), zorder=5))
+        g = shapely.union_all([dist, p.area])
+        bx0, by0, bx1, by1 = g.bounds
+        aw, ah = w, h - 5 * k
+        span = max((bx1 - bx0) / aw, (by1 - by0) / ah) * 1.08
+        cx, cy = (bx0 + bx1) / 2, (by0 + by1) / 2
+        ax.set_xlim(cx - aw * span / 2, cx + aw * span / 2)
+        ax.set_ylim(cy - ah * span / 2, cy + ah * span / 2)
+
+    def legend(self, x, y, w, h):
+        from matplotlib.patches import Rectangle
+
+        p, k = self.page, self.k
+        ax = self.fig.add_axes(self.rect(x, y, w, h))
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.axis("off")
+        size = 7 * k
+        row = 4.3 * k
+        ax.text(0, 2 * k, "图例", fontproperties=self.fp, fontsize=8.5 * k, va="center")
+        ax.text(9 * k, 2 * k, "优先级 (巡查网格评分)", fontproperties=self.fp, fontsize=6.5 * k,
+                va="center", color="#444444")
+        sw, sh = 7 * k, 3 * k
+        t = list(p.thresholds)
+        yy = 5.5 * k
+        for c in range(5, 0, -1):
+            fc = CLASS_COLOURS[c]
+            ax.add_patch(Rectangle((0, yy), sw, sh, fc=fc, ec="#555555", lw=0.3, alpha=0.85))
+            rng = f"< {t[0]:.1f}" if c == 1 else f"≥ {t[c - 2]:.1f}"
+            ax.text(sw + 2 * k, yy + sh / 2, f"{CLASS_NAMES[c]}  {rng}", fontproperties=self.fp,
+                    fontsize=size, va="center")
+            yy += row
+        yy += 0.8 * k
+        items = [
+            ("line", {"color": "black", "lw": 1.7 * k}, f"{p.area_name}界"),
+            ("line", {"color": "#8c8c8c", "lw": 0.6 * k}, "乡镇界"),
+            ("line", {"color": "#555555", "lw": 0.45 * k, "ls": (0, (4, 2))}, "村界"),
+            ("rights", {}, "采矿权范围"),
+            ("cell", {}, "重点网格 (编号末段)"),
+            ("line", {"color": "#3b3b3b", "lw": 0.3 * k, "alpha": 0.7}, "公里网"),
+        ]
+        for kind, style, label in items:
+            if kind == "line":
+                ax.plot([0, sw], [yy + sh / 2] * 2, **style)
+            elif kind == "rights":
+                ax.add_patch(Rectangle((0, yy), sw, sh, fc="none", ec=RIGHTS_EDGE, lw=0.8 * k,
+                                       hatch="////"))
+            else:
+                ax.add_patch(Rectangle((sw / 2 - sh / 2, yy), sh, sh, fc="none", ec=CELL_EDGE,
+                                       lw=0.9 * k))
+                ax.text(sw / 2 + sh / 2 + 0.3, yy + sh / 2, "37", fontproperties=self.fp,
+                        fontsize=5 * k, va="center", color=CELL_EDGE)
+            label = ellipsize(label, self.fp, size, w - sw - 3 * k)
+            ax.text(sw + 2 * k, yy + sh / 2, label, fontproperties=self.fp, fontsize=size,
+                    va="center")
+            yy += row
+
+    def table(self, x, y, w, h):
+        from matplotlib.patches import Rectangle
+
+        p, k = self.page, self.k
+        ax = self.fig.add_axes(self.rect(x, y, w, h))
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.axis("off")
+        tc = p.top_cells
+        n_all = 0 if tc is None else len(tc)
+        ax.text(0, 2 * k, "重点巡查网格 (按评分)", fontproperties=self.fp, fontsize=8.5 * k,
+                va="center")
+        note = "图上标注为网格编号末段; 完整编号 = 公里格 (东 km-北 km) + 末段"
+        ax.text(0, 6 * k, ellipsize(note, self.fp, 6 * k, w), fontproperties=self.fp,
+                fontsize=6 * k, va="center", color="#444444")
+        top = 9 * k
+        size = 6.8 * k
+        rh = 3.9 * k
+        if not n_all:
+            ax.text(0, top + rh, "(本区无重点网格)", fontproperties=self.fp, fontsize=size,
+                    va="center")
+            return
+        order = np.argsort(-np.asarray(tc["score"], dtype=float), kind="stable")
+        fit = int((h - top - rh - 5 * k) // rh)
+        per = max(1, fit)
+        need = min(n_all, TABLE_MAX_ROWS)
+        blocks = 1 if need <= per else max(1, min(2, int(w // (60 * k))))
+        n_rows = min(TABLE_MAX_ROWS, n_all, per * blocks)
+        if n_rows > per and blocks == 1:
+            n_rows = per
+        widths = np.array([9, 30, 27, 13, 10], dtype=float)
+        bw = w / blocks if blocks > 1 else w
+        widths = widths / widths.sum() * (bw - (2 * k if blocks > 1 else 0))
+        heads = ["序号", "网格编号", "村", "评分", "等级"]
+        ids = tc["id"].astype(str).to_numpy()
+        vill = (tc["village"].fillna("").astype(str).to_numpy() if "village" in tc
+                else np.full(n_all, "", dtype=object))
+        score = np.asarray(tc["score"], dtype=float)
+        cls = np.asarray(tc["class"], dtype=int)
+        for b in range(blocks):
+            rows = order[b * per:(b + 1) * per][: max(0, n_rows - b * per)]
+            if not len(rows):
+                break
+            bx = b * bw
+            xs = bx + np.concatenate([[0], np.cumsum(widths)[:-1]])
+            ax.add_patch(Rectangle((bx, top), widths.sum(), rh, fc="#d9d9d9", ec="none"))
+            for j, (xi, wi, hd) in enumerate(zip(xs, widths, heads, strict=True)):
+                ha = "left" if j in (1, 2) else "right" if j == 3 else "center"
+                tx = xi + 1 if ha == "left" else xi + wi - 1 if ha == "right" else xi + wi / 2
+                ax.text(tx, top + rh / 2, hd, fontproperties=self.fp, fontsize=size, ha=ha,
+                        va="center")
+            for r, i in enumerate(rows):
+                ry = top + (r + 1) * rh
+                if r % 2:
+                    ax.add_patch(Rectangle((bx, ry), widths.sum(), rh, fc="#f2f2f2", ec="none"))
+                seq = b * per + r + 1
+                cells = [str(seq), ids[i], ellipsize(vill[i], self.fp, size, widths[2] - 1),
+                         f"{score[i]:.1f}", str(cls[i])]
+                for j, (xi, wi, s) in enumerate(zip(xs, widths, cells, strict=True)):
+                    if j == 4:
+                        ax.add_patch(Rectangle((xi + wi / 2 - 2.6 * k, ry + 0.6 * k), 2.2 * k,
+                                               rh - 1.2 * k,
+                                               fc=CLASS_COLOURS.get(int(cls[i]), "white"),
+                                               ec="#555555", lw=0.3))
+                        ax.text(xi + wi / 2 + 0.6 * k, ry + rh / 2, s, fontproperties=self.fp,
+                                fontsize=size, ha="left", va="center")
+                        continue
+                    ha = "left" if j in (1, 2) else "center" if j == 0 else "right"
+                    tx = xi + 1 if ha == "left" else xi + wi / 2 if ha == "center" else xi + wi - 1
+                    ax.text(tx, ry + rh / 2, s, fontproperties=self.fp, fontsize=size, ha=ha,
+                            va="center")
+            end = top + (len(rows) + 1) * rh
+            ax.plot([bx, bx + widths.sum()], [top, top], color="black", lw=0.6)
+            ax.plot([bx, bx + widths.sum()], [top + rh, top + rh], color="black", lw=0.4)
+            ax.plot([bx, bx + widths.sum()], [end, end], color="black", lw=0.6)
+        if n_all > n_rows:
+            last = top + (min(n_rows, per) + 1) * rh + 3 * k
+            ax.text(0, last, f"另有 {n_all - n_rows} 个重点网格未列出, 见 risk.gpkg",
+                    fontproperties=self.fp, fontsize=6 * k, va="center", color="#444444")
+
