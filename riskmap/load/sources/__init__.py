@@ -1,2 +1,33 @@
-"""Source readers: one module per kind of input file (vector, point table, corner table,
-meter table, returned sheet), registered in :data:`READERS`."""
+"""Source readers: one module per kind of input file, registered in :data:`READERS`.
+
+A reader is ``read(source, info) -> GeoDataFrame`` (in the CRS the data were
+found in; :func:`riskmap.load.layers.read_source` checks, repairs and
+reprojects what every reader returns). A new source kind is one module here
+plus one :data:`READERS` entry and a rule in :func:`kind_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from riskmap.load.project import Source
+from riskmap.load.sources import corners, points, vector
+
+#: source kind -> reader
+READERS: dict[str, Callable] = {
+    "vector": vector.read,  # GDAL: GPKG, SHP, GeoJSON, KML/KMZ, zipped
+    "points": points.read,  # CSV/TXT/XLSX with lon/lat or X/Y columns
+    "corners": corners.read,  # 拐点坐标 corner tables of mining rights
+}
+
+
+def kind_of(source: Source) -> str:
+    """The source kind of ``source``: a table (points or corners) or a vector file."""
+    if source.is_table:
+        return "corners" if source.table == "corners" else "points"
+    return "vector"
+
+
+def reader(source: Source) -> Callable:
+    """The reader of ``source``'s kind."""
+    return READERS[kind_of(source)]
