@@ -19,8 +19,8 @@ from test_plan import Tiny, summary
 from tinyproject import CRS
 
 from riskmap.field.history import History, HistoryError, Week
-from riskmap.field.ingest import ingest_files
-from riskmap.field.plan import REASON_NEAR
+from riskmap.field.rules import REASON_NEAR
+from riskmap.pipeline.field import ingest_files
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -112,7 +112,7 @@ KILL_SCRIPT = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from test_plan import Tiny
     from riskmap.field.history import History
-    from riskmap.field.ingest import ingest_files
+    from riskmap.pipeline.field import ingest_files
     from pathlib import Path
 
     tiny = Tiny(Path({folder!r}))
@@ -158,7 +158,7 @@ def test_killed_ingest_leaves_database_intact(tiny, tmp_path):
 
 def test_history_steers_the_next_plan(tmp_path):
     """Findings of week 49 change the plan of week 50 (raise); negatives damp."""
-    from riskmap.field.plan import run_plan
+    from riskmap.pipeline.field import run_plan
 
     tiny = Tiny(tmp_path)
     base = summary(tiny.plan("2026-W50"))
@@ -194,8 +194,7 @@ def test_history_steers_the_next_plan(tmp_path):
 
 
 def test_weekly_outputs(tmp_path):
-    from riskmap.field.plan import run_plan
-    from riskmap.field.weekly import run_weekly
+    from riskmap.pipeline.field import run_plan, run_weekly
 
     tiny = Tiny(tmp_path)
     run_plan(tiny.project, W49, out=tmp_path / "plan")

@@ -13,13 +13,9 @@ from test_plan import Tiny
 from tinyproject import CRS, X0, Y0
 
 from riskmap.field.history import History, Week
-from riskmap.field.ingest import (
-    ingest_files,
-    normalize_result,
-    parse_date,
-    parse_lonlat,
-    read_returned,
-)
+from riskmap.field.ingest import normalize_result, parse_date, read_returned
+from riskmap.load.sources.returns import parse_lonlat
+from riskmap.pipeline.field import ingest_files
 
 W49 = Week.parse("2026-W49")
 TO_WGS = Transformer.from_crs(CRS, "EPSG:4326", always_xy=True)
@@ -208,8 +204,8 @@ def test_cli_ingest(tmp_path):
 
 def test_round_trip_plan_fill_ingest_weekly(tmp_path):
     """Plan, fill the ledger as a village would, ingest, count the week."""
-    from riskmap.field.plan import run_plan
     from riskmap.field.weekly import weekly_summary
+    from riskmap.pipeline.field import run_plan
 
     tiny = Tiny(tmp_path)
     rep = run_plan(tiny.project, W49, out=tmp_path / "plan")

@@ -38,9 +38,9 @@ def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, v
     Per township: ledger.xlsx (a sheet per village + 汇总), ledger.csv, patrol.kmz,
     patrol.gpx; the plan is stored in the project's history database.
     """
-    from riskmap.field.history import Week
-    from riskmap.field.plan import run_plan
+    from riskmap.field.week import Week
     from riskmap.load.project import load_project
+    from riskmap.pipeline.field import run_plan
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
@@ -84,8 +84,8 @@ def weekly(ctx, project_path, week, townships, out, overwrite, weeks, verbose, q
     Per township and village: cells planned, checked, found, and the villages
     that returned nothing (未上报).
     """
-    from riskmap.field.weekly import run_weekly
     from riskmap.load.project import load_project
+    from riskmap.pipeline.field import run_weekly
 
     setup(ctx, verbose, quiet, debug)
     project = load_project(project_path)

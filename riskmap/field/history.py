@@ -26,10 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 import sqlite3
 import struct
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,149 +37,16 @@ import shapely
 from pyproj import CRS
 
 from riskmap.errors import RiskmapError
+from riskmap.field import schema
+from riskmap.field.schema import FINDS, RESULTS
+from riskmap.field.week import Week
 
-SCHEMA_VERSION = 1
-_GPKG_APPLICATION_ID = 0x47504B47  # "GPKG"
-_GPKG_USER_VERSION = 10400  # GeoPackage 1.4
-#: results a ledger may hold (the dropdown of 排查结果); all but the first are finds
-RESULTS = ("未发现", "发现疑似", "发现非法采矿", "已取缔")
-FINDS = frozenset(RESULTS[1:])
-
-_WEEK = re.compile(r"(\d{4})\s*(?:-?\s*[Ww]\s*|年\s*第?\s*|-)(\d{1,2})\s*周?")
+__all__ = ["FINDS", "RESULTS", "FileOutcome", "History", "HistoryError", "Inspection", "Week",
+           "file_sha256", "open_history"]
 
 
 class HistoryError(RiskmapError):
     """The history database cannot be opened, is not ours, or has another CRS."""
-
-
-# --------------------------------------------------------------------------- weeks
-@dataclass(frozen=True, order=True)
-class Week:
-    """An ISO week (Monday to Sunday), the rhythm of the patrol plan."""
-
-    year: int
-    week: int
-
-    @classmethod
-    def parse(cls, text) -> Week:
-        """Read ``2026-W49`` (also ``2026W49``, ``2026-49``, ``2026年第49周``).
-
-        Raises
-        ------
-        RiskmapError
-            If the text is not a week or the week does not exist in that year.
-        """
-        if isinstance(text, Week):
-            return text
-        s = unicodedata.normalize("NFKC", str(text)).strip()
-        m = _WEEK.fullmatch(s)
-        if not m:
-            raise RiskmapError(f"周次 {text!r} 无法识别 (not a week); write it like 2026-W49")
-        year, week = int(m[1]), int(m[2])
-        try:
-            dt.date.fromisocalendar(year, week, 1)
-        except ValueError:
-            raise RiskmapError(f"周次 {text!r}: {year} 年没有第 {week} 周 (no such ISO week)"
-                               ) from None
-        return cls(year, week)
-
-    @classmethod
-    def find(cls, text: str) -> Week | None:
-        """The first week written anywhere in ``text`` (a title row), else None."""
-        s = unicodedata.normalize("NFKC", str(text))
-        for m in re.finditer(r"(\d{4})-?W(\d{1,2})", s, flags=re.IGNORECASE):
-            try:
-                return cls.parse(f"{m[1]}-W{m[2]}")
-            except RiskmapError:
-                continue
-        return None
-
-    @classmethod
-    def of(cls, day: dt.date) -> Week:
-        """The ISO week holding ``day``."""
-        y, w, _ = day.isocalendar()
-        return cls(y, w)
-
-    @property
-    def monday(self) -> dt.date:
-        """First day of the week."""
-        return dt.date.fromisocalendar(self.year, self.week, 1)
-
-    @property
-    def sunday(self) -> dt.date:
-        """Last day of the week."""
-        return dt.date.fromisocalendar(self.year, self.week, 7)
-
-    def shift(self, n: int) -> Week:
-        """The week ``n`` weeks later (earlier for negative ``n``)."""
-        return Week.of(self.monday + dt.timedelta(weeks=n))
-
-    def __str__(self) -> str:
-        return f"{self.year}-W{self.week:02d}"
-
-
-# --------------------------------------------------------------------------- schema
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS riskmap_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS plan_runs (
-    run_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    week TEXT NOT NULL, township TEXT NOT NULL, created TEXT NOT NULL,
-    rules TEXT NOT NULL, config TEXT NOT NULL, cells INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS plan_runs_week ON plan_runs (week, township);
-CREATE TABLE IF NOT EXISTS plan_cells (
-    fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT,
-    run_id INTEGER NOT NULL REFERENCES plan_runs (run_id),
-    week TEXT NOT NULL, township TEXT NOT NULL, village TEXT NOT NULL,
-    seq INTEGER NOT NULL, cell_id TEXT NOT NULL, reason TEXT NOT NULL,
-    class INTEGER, score REAL, adj_score REAL, adjustment TEXT, x REAL, y REAL);
-CREATE INDEX IF NOT EXISTS plan_cells_run ON plan_cells (run_id);
-CREATE TABLE IF NOT EXISTS ingested_files (
-    sha256 TEXT PRIMARY KEY, name TEXT NOT NULL, ingested TEXT NOT NULL,
-    week TEXT, rows_added INTEGER NOT NULL, rows_repeated INTEGER NOT NULL,
-    rows_bad INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS inspections (
-    fid INTEGER PRIMARY KEY AUTOINCREMENT, geom POINT,
-    row_key TEXT NOT NULL UNIQUE,
-    file_sha256 TEXT NOT NULL REFERENCES ingested_files (sha256),
-    sheet TEXT, sheet_row INTEGER,
-    cell_id TEXT NOT NULL, township TEXT, village TEXT, week TEXT NOT NULL,
-    date TEXT, inspector TEXT, result TEXT NOT NULL, found INTEGER NOT NULL,
-    note TEXT, matched_by TEXT NOT NULL, x REAL, y REAL);
-CREATE INDEX IF NOT EXISTS inspections_week ON inspections (week);
-CREATE INDEX IF NOT EXISTS inspections_cell ON inspections (cell_id);
-CREATE TABLE IF NOT EXISTS ingest_errors (
-    fid INTEGER PRIMARY KEY AUTOINCREMENT,
-    file_sha256 TEXT NOT NULL REFERENCES ingested_files (sha256),
-    sheet TEXT, sheet_row INTEGER, message TEXT NOT NULL);
-"""
-
-_GPKG_CORE = """
-CREATE TABLE IF NOT EXISTS gpkg_spatial_ref_sys (
-    srs_name TEXT NOT NULL, srs_id INTEGER PRIMARY KEY, organization TEXT NOT NULL,
-    organization_coordsys_id INTEGER NOT NULL, definition TEXT NOT NULL, description TEXT);
-CREATE TABLE IF NOT EXISTS gpkg_contents (
-    table_name TEXT NOT NULL PRIMARY KEY, data_type TEXT NOT NULL, identifier TEXT UNIQUE,
-    description TEXT DEFAULT '',
-    last_change DATETIME NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ','now')),
-    min_x DOUBLE, min_y DOUBLE, max_x DOUBLE, max_y DOUBLE,
-    srs_id INTEGER REFERENCES gpkg_spatial_ref_sys (srs_id));
-CREATE TABLE IF NOT EXISTS gpkg_geometry_columns (
-    table_name TEXT NOT NULL, column_name TEXT NOT NULL, geometry_type_name TEXT NOT NULL,
-    srs_id INTEGER NOT NULL, z TINYINT NOT NULL, m TINYINT NOT NULL,
-    CONSTRAINT pk_geom_cols PRIMARY KEY (table_name, column_name),
-    CONSTRAINT fk_gc_tn FOREIGN KEY (table_name) REFERENCES gpkg_contents (table_name),
-    CONSTRAINT fk_gc_srs FOREIGN KEY (srs_id) REFERENCES gpkg_spatial_ref_sys (srs_id));
-"""
-_WGS84_WKT = ('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,298.257223563]],'
-              'PRIMEM["Greenwich",0],UNIT["degree",0.0174532925199433],AUTHORITY["EPSG","4326"]]')
-_DESCRIPTIONS = {
-    "plan_runs": "每次生成的周巡查计划 (one row per plan run; the latest per week and township "
-                 "counts)",
-    "plan_cells": "计划巡查网格 (planned patrol cells, visiting order, why chosen)",
-    "ingested_files": "已导入的回收台账 (returned ledgers, by SHA-256)",
-    "inspections": "排查记录 (inspections from returned ledgers)",
-    "ingest_errors": "未能导入的行 (rows that could not be matched, with sheet and row)",
-}
 
 
 def file_sha256(path) -> str:
@@ -292,52 +157,18 @@ class History:
             raise HistoryError(f"{self.path}: 这个文件不是 riskmap 历史数据库 (exists but holds no "
                                "riskmap history); set `history:` to another file")
         crs = CRS.from_user_input(self.crs)
-        auth = crs.to_authority()
-        srs_id = int(auth[1]) if auth and auth[0] == "EPSG" else 100000
-        if "riskmap_meta" in tables:
-            meta = dict(c.execute("SELECT key, value FROM riskmap_meta").fetchall())
-            if int(meta.get("schema", 0)) > SCHEMA_VERSION:
-                raise HistoryError(f"{self.path}: made by a newer riskmap (schema "
-                                   f"{meta['schema']}); update riskmap")
-            if CRS.from_user_input(meta["crs"]) != crs:
-                raise HistoryError(f"{self.path}: 历史数据库的坐标系 {meta['crs']} 与项目的 "
-                                   f"{self.crs} 不同 (the history was kept in another CRS); "
-                                   "use the project it belongs to")
-            self.srs_id = int(meta["srs_id"])
+        if "riskmap_meta" not in tables:
+            self.srs_id = schema.create(c, self.crs)
             return
-        self.srs_id = srs_id
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute(f"PRAGMA application_id = {_GPKG_APPLICATION_ID}")
-            c.execute(f"PRAGMA user_version = {_GPKG_USER_VERSION}")
-            # statement by statement: executescript would commit the open transaction
-            for stmt in (_GPKG_CORE + _SCHEMA).split(";"):
-                if stmt.strip():
-                    c.execute(stmt)
-            srs = [("Undefined cartesian SRS", -1, "NONE", -1, "undefined", None),
-                   ("Undefined geographic SRS", 0, "NONE", 0, "undefined", None),
-                   ("WGS 84 geodetic", 4326, "EPSG", 4326, _WGS84_WKT, None)]
-            if srs_id not in (-1, 0, 4326):
-                srs.append((crs.name, srs_id, "EPSG" if srs_id != 100000 else "NONE",
-                            srs_id, crs.to_wkt("WKT1_GDAL"), None))
-            c.executemany("INSERT OR IGNORE INTO gpkg_spatial_ref_sys VALUES (?,?,?,?,?,?)",
-                          srs)
-            for table, desc in _DESCRIPTIONS.items():
-                spatial = table in ("plan_cells", "inspections")
-                c.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, "
-                          "description, srs_id) VALUES (?,?,?,?,?)",
-                          (table, "features" if spatial else "attributes", table, desc,
-                           srs_id if spatial else None))
-                if spatial:
-                    c.execute("INSERT INTO gpkg_geometry_columns VALUES (?,?,?,?,0,0)",
-                              (table, "geom", "POINT", srs_id))
-            c.executemany("INSERT INTO riskmap_meta VALUES (?,?)",
-                          [("schema", str(SCHEMA_VERSION)), ("crs", self.crs),
-                           ("srs_id", str(srs_id))])
-            c.execute("COMMIT")
-        except BaseException:
-            c.execute("ROLLBACK")
-            raise
+        meta = dict(c.execute("SELECT key, value FROM riskmap_meta").fetchall())
+        if int(meta.get("schema", 0)) > schema.SCHEMA_VERSION:
+            raise HistoryError(f"{self.path}: made by a newer riskmap (schema "
+                               f"{meta['schema']}); update riskmap")
+        if CRS.from_user_input(meta["crs"]) != crs:
+            raise HistoryError(f"{self.path}: 历史数据库的坐标系 {meta['crs']} 与项目的 "
+                               f"{self.crs} 不同 (the history was kept in another CRS); "
+                               "use the project it belongs to")
+        self.srs_id = int(meta["srs_id"])
 
     def _point(self, x: float, y: float) -> bytes:
         """A GeoPackage geometry blob (header + little-endian WKB) of a point."""
@@ -507,8 +338,7 @@ class History:
     def counts(self) -> dict[str, int]:
         """Rows per table (for reports and tests)."""
         return {t: int(self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-                for t in ("plan_runs", "plan_cells", "ingested_files", "inspections",
-                          "ingest_errors")}
+                for t in schema.TABLES}
 
     def _touch(self, *tables: str) -> None:
         self.conn.executemany(

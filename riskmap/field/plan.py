@@ -26,11 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-import time
 import zlib
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -38,138 +35,26 @@ import shapely
 from pyproj import Transformer
 from scipy.ndimage import binary_dilation
 
-from riskmap.errors import GridError, ProjectFileError, RiskmapError
-from riskmap.field.history import Week
+from riskmap.errors import GridError, RiskmapError
+from riskmap.field.rules import (
+    NO_VILLAGE,
+    REASON_NEAR,
+    REASON_RANDOM,
+    REASON_TOP,
+    PlanConfig,
+)
+from riskmap.field.tours import plan_tour
+from riskmap.field.week import Week
 from riskmap.grid.cellid import cell_ids, parse_cell_id
 from riskmap.load.project import Project
 from riskmap.score.cells import cell_table
 from riskmap.score.engine import Surface
 
+__all__ = ["NO_VILLAGE", "REASON_NEAR", "REASON_RANDOM", "REASON_TOP", "Adjustment",
+           "PlanCell", "PlanConfig", "TownshipPlan", "VillagePlan", "history_adjustment",
+           "make_plan", "plan_rows", "record_plan", "village_rng"]
+
 log = logging.getLogger(__name__)
-
-REASON_TOP = "重点"
-REASON_NEAR = "发现点周边"
-REASON_RANDOM = "随机抽查"
-NO_VILLAGE = "(未划村)"
-
-
-# --------------------------------------------------------------------------- settings
-@dataclass(frozen=True)
-class PlanConfig:
-    """The ``plan:`` section of a project, checked, with defaults.
-
-    Attributes
-    ----------
-    per_village : int
-        Priority cells per village (default 5).
-    near_finds : int
-        At most this many cells near recent finds added per village (default 9:
-        a find cell and its 8 neighbours).
-    random_share : float
-        Share of random checks (default 0.1), see the module docstring.
-    damp_weeks : int
-        Weeks a negative inspection damps a cell (default 4).
-    damp_factor : float
-        Score multiplier of damped cells, in (0, 1] (default 0.5).
-    raise_factor : float
-        Score multiplier of find cells and their neighbours, ≥ 1 (default 1.5).
-    raise_weeks : int
-        Weeks a find raises its cell and neighbours (default 8).
-    seed : int
-        Seed of the random checks (default 0); combined with the week and village.
-    min_class : int
-        Lowest class of a priority cell, 1–5 (default 3).
-    roads : Source or None
-        Road layer; accepted, distances are straight lines for now.
-    """
-
-    per_village: int = 5
-    near_finds: int = 9
-    random_share: float = 0.1
-    damp_weeks: int = 4
-    damp_factor: float = 0.5
-    raise_factor: float = 1.5
-    raise_weeks: int = 8
-    seed: int = 0
-    min_class: int = 3
-    roads: object = None
-
-    @classmethod
-    def from_project(cls, project: Project) -> PlanConfig:
-        """Check the project's ``plan`` dict; raise naming the key if a value is wrong.
-
-        Raises
-        ------
-        ProjectFileError
-        """
-        raw = dict(project.plan or {})
-
-        def fail(key, msg):
-            raise ProjectFileError(f"{project.path}: plan.{key}: {msg}")
-
-        def integer(key, lo, hi=None):
-            v = raw.get(key, getattr(cls, key))
-            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi and v > hi):
-                fail(key, f"must be a whole number ≥ {lo}" + (f" and ≤ {hi}" if hi else "")
-                     + f", got {v!r}")
-            return int(v)
-
-        def number(key, lo, hi, lo_open=False):
-            v = raw.get(key, getattr(cls, key))
-            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            if not ok or v > hi or v < lo or (lo_open and v == lo):
-                fail(key, f"must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], "
-                     f"got {v!r}")
-            return float(v)
-
-        return cls(
-            per_village=integer("per_village", 0),
-            near_finds=integer("near_finds", 0),
-            random_share=number("random_share", 0.0, 1.0),
-            damp_weeks=integer("damp_weeks", 0),
-            damp_factor=number("damp_factor", 0.0, 1.0, lo_open=True),
-            raise_factor=number("raise_factor", 1.0, 100.0),
-            raise_weeks=integer("raise_weeks", 0),
-            seed=integer("seed", 0),
-            min_class=integer("min_class", 1, 5),
-            roads=raw.get("roads"),
-        )
-
-    def as_dict(self) -> dict:
-        """Settings as plain values (for the history database)."""
-        d = asdict(self)
-        d["roads"] = str(self.roads) if self.roads is not None else None
-        return d
-
-    def n_random(self, chosen: int) -> int:
-        """Random checks of a village where ``chosen`` cells were picked by rule."""
-        if self.random_share <= 0:
-            return 0
-        return math.ceil(round(self.random_share * max(chosen, self.per_village, 1), 9))
-
-    def rules(self, week: Week) -> list[str]:
-        """The selection rule in words, as stated in every output."""
-        lines = [
-            f"重点: 每村取 {self.min_class} 级及以上网格中调整后风险分最高的 {self.per_village} 个 "
-            f"(priority: the top {self.per_village} cells of class ≥ {self.min_class} by "
-            "adjusted score).",
-            f"提高: 近 {self.raise_weeks} 周有发现 (发现疑似/发现非法采矿/已取缔) 的网格及其"
-            f"周边 8 格, 风险分 ×{self.raise_factor:g}; 每村另加最多 {self.near_finds} 个 "
-            f"({REASON_NEAR}) "
-            f"(raised: find cells and their 8 neighbours, last {self.raise_weeks} weeks).",
-            f"压低: 近 {self.damp_weeks} 周已排查且未发现的网格, 风险分 ×{self.damp_factor:g}, "
-            "仅用于排序; 有发现者不压低 (damped: inspected with nothing found; ranking only).",
-            f"{REASON_RANDOM}: 每村另从其余网格中均匀随机抽取 ⌈{self.random_share:g} × max(已选数, "
-            f"{self.per_village})⌉ 个, 随机种子 {self.seed} + 周次 {week} + 村名, 可复现 "
-            "(random checks: unpredictable patrols, unbiased negatives).",
-            "巡查顺序: 从村委会出发, 最近邻路线经 2-opt 优化, 直线距离, 含返回村委会 "
-            "(visiting order: nearest neighbour + 2-opt, straight lines, round trip).",
-            "未上报视为未发现, 但未上报的村在周报中列出 (not reported = nothing found; listed).",
-        ]
-        if self.roads is not None:
-            lines.append("道路图层已配置, 本版仍按直线距离排序 (plan.roads is not used yet).")
-        return lines
-
 
 # --------------------------------------------------------------------------- results
 @dataclass
@@ -302,87 +187,6 @@ def history_adjustment(surface: Surface, inspections: pd.DataFrame | None, week:
     return Adjustment(factor, raised, damped, int(finds.sum()), int(neg.sum()))
 
 
-# --------------------------------------------------------------------------- tours
-def distance_matrix(xy: np.ndarray) -> np.ndarray:
-    """Euclidean distances between all rows of ``xy`` (n × 2), vectorised."""
-    xy = np.asarray(xy, dtype=float)
-    return np.hypot(*(xy[:, None, :] - xy[None, :, :]).transpose(2, 0, 1))
-
-
-def tour_length(d: np.ndarray, tour) -> float:
-    """Length of the closed tour ``tour`` (indices into ``d``), back to its start."""
-    t = np.asarray(tour)
-    return float(d[t, np.roll(t, -1)].sum()) if len(t) > 1 else 0.0
-
-
-def nearest_neighbour(d: np.ndarray, start: int = 0) -> np.ndarray:
-    """Greedy tour from ``start``: always the nearest unvisited point (ties: lowest index)."""
-    n = len(d)
-    seen = np.zeros(n, bool)
-    tour = [start]
-    seen[start] = True
-    for _ in range(n - 1):
-        row = np.where(seen, np.inf, d[tour[-1]])
-        nxt = int(np.argmin(row))
-        tour.append(nxt)
-        seen[nxt] = True
-    return np.array(tour, dtype=np.int64)
-
-
-def two_opt(d: np.ndarray, tour) -> np.ndarray:
-    """Improve a closed tour by 2-opt moves until none shortens it; ``tour[0]`` stays first.
-
-    Each round evaluates every move at once (an n × n gain matrix) and applies
-    the best one, so the result is never longer than the input.
-    """
-    t = np.array(tour, dtype=np.int64)
-    n = len(t)
-    if n < 4:
-        return t
-    i_idx, j_idx = np.triu_indices(n, k=2)
-    keep = ~((i_idx == 0) & (j_idx == n - 1))  # those two edges touch: no move
-    i_idx, j_idx = i_idx[keep], j_idx[keep]
-    for _ in range(50 * n * n):
-        a, b = t, np.roll(t, -1)
-        old = d[a, b]
-        # replace edges (a_i, b_i), (a_j, b_j) by (a_i, a_j), (b_i, b_j): reverse t[i+1 .. j]
-        gain = d[a[i_idx], a[j_idx]] + d[b[i_idx], b[j_idx]] - old[i_idx] - old[j_idx]
-        k = int(np.argmin(gain))
-        if gain[k] >= -1e-9:
-            break
-        i, j = i_idx[k], j_idx[k]
-        t[i + 1:j + 1] = t[i + 1:j + 1][::-1].copy()
-    return t
-
-
-def plan_tour(start, points) -> tuple[np.ndarray, float, float]:
-    """Visiting order of ``points`` from ``start`` and back.
-
-    Parameters
-    ----------
-    start : (float, float)
-        Start (village committee), working CRS.
-    points : array_like
-        n × 2 cell centres.
-
-    Returns
-    -------
-    order : numpy.ndarray
-        Indices into ``points`` in visiting order.
-    length : float
-        Straight-line length of the 2-opt tour (m), back to the start.
-    nn_length : float
-        Length of the nearest-neighbour tour it improved (≥ ``length``).
-    """
-    pts = np.asarray(points, dtype=float).reshape(-1, 2)
-    if not len(pts):
-        return np.array([], dtype=np.int64), 0.0, 0.0
-    d = distance_matrix(np.vstack([np.asarray(start, float)[None, :], pts]))
-    nn = nearest_neighbour(d, 0)
-    best = two_opt(d, nn)
-    return best[1:] - 1, tour_length(d, best), tour_length(d, nn)
-
-
 # --------------------------------------------------------------------------- the plan
 def village_rng(seed: int, week: Week, township: str, village: str) -> np.random.Generator:
     """The random generator of one village's random checks (same inputs → same draw)."""
@@ -407,7 +211,7 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
         Default: every township.
     inspections : pandas.DataFrame, optional
         Past inspections (see :func:`history_adjustment`).
-    roster : riskmap.export.ledger.Roster, optional
+    roster : riskmap.load.roster.Roster, optional
         Responsible cadres.
     village_points : geopandas.GeoDataFrame, optional
         Columns ``name``, optionally ``township``, point geometry (working CRS).
@@ -578,120 +382,24 @@ def _village_plan(project, surface, tname, vname, chosen, start, kind, score, ad
                        round(length, 1), round(nn_length, 1), *vname_resp)
 
 
-# --------------------------------------------------------------------------- run
-@dataclass
-class PlanReport:
-    """What :func:`run_plan` wrote."""
-
-    week: Week
-    plans: list[TownshipPlan]
-    folders: dict[str, Path]
-    files: list[Path]
-    seconds: float
-    run_ids: dict[str, int] = field(default_factory=dict)
+# --------------------------------------------------------------------------- into the history
+def plan_rows(tp: TownshipPlan) -> list[dict]:
+    """The township's cells as the history stores them (:meth:`History.add_plan`)."""
+    return [{"village": c.village, "seq": c.seq, "cell_id": c.cell_id, "reason": c.reason,
+             "class": c.cls, "score": c.score, "adj_score": c.adj_score,
+             "adjustment": c.adjustment, "x": c.x, "y": c.y} for c in tp.cells]
 
 
-PLAN_FILES = ("ledger.xlsx", "ledger.csv", "patrol.kmz", "patrol.gpx")
-
-
-def default_plan_root(project: Project, week: Week) -> Path:
-    """``<project output>/plan/<week>``: where a week's township folders go by default."""
-    return project.output / "plan" / str(week)
-
-
-def run_plan(project: Project, week, *, townships=None, out=None, overwrite: bool = False,
-             paper: str = "A4", progress=None, record: bool = True) -> PlanReport:
-    """Compute the surface, plan the week and write every township's files.
+def record_plan(history, tp: TownshipPlan, cfg: PlanConfig) -> int:
+    """Store one township's plan as a new plan run of its week; return the run id.
 
     Parameters
     ----------
-    project : Project
-    week : Week or str
-        ``2026-W49``.
-    townships : list of str, optional
-        Default: all.
-    out : Path, optional
-        Root folder; files go to ``<out>/<township>/`` (default
-        :func:`default_plan_root`).
-    overwrite : bool
-        Replace existing files (else an existing file is an error, before
-        anything is written).
-    paper : {"A4", "A3"}
-        Print setup of the ledger.
-    progress : callable, optional
-        Called with a short message per step.
-    record : bool
-        Store the plan in the history database (default True).
-
-    Returns
-    -------
-    PlanReport
-
-    Raises
-    ------
-    RiskmapError
-        Unknown township, existing files without ``overwrite``, bad layers.
+    history : riskmap.field.history.History
+        The open database.
+    tp : TownshipPlan
+    cfg : PlanConfig
+        The settings the plan was made with (stored beside it).
     """
-    from riskmap.export.atomic import check_free, safe_name
-    from riskmap.export.fieldfiles import write_gpx, write_kmz
-    from riskmap.export.ledger import (
-        read_roster,
-        read_village_points,
-        write_ledger_csv,
-        write_ledger_xlsx,
-    )
-    from riskmap.field.history import open_history
-    from riskmap.load.inputs import load_inputs
-    from riskmap.score.engine import compute
-
-    t0 = time.perf_counter()
-    week = Week.parse(week)
-    cfg = PlanConfig.from_project(project)
-    root = Path(out) if out else default_plan_root(project, week)
-    inputs = load_inputs(project, progress)
-    names = list(inputs.townships["name"])
-    wanted = list(townships) if townships else names
-    unknown = [t for t in wanted if t not in names]
-    if unknown:
-        raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
-                           f"valid names: {', '.join(names)}")
-    folders = {t: root / safe_name(t) for t in wanted}
-    for t in wanted:
-        for f in PLAN_FILES:
-            check_free(folders[t] / f, overwrite)
-    roster = read_roster(project)
-    vpoints = read_village_points(project)
-    if progress:
-        progress("计算风险面 (scoring)")
-    surface = compute(project, inputs, progress)
-    # without recording, a project that has no history yet gets none created
-    # (a read-only project folder works with --no-record and --out elsewhere)
-    from contextlib import nullcontext
-
-    have = project.history is not None and Path(project.history).exists()
-    with open_history(project) if (record or have) else nullcontext(None) as hist:
-        back = max(cfg.damp_weeks, cfg.raise_weeks)
-        past = (hist.inspections(week.shift(-back), week.shift(-1))
-                if back and hist is not None else None)
-        plans = make_plan(project, surface, inputs, week, townships=wanted, inspections=past,
-                          roster=roster, village_points=vpoints)
-        report = PlanReport(week, plans, folders, [], 0.0)
-        for tp in plans:
-            if progress:
-                progress(f"输出 {tp.township} ({len(tp.cells)} 个网格)")
-            folder = folders[tp.township]
-            folder.mkdir(parents=True, exist_ok=True)
-            write_ledger_xlsx(tp, folder / "ledger.xlsx", overwrite=overwrite, paper=paper)
-            write_ledger_csv(tp, folder / "ledger.csv", overwrite=overwrite)
-            write_kmz(tp, folder / "patrol.kmz", overwrite=overwrite)
-            write_gpx(tp, folder / "patrol.gpx", overwrite=overwrite)
-            report.files += [folder / f for f in PLAN_FILES]
-            if record:
-                rows = [{"village": c.village, "seq": c.seq, "cell_id": c.cell_id,
-                         "reason": c.reason, "class": c.cls, "score": c.score,
-                         "adj_score": c.adj_score, "adjustment": c.adjustment, "x": c.x,
-                         "y": c.y} for c in tp.cells]
-                report.run_ids[tp.township] = hist.add_plan(
-                    week, tp.township, rows, "\n".join(tp.rules), cfg.as_dict(), tp.build_date)
-    report.seconds = time.perf_counter() - t0
-    return report
+    return history.add_plan(tp.week, tp.township, plan_rows(tp), "\n".join(tp.rules),
+                            cfg.as_dict(), tp.build_date)

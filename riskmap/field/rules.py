@@ -1,0 +1,135 @@
+"""The plan's rule: the ``plan:`` settings of a project, checked, and the rule in words."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+from riskmap.errors import ProjectFileError
+from riskmap.field.week import Week
+from riskmap.load.project import Project
+
+__all__ = ["NO_VILLAGE", "REASON_NEAR", "REASON_RANDOM", "REASON_TOP", "PlanConfig"]
+
+REASON_TOP = "重点"
+REASON_NEAR = "发现点周边"
+REASON_RANDOM = "随机抽查"
+NO_VILLAGE = "(未划村)"
+
+
+# --------------------------------------------------------------------------- settings
+@dataclass(frozen=True)
+class PlanConfig:
+    """The ``plan:`` section of a project, checked, with defaults.
+
+    Attributes
+    ----------
+    per_village : int
+        Priority cells per village (default 5).
+    near_finds : int
+        At most this many cells near recent finds added per village (default 9:
+        a find cell and its 8 neighbours).
+    random_share : float
+        Share of random checks (default 0.1), see the module docstring.
+    damp_weeks : int
+        Weeks a negative inspection damps a cell (default 4).
+    damp_factor : float
+        Score multiplier of damped cells, in (0, 1] (default 0.5).
+    raise_factor : float
+        Score multiplier of find cells and their neighbours, ≥ 1 (default 1.5).
+    raise_weeks : int
+        Weeks a find raises its cell and neighbours (default 8).
+    seed : int
+        Seed of the random checks (default 0); combined with the week and village.
+    min_class : int
+        Lowest class of a priority cell, 1–5 (default 3).
+    roads : Source or None
+        Road layer; accepted, distances are straight lines for now.
+    """
+
+    per_village: int = 5
+    near_finds: int = 9
+    random_share: float = 0.1
+    damp_weeks: int = 4
+    damp_factor: float = 0.5
+    raise_factor: float = 1.5
+    raise_weeks: int = 8
+    seed: int = 0
+    min_class: int = 3
+    roads: object = None
+
+    @classmethod
+    def from_project(cls, project: Project) -> PlanConfig:
+        """Check the project's ``plan`` dict; raise naming the key if a value is wrong.
+
+        Raises
+        ------
+        ProjectFileError
+        """
+        raw = dict(project.plan or {})
+
+        def fail(key, msg):
+            raise ProjectFileError(f"{project.path}: plan.{key}: {msg}")
+
+        def integer(key, lo, hi=None):
+            v = raw.get(key, getattr(cls, key))
+            if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi and v > hi):
+                fail(key, f"must be a whole number ≥ {lo}" + (f" and ≤ {hi}" if hi else "")
+                     + f", got {v!r}")
+            return int(v)
+
+        def number(key, lo, hi, lo_open=False):
+            v = raw.get(key, getattr(cls, key))
+            ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            if not ok or v > hi or v < lo or (lo_open and v == lo):
+                fail(key, f"must be a number in {'(' if lo_open else '['}{lo:g}, {hi:g}], "
+                     f"got {v!r}")
+            return float(v)
+
+        return cls(
+            per_village=integer("per_village", 0),
+            near_finds=integer("near_finds", 0),
+            random_share=number("random_share", 0.0, 1.0),
+            damp_weeks=integer("damp_weeks", 0),
+            damp_factor=number("damp_factor", 0.0, 1.0, lo_open=True),
+            raise_factor=number("raise_factor", 1.0, 100.0),
+            raise_weeks=integer("raise_weeks", 0),
+            seed=integer("seed", 0),
+            min_class=integer("min_class", 1, 5),
+            roads=raw.get("roads"),
+        )
+
+    def as_dict(self) -> dict:
+        """Settings as plain values (for the history database)."""
+        d = asdict(self)
+        d["roads"] = str(self.roads) if self.roads is not None else None
+        return d
+
+    def n_random(self, chosen: int) -> int:
+        """Random checks of a village where ``chosen`` cells were picked by rule."""
+        if self.random_share <= 0:
+            return 0
+        return math.ceil(round(self.random_share * max(chosen, self.per_village, 1), 9))
+
+    def rules(self, week: Week) -> list[str]:
+        """The selection rule in words, as stated in every output."""
+        lines = [
+            f"重点: 每村取 {self.min_class} 级及以上网格中调整后风险分最高的 {self.per_village} 个 "
+            f"(priority: the top {self.per_village} cells of class ≥ {self.min_class} by "
+            "adjusted score).",
+            f"提高: 近 {self.raise_weeks} 周有发现 (发现疑似/发现非法采矿/已取缔) 的网格及其"
+            f"周边 8 格, 风险分 ×{self.raise_factor:g}; 每村另加最多 {self.near_finds} 个 "
+            f"({REASON_NEAR}) "
+            f"(raised: find cells and their 8 neighbours, last {self.raise_weeks} weeks).",
+            f"压低: 近 {self.damp_weeks} 周已排查且未发现的网格, 风险分 ×{self.damp_factor:g}, "
+            "仅用于排序; 有发现者不压低 (damped: inspected with nothing found; ranking only).",
+            f"{REASON_RANDOM}: 每村另从其余网格中均匀随机抽取 ⌈{self.random_share:g} × max(已选数, "
+            f"{self.per_village})⌉ 个, 随机种子 {self.seed} + 周次 {week} + 村名, 可复现 "
+            "(random checks: unpredictable patrols, unbiased negatives).",
+            "巡查顺序: 从村委会出发, 最近邻路线经 2-opt 优化, 直线距离, 含返回村委会 "
+            "(visiting order: nearest neighbour + 2-opt, straight lines, round trip).",
+            "未上报视为未发现, 但未上报的村在周报中列出 (not reported = nothing found; listed).",
+        ]
+        if self.roads is not None:
+            lines.append("道路图层已配置, 本版仍按直线距离排序 (plan.roads is not used yet).")
+        return lines

@@ -1,0 +1,222 @@
+"""The weekly field loop's commands: ``riskmap plan``, ``riskmap ingest``, ``riskmap weekly``.
+
+Each one checks its outputs before heavy work, computes with :mod:`riskmap.field`
+(which returns plans and tables, and keeps the history database) and hands the
+results to the writers of :mod:`riskmap.export` (ledger, field files, weekly).
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from riskmap.errors import RiskmapError
+from riskmap.export.atomic import check_free, safe_name
+from riskmap.export.fieldfiles import write_gpx, write_kmz
+from riskmap.export.fonts import find_cjk_font
+from riskmap.export.ledger import write_ledger_csv, write_ledger_xlsx
+from riskmap.export.weekly import WEEKLY_FILES, write_weekly
+from riskmap.field.history import History, Week, open_history
+from riskmap.field.ingest import FileReport, ingest_file
+from riskmap.field.plan import TownshipPlan, make_plan, record_plan
+from riskmap.field.rules import PlanConfig
+from riskmap.field.weekly import WeeklySummary, weekly_summary
+from riskmap.load.inputs import load_inputs
+from riskmap.load.project import Project
+from riskmap.load.roster import read_roster, read_village_points
+from riskmap.score.engine import compute
+
+__all__ = ["PLAN_FILES", "WEEKLY_FILES", "PlanReport", "default_plan_root",
+           "default_weekly_root", "ingest_files", "run_plan", "run_weekly", "write_plan"]
+
+PLAN_FILES = ("ledger.xlsx", "ledger.csv", "patrol.kmz", "patrol.gpx")
+
+
+@dataclass
+class PlanReport:
+    """What :func:`run_plan` wrote."""
+
+    week: Week
+    plans: list[TownshipPlan]
+    folders: dict[str, Path]
+    files: list[Path]
+    seconds: float
+    run_ids: dict[str, int] = field(default_factory=dict)
+
+
+def default_plan_root(project: Project, week: Week) -> Path:
+    """``<project output>/plan/<week>``: where a week's township folders go by default."""
+    return project.output / "plan" / str(week)
+
+
+def default_weekly_root(project: Project, week: Week) -> Path:
+    """``<project output>/weekly/<week>``: where a week's summary goes by default."""
+    return project.output / "weekly" / str(week)
+
+
+# --------------------------------------------------------------------------- plan
+def run_plan(project: Project, week, *, townships=None, out=None, overwrite: bool = False,
+             paper: str = "A4", progress=None, record: bool = True) -> PlanReport:
+    """Compute the surface, plan the week and write every township's files.
+
+    Parameters
+    ----------
+    project : Project
+    week : Week or str
+        ``2026-W49``.
+    townships : list of str, optional
+        Default: all.
+    out : Path, optional
+        Root folder; files go to ``<out>/<township>/`` (default
+        :func:`default_plan_root`).
+    overwrite : bool
+        Replace existing files (else an existing file is an error, before
+        anything is written).
+    paper : {"A4", "A3"}
+        Print setup of the ledger.
+    progress : callable, optional
+        Called with a short message per step.
+    record : bool
+        Store the plan in the history database (default True).
+
+    Returns
+    -------
+    PlanReport
+
+    Raises
+    ------
+    RiskmapError
+        Unknown township, existing files without ``overwrite``, bad layers.
+    """
+    t0 = time.perf_counter()
+    week = Week.parse(week)
+    cfg = PlanConfig.from_project(project)
+    root = Path(out) if out else default_plan_root(project, week)
+    inputs = load_inputs(project, progress)
+    names = list(inputs.townships["name"])
+    wanted = list(townships) if townships else names
+    unknown = [t for t in wanted if t not in names]
+    if unknown:
+        raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
+                           f"valid names: {', '.join(names)}")
+    folders = {t: root / safe_name(t) for t in wanted}
+    for t in wanted:
+        for f in PLAN_FILES:
+            check_free(folders[t] / f, overwrite)
+    roster = read_roster(project)
+    vpoints = read_village_points(project)
+    if progress:
+        progress("计算风险面 (scoring)")
+    surface = compute(project, inputs, progress)
+    # without recording, a project that has no history yet gets none created
+    # (a read-only project folder works with --no-record and --out elsewhere)
+    have = project.history is not None and Path(project.history).exists()
+    with open_history(project) if (record or have) else nullcontext(None) as hist:
+        back = max(cfg.damp_weeks, cfg.raise_weeks)
+        past = (hist.inspections(week.shift(-back), week.shift(-1))
+                if back and hist is not None else None)
+        plans = make_plan(project, surface, inputs, week, townships=wanted, inspections=past,
+                          roster=roster, village_points=vpoints)
+        report = PlanReport(week, plans, folders, [], 0.0)
+        for tp in plans:
+            if progress:
+                progress(f"输出 {tp.township} ({len(tp.cells)} 个网格)")
+            report.files += write_plan(tp, folders[tp.township], overwrite=overwrite,
+                                       paper=paper)
+            if record:
+                report.run_ids[tp.township] = record_plan(hist, tp, cfg)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def write_plan(tp: TownshipPlan, folder: Path, *, overwrite: bool = False,
+               paper: str = "A4") -> list[Path]:
+    """Write one township's :data:`PLAN_FILES` into ``folder``, each atomically.
+
+    Returns
+    -------
+    list of Path
+        In the order of :data:`PLAN_FILES`.
+    """
+    write_ledger_xlsx(tp, folder / "ledger.xlsx", overwrite=overwrite, paper=paper)
+    write_ledger_csv(tp, folder / "ledger.csv", overwrite=overwrite)
+    write_kmz(tp, folder / "patrol.kmz", overwrite=overwrite)
+    write_gpx(tp, folder / "patrol.gpx", overwrite=overwrite)
+    return [folder / f for f in PLAN_FILES]
+
+
+# --------------------------------------------------------------------------- ingest
+def ingest_files(project: Project, paths, *, week=None, surface=None,
+                 history: History | None = None, progress=None) -> list[FileReport]:
+    """Read returned ledgers and store them in the project's history database.
+
+    Parameters
+    ----------
+    project : Project
+    paths : iterable of path
+        Returned ``.xlsx``/``.csv`` files.
+    week : Week or str, optional
+        Week of every file (default: what each file says).
+    surface : Surface, optional
+        Scored surface (default: computed from the project).
+    history : History, optional
+        Open database (default: the project's, opened and closed here).
+    progress : callable, optional
+        Called with a short message per file.
+
+    Returns
+    -------
+    list of FileReport
+        One per file (see :func:`riskmap.field.ingest.ingest_file`).
+    """
+    week = Week.parse(week) if week else None
+    if surface is None:
+        surface = compute(project, load_inputs(project, progress), progress)
+    with open_history(project) if history is None else nullcontext(history) as hist:
+        reports = []
+        for p in paths:
+            p = Path(p)
+            if progress:
+                progress(f"读取 {p.name}")
+            reports.append(ingest_file(hist, p, project, surface, week))
+    return reports
+
+
+# --------------------------------------------------------------------------- weekly
+def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, townships=None,
+               weeks: int = 8) -> tuple[WeeklySummary, list[Path]]:
+    """Write the weekly summary of ``week`` (HTML, XLSX, PNG).
+
+    Parameters
+    ----------
+    project : Project
+    week : Week or str
+    out : Path, optional
+        Folder (default :func:`default_weekly_root`).
+    overwrite : bool
+        Replace existing files.
+    townships : list of str, optional
+        Only these townships.
+    weeks : int
+        Weeks in the chart.
+
+    Returns
+    -------
+    (WeeklySummary, list of Path)
+
+    Raises
+    ------
+    ExportError
+        Existing files without ``overwrite``.
+    """
+    week = Week.parse(week)
+    folder = Path(out) if out else default_weekly_root(project, week)
+    for f in WEEKLY_FILES:
+        check_free(folder / f, overwrite)
+    with open_history(project) as hist:
+        summary = weekly_summary(hist, week, weeks=weeks, townships=townships)
+    files = write_weekly(summary, folder, overwrite=overwrite, project_name=project.name,
+                         font_path=find_cjk_font(project.map.get("font")))
+    return summary, files
