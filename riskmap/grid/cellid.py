@@ -17,19 +17,11 @@ import re
 import numpy as np
 
 from riskmap.errors import GridError
+from riskmap.load.specs import check_patrol_size
+
+__all__ = ["cell_ids", "check_patrol_size", "locate", "parse_cell_id"]
 
 _ID = re.compile(r"^\s*(-?\d+)-(-?\d+)(?:-(\d+))?\s*$")
-
-
-def check_patrol_size(size: float) -> int:
-    """Return the patrol cell size as int metres, or raise if ids cannot be made."""
-    s = round(size)
-    if abs(size - s) > 1e-9 or s <= 0 or (1000 % s and s % 1000):
-        raise GridError(
-            f"patrol cell size {size} m cannot carry cell ids: use a size that divides "
-            "1000 m (e.g. 50, 100, 200, 250, 500) or a whole number of kilometres"
-        )
-    return s
 
 
 def _digits(size: int) -> int:

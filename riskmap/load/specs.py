@@ -1,0 +1,168 @@
+"""The checked project as values: Source, AreaSpec, FactorSpec, Project (frozen dataclasses)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from riskmap.errors import GridError, ProjectFileError
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a layer comes from: a file, optionally a layer inside it."""
+
+    path: Path
+    layer: str | None = None
+    where: str | None = None
+    x_field: str | None = None
+    y_field: str | None = None
+    crs: str | None = None
+    encoding: str | None = None
+    sheet: str | None = None
+    table: str = "points"  # for CSV/TXT/XLSX: "points" or "corners" (拐点坐标 licences)
+    crs_field: str | None = None  # per-row coordinate system column
+    datum: str | None = None  # of GK coordinates: cgcs2000, wgs84, xian80, beijing54
+    towgs84: tuple | None = None  # Helmert parameters for xian80 / beijing54
+    central_meridian: float | None = None  # of GK eastings without zone prefix
+    allow_outside: bool = False  # accept a layer whose features are mostly outside
+
+    def __str__(self) -> str:
+        return f"{self.path}" + (f" (图层 {self.layer})" if self.layer else "")
+
+    @property
+    def is_table(self) -> bool:
+        """True for CSV/TXT/XLSX point tables (read by pandas, not OGR)."""
+        return self.path.suffix.lower() in {".csv", ".txt", ".xlsx", ".xls"}
+
+
+@dataclass(frozen=True)
+class AreaSpec:
+    """Township or village polygons with their name field."""
+
+    source: Source
+    name_field: str
+    township_field: str | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a factor's kind tells the lower floors about it, as plain data.
+
+    Filled in when the factor's parameters are checked by its kind
+    (:func:`riskmap.factors.check_spec`); loading reads it to check the layer.
+    """
+
+    reach: float = 0.0  # largest distance (m) at which a feature still affects a cell
+    density: bool = False  # the value is a kernel density (per km²)
+    geometries: frozenset = frozenset()  # geometry types the kind can use (empty: any)
+    needs: str = ""  # those types in words, for messages
+    columns: tuple = ()  # columns of the layer the factor reads
+
+
+@dataclass(frozen=True)
+class FactorSpec:
+    """One risk factor: a layer, a kind, its parameters and a weight."""
+
+    name: str
+    label: str
+    source: Source
+    kind: str
+    weight: float
+    params: dict = field(default_factory=dict)
+    traits: Traits | None = None  # None until checked by the factor's kind
+
+    @property
+    def is_density(self) -> bool:
+        """A kernel density (``density``, or ``typed`` with ``method: density``)."""
+        return bool(self.traits and self.traits.density)
+
+    @property
+    def reach(self) -> float:
+        """Largest distance (m) at which a feature still affects a cell."""
+        return self.traits.reach if self.traits else 0.0
+
+
+@dataclass(frozen=True)
+class Project:
+    """A checked project file."""
+
+    path: Path
+    name: str
+    crs: str
+    cell_size: float
+    patrol_cell_size: float
+    patrol_score: str
+    as_of: dt.date
+    district: AreaSpec
+    townships: AreaSpec
+    villages: AreaSpec | None
+    factors: tuple[FactorSpec, ...]
+    class_method: str
+    class_breaks: tuple[float, ...]
+    incidents: dict | None
+    output: Path
+    map: dict = field(default_factory=dict)
+    ahp: dict | None = None  # pairwise comparison matrix (checked by riskmap.models.ahp)
+    calibration: dict = field(default_factory=dict)  # options of riskmap calibrate
+    roster: dict | None = None  # responsible cadres: source + field names (raw, checked later)
+    plan: dict = field(default_factory=dict)  # options of riskmap plan (raw, checked later)
+    village_points: AreaSpec | None = None  # village committee points (name_field, ...)
+    history: Path | None = None  # the project's history database (default beside the file)
+    power: dict | None = None  # the power company's meter table (raw, checked by models.power)
+
+    @property
+    def folder(self) -> Path:
+        """Folder of the project file (paths are relative to it)."""
+        return self.path.parent
+
+    def sources(self) -> list[Source]:
+        """Every input source, in project-file order, without repeats."""
+        seen, out = set(), []
+        areas = [self.district, self.townships, self.villages]
+        for s in [a.source for a in areas if a] + [f.source for f in self.factors]:
+            if (s.path, s.layer) not in seen:
+                seen.add((s.path, s.layer))
+                out.append(s)
+        return out
+
+    def with_cell_size(self, cell_size: float) -> Project:
+        """Copy with another analysis cell size (checked against the patrol size)."""
+        from dataclasses import replace
+
+        check_cell_sizes(self.path, cell_size, self.patrol_cell_size)
+        return replace(self, cell_size=float(cell_size))
+
+
+def check_patrol_size(size: float) -> int:
+    """Return the patrol cell size as int metres, or raise if ids cannot be made.
+
+    Ids (:mod:`riskmap.grid.cellid`) need a size that divides 1000 m or a whole
+    number of kilometres.
+    """
+    s = round(size)
+    if abs(size - s) > 1e-9 or s <= 0 or (1000 % s and s % 1000):
+        raise GridError(
+            f"patrol cell size {size} m cannot carry cell ids: use a size that divides "
+            "1000 m (e.g. 50, 100, 200, 250, 500) or a whole number of kilometres"
+        )
+    return s
+
+
+def check_cell_sizes(path, cell, patrol):
+    """Raise unless ``patrol`` carries ids and is a whole multiple of ``cell``."""
+    try:
+        check_patrol_size(patrol)
+    except GridError as e:
+        raise ProjectFileError(f"{path}: patrol_cell_size: {e}") from None
+    k = patrol / cell if cell > 0 else math.inf
+    if not math.isfinite(k) or abs(k - round(k)) > 1e-9:
+        raise ProjectFileError(
+            f"{path}: cell_size {cell:g} m must divide patrol_cell_size {patrol:g} m "
+            "a whole number of times (e.g. 25 m analysis cells in 100 m patrol cells)"
+        )
+
+
