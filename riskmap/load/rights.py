@@ -27,6 +27,7 @@ from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
 from riskmap.errors import LayerError, RiskmapWarning
+from riskmap.load import licences
 from riskmap.load.tables import TableInfo, read_table
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,11 @@ CORNER_KEYWORDS: dict[str, tuple[str, ...]] = {
     "validity": ("有效期", "有效期限"),
     "scale": ("生产规模", "设计规模", "规模", "生产能力"),
 }
-#: coordinates closer than this (m) are the same corner
-TOLERANCE = 0.01
-#: overlaps smaller than this (m²) are rounding, not overlaps
-MIN_OVERLAP = 0.01
 _DATUM_WORDS = {  # how a title or note names the coordinate system
     "xian80": re.compile(r"西安\s*(?:19)?80|1980\s*西安|xian\s*(?:19)?80|80\s*坐标系", re.I),
     "beijing54": re.compile(r"北京\s*(?:19)?54|1954\s*北京|beijing\s*(?:19)?54|54\s*坐标系", re.I),
     "cgcs2000": re.compile(r"2000\s*国家大地|国家\s*2000|cgcs\s*2000|2000\s*坐标系", re.I),
 }
-_NUM = r"(?<![\d.])[+-]?\d+(?:\.\d+)?"
-_DATE = r"(\d{4})\s*[-./年]\s*(\d{1,2})\s*[-./月]\s*(\d{1,2})|(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)"
 
 
 @dataclass
@@ -181,9 +176,6 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
         a block with fewer than three corners, an unknown zone without
         ``central_meridian``/``crs``, Xi'an 1980/Beijing 1954 without ``towgs84``.
     """
-    from riskmap.crs import gk
-    from riskmap.load import values
-
     path = Path(path)
     df, tinfo = read_table(path, sheet=sheet, encoding=encoding, keywords=CORNER_KEYWORDS,
                            numeric=("x", "y"), required=("x", "y"))
@@ -196,9 +188,20 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
     if len(df) == 0:
         raise LayerError(f"{path}: 表头下没有数据行 (no data rows under the header on row "
                          f"{tinfo.header_row})")
-    rows = df["_row"].to_numpy()
+    df, rows, xy, out_crs = _corners_xy(path, df, tinfo, report, datum, towgs84, crs,
+                                        central_meridian)
+    gdf = _licence_polygons(path, df, rows, xy, out_crs, report)
+    report.licences = len(gdf)
+    report.overlaps = licences.licence_overlaps(gdf, report)
+    return gdf, report
 
-    # ---- coordinates
+
+def _corners_xy(path, df, tinfo, report, datum, towgs84, crs, central_meridian):
+    """Rows with coordinates, their easting/northing (m) and the CRS they are in."""
+    from riskmap.crs import gk
+    from riskmap.load import values
+
+    rows = df["_row"].to_numpy()
     a, bad_a = values.parse_numbers(df["x"].to_numpy())
     b, bad_b = values.parse_numbers(df["y"].to_numpy())
     bad = bad_a | bad_b
@@ -216,7 +219,7 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
     report.skipped_rows = int(skip.sum())
     if report.skipped_rows:
         report.notes.append(f"跳过 {report.skipped_rows} 行无坐标 (rows without coordinates "
-                            f"skipped): {_rows(rows[skip])}")
+                            f"skipped): {licences.rows_text(rows[skip])}")
     df, a, b, rows = df.loc[~skip].reset_index(drop=True), a[~skip], b[~skip], rows[~skip]
     if len(df) == 0:
         raise LayerError(f"{path}: 没有带坐标的行 (no row has coordinates)")
@@ -238,39 +241,43 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
     # removing the prefix leaves float noise (463176.799999997): keep micrometres
     easting, northing = np.round(easting, 6), np.round(northing, 6)
 
-    # ---- licence, block, point
-    lic_key, lic_no, name = _licences(df)
+    return df, rows, np.c_[easting, northing], out_crs
+
+
+def _licence_polygons(path, df, rows, xy, out_crs, report) -> gpd.GeoDataFrame:
+    """One MultiPolygon per licence from its blocks' corner rings, with attributes."""
+    lic_key, lic_no, name = licences.licences(df)
     first_blank = lic_key.isna().to_numpy()
     if first_blank.any():
         i = int(np.flatnonzero(first_blank)[0])
         raise LayerError(f"{path}: 第 {rows[i]} 行 (row {rows[i]}): 没有采矿许可证号或矿山名称 "
                          "(no licence number or mine name above or on this row); fill it in")
-    block = _text(df["block"]) if "block" in df else pd.Series(None, index=df.index, dtype=object)
+    block = (licences.text(df["block"]) if "block" in df
+             else pd.Series(None, index=df.index, dtype=object))
     block = block.groupby(lic_key.to_numpy()).ffill().fillna("1")
     if "point" in df:
-        pnum = _point_numbers(df["point"])
+        pnum = licences.point_numbers(df["point"])
     else:
         pnum = pd.Series(np.nan, index=df.index)
         report.notes.append("没有点号列, 按表格顺序连接拐点 (no point-number column: corners "
                             "joined in table order)")
 
-    attrs = _attributes(df, lic_key)
+    attrs = licences.attributes(df, lic_key)
 
     # ---- polygons per block, then per licence
-    xy = np.c_[easting, northing]
     work = pd.DataFrame({"lic": lic_key, "block": block, "p": pnum,
                          "pos": np.arange(len(df))})
     licence_geoms: dict[str, list] = {}
     licence_corners: dict[str, int] = {}
     for (lic, blk), g in work.groupby(["lic", "block"], sort=False):
-        ring_xy, ring_rows = _block_ring(path, lic, blk, g, xy, rows, report)
+        ring_xy, ring_rows = licences.block_ring(path, lic, blk, g, xy, rows, report)
         poly = Polygon(ring_xy)
         if not poly.is_valid:
             reason = shapely.is_valid_reason(poly)
-            poly = _polygonal(shapely.make_valid(poly))
-            msg = (f"{lic} 块段 {blk} (block {blk}, rows {_rows(ring_rows)}): 拐点连线自相交, "
-                   f"已修复 (self-intersecting ring repaired with make_valid: {reason}); "
-                   "check the point order")
+            poly = licences.polygonal(shapely.make_valid(poly))
+            msg = (f"{lic} 块段 {blk} (block {blk}, rows {licences.rows_text(ring_rows)}): "
+                   f"拐点连线自相交, 已修复 (self-intersecting ring repaired with make_valid: "
+                   f"{reason}); check the point order")
             report.warnings.append(msg)
             warnings.warn(f"{path}: {msg}", RiskmapWarning, stacklevel=2)
         licence_geoms.setdefault(lic, []).append((blk, poly))
@@ -280,11 +287,11 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
 
     records, geoms = [], []
     for lic, parts in licence_geoms.items():
-        _block_overlaps(lic, parts, report)
+        licences.block_overlaps(lic, parts, report)
         polys = [p for _, poly in parts for p in shapely.get_parts(poly)]
         geom = MultiPolygon(polys)
         if not geom.is_valid:  # touching or overlapping blocks: dissolve
-            geom = _polygonal(shapely.union_all(polys))
+            geom = licences.polygonal(shapely.union_all(polys))
         geom = MultiPolygon([orient(p, 1.0) for p in shapely.get_parts(geom)])
         rec = {"licence_no": lic_no.get(lic), "name": name.get(lic), "blocks": len(parts),
                "corners": licence_corners[lic], "area_km2": geom.area / 1e6}
@@ -298,10 +305,7 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
                       "depth_top": "float64", "depth_bottom": "float64"})
     for c in ("licence_no", "name", "valid_from", "valid_to", "scale"):
         out[c] = out[c].astype(object).where(out[c].notna(), None)
-    gdf = gpd.GeoDataFrame(out, geometry=geoms, crs=out_crs)
-    report.licences = len(gdf)
-    report.overlaps = _licence_overlaps(gdf, report)
-    return gdf, report
+    return gpd.GeoDataFrame(out, geometry=geoms, crs=out_crs)
 
 
 # --------------------------------------------------------------------------- CRS
@@ -406,192 +410,3 @@ def _sheet_rows(msg: str, rows: np.ndarray) -> str:
     return re.sub(r"\brows? (\d+)", sub, msg)
 
 
-# --------------------------------------------------------------------------- columns
-def _text(s: pd.Series) -> pd.Series:
-    """Cell values as stripped text (numbers 3.0 → "3"), blanks None."""
-    num = pd.to_numeric(s, errors="coerce")
-    whole = num.notna() & (num == num.round()) & ~s.map(type).eq(str)
-    t = s.astype(object).where(s.notna(), None).astype(str).str.strip()
-    t = t.where(~whole, num.round().astype("Int64").astype(str))
-    return t.where(s.notna() & (t != ""), None)
-
-
-def _licences(df: pd.DataFrame):
-    """Licence key per row (number, else name), forward-filled, and key → number/name."""
-    none = pd.Series(None, index=df.index, dtype=object)
-    lic = _text(df["licence_no"]) if "licence_no" in df else none
-    name = _text(df["name"]) if "name" in df else none
-    # a row starts a new licence when a filled number or name differs from the one above
-    new = ((lic.notna() & (lic != lic.ffill().shift())) |
-           (name.notna() & (name != name.ffill().shift())))
-    gid = new.cumsum()
-    lic_f = lic.groupby(gid).transform("first")
-    name_f = name.groupby(gid).transform("first")
-    # number missing on a new name's rows but the name seen before: reuse its number
-    key = lic_f.where(lic_f.notna(), name_f)
-    key = key.where(gid > 0, None)
-    lic_of = dict(zip(key, lic_f, strict=True))
-    name_of = {}
-    for k, n in zip(key, name_f, strict=True):
-        if k is not None and name_of.get(k) is None:
-            name_of[k] = n
-    return key, {k: v for k, v in lic_of.items() if k is not None}, name_of
-
-
-def _point_numbers(s: pd.Series) -> pd.Series:
-    """Trailing integer of a point label ("J12" → 12, "拐点3" → 3), NaN if none."""
-    t = s.astype(object).where(s.notna(), "").astype(str).str.normalize("NFKC")
-    t = t.str.replace(r"\.0+$", "", regex=True)
-    return pd.to_numeric(t.str.extract(r"(\d+)\s*$")[0], errors="coerce")
-
-
-def _attributes(df: pd.DataFrame, key: pd.Series) -> dict[str, dict]:
-    """Depth range, validity and scale per licence (first value found)."""
-    cols = pd.DataFrame(index=df.index)
-    for role in ("depth_top", "depth_bottom"):
-        if role in df:
-            cols[role] = _first_number(df[role])
-    if "depth" in df:
-        pair = _number_pair(df["depth"])
-        for role, k in (("depth_top", 0), ("depth_bottom", 1)):
-            cols[role] = cols[role].fillna(pair[k]) if role in cols else pair[k]
-    for role in ("valid_from", "valid_to"):
-        if role in df:
-            cols[role] = _dates(df[role])[0]
-    if "validity" in df:
-        d0, d1 = _dates(df["validity"])
-        for role, d in (("valid_from", d0), ("valid_to", d1)):
-            cols[role] = cols[role].fillna(d) if role in cols else d
-    if "scale" in df:
-        cols["scale"] = _text(df["scale"])
-    if cols.shape[1] == 0:
-        return {}
-    g = cols.groupby(key.to_numpy(), sort=False)
-    first = g.first()
-    # blocks of one licence may have their own depth range: widest range
-    if "depth_top" in first:
-        first["depth_top"] = g["depth_top"].max()
-    if "depth_bottom" in first:
-        first["depth_bottom"] = g["depth_bottom"].min()
-    first = first.astype(object).where(first.notna(), None)
-    return first.to_dict(orient="index")
-
-
-def _first_number(s: pd.Series) -> pd.Series:
-    return _number_pair(s)[0]
-
-
-def _number_pair(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """First and second number in each cell ("由+1200米至800米" → 1200, 800)."""
-    t = s.astype(object).where(s.notna(), "").astype(str).str.normalize("NFKC")
-    t = t.str.replace(",", "", regex=False)
-    nums = t.str.extractall(f"({_NUM})")[0].astype(float).unstack()
-    nums = nums.reindex(index=s.index, columns=[0, 1])
-    return nums[0], nums[1]
-
-
-def _dates(s: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """First and second date in each cell as ISO text ("2015年3月1日至2025年3月1日")."""
-    t = s.astype(object).where(s.notna(), "").astype(str).str.normalize("NFKC")
-    m = t.str.extractall(_DATE)
-    if len(m) == 0:
-        empty = pd.Series(None, index=s.index, dtype=object)
-        return empty, empty.copy()
-    y = m[0].fillna(m[3]).astype(int)
-    mo = m[1].fillna(m[4]).astype(int)
-    d = m[2].fillna(m[5]).astype(int)
-    ts = pd.to_datetime(pd.DataFrame({"year": y, "month": mo, "day": d}), errors="coerce")
-    iso = ts.dt.strftime("%Y-%m-%d").where(ts.notna(), None).unstack()
-    iso = iso.reindex(index=s.index, columns=[0, 1])
-    return (iso[0].astype(object).where(iso[0].notna(), None),
-            iso[1].astype(object).where(iso[1].notna(), None))
-
-
-# --------------------------------------------------------------------------- geometry
-def _block_ring(path, lic, blk, g: pd.DataFrame, xy, rows, report):
-    """Corner coordinates of one block in ring order, closing point removed."""
-    pos = g["pos"].to_numpy()
-    p = g["p"].to_numpy()
-    if np.isnan(p).any():
-        if not np.isnan(p).all():
-            report.notes.append(f"{lic} 块段 {blk}: 部分点号无法识别, 按表格顺序连接 (some point "
-                                f"numbers unreadable, table order used): rows {_rows(rows[pos])}")
-    else:
-        pos = pos[np.argsort(p, kind="stable")]
-        p = p[np.argsort(p, kind="stable")]
-    pts, r = xy[pos], rows[pos]
-    # closing point: the last corner, or a corner numbered like the first, repeats the first
-    same_first = np.hypot(*(pts - pts[0]).T) <= TOLERANCE
-    same_first[0] = False
-    closing = same_first & ((np.arange(len(pts)) == len(pts) - 1) | (p == p[0]))
-    report.closing_points += int(closing.sum())
-    pts, r = pts[~closing], r[~closing]
-    # other repeated corners: consecutive ones are dropped, others reported
-    d = np.hypot(*(pts[:, None, :] - pts[None, :, :]).transpose(2, 0, 1))
-    dup = np.triu(d <= TOLERANCE, 1)
-    if dup.any():
-        i, j = np.nonzero(dup)
-        report.warnings.append(
-            f"{lic} 块段 {blk} (block {blk}): 重复拐点 (duplicate corners) rows "
-            + ", ".join(f"{r[a]}={r[b]}" for a, b in zip(i, j, strict=True))
-            + "; check the coordinates")
-        consecutive = np.zeros(len(pts), bool)
-        consecutive[j[j == i + 1]] = True
-        pts, r = pts[~consecutive], r[~consecutive]
-    if len(pts) < 3:
-        where = _rows(rows[g["pos"].to_numpy()])
-        raise LayerError(f"{path}: {lic} 块段 {blk} (block {blk}) 只有 {len(pts)} 个不同的拐点 "
-                         f"(fewer than 3 distinct corners), rows {where}; "
-                         "a block needs at least 3 corners: check the licence/block columns "
-                         "and the coordinates")
-    return pts, r
-
-
-def _polygonal(geom):
-    parts = [p for p in shapely.get_parts(geom) if isinstance(p, Polygon) and not p.is_empty]
-    if not parts:
-        return Polygon()
-    return shapely.union_all(parts)
-
-
-def _block_overlaps(lic, parts, report) -> None:
-    if len(parts) < 2:
-        return
-    geoms = np.array([p for _, p in parts], dtype=object)
-    tree = shapely.STRtree(geoms)
-    i, j = tree.query(geoms, predicate="intersects")
-    keep = i < j
-    i, j = i[keep], j[keep]
-    if len(i) == 0:
-        return
-    area = shapely.area(shapely.intersection(geoms[i], geoms[j]))
-    for a, b, m2 in zip(i, j, area, strict=True):
-        if m2 > MIN_OVERLAP:
-            report.warnings.append(f"{lic}: 块段 {parts[a][0]} 与块段 {parts[b][0]} 重叠 "
-                                   f"{m2:,.1f} m² (blocks overlap); the licence is their union")
-
-
-def _licence_overlaps(gdf: gpd.GeoDataFrame, report) -> list[tuple[str, str, float]]:
-    geoms = gdf.geometry.to_numpy()
-    tree = shapely.STRtree(geoms)
-    i, j = tree.query(geoms, predicate="intersects")
-    keep = i < j
-    i, j = i[keep], j[keep]
-    if len(i) == 0:
-        return []
-    area = shapely.area(shapely.intersection(geoms[i], geoms[j]))
-    key = gdf["licence_no"].where(gdf["licence_no"].notna(), gdf["name"]).to_numpy()
-    out = []
-    for a, b, m2 in zip(i, j, area, strict=True):
-        if m2 > MIN_OVERLAP:
-            out.append((str(key[a]), str(key[b]), float(m2)))
-            report.warnings.append(f"采矿权 {key[a]} 与 {key[b]} 重叠 {m2:,.1f} m² "
-                                   "(licences overlap); check both corner lists")
-    return out
-
-
-def _rows(rows) -> str:
-    rows = [int(r) for r in rows]
-    if len(rows) > 8:
-        return ", ".join(map(str, rows[:8])) + f", … ({len(rows)} rows)"
-    return ", ".join(map(str, rows))

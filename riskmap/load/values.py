@@ -387,3 +387,46 @@ def parse_dates(values, near: dt.date | None = None, *, what: str = "日期"
 def date_of(v, what: str = "日期") -> dt.date | None:
     """A single date value (project keys, options); ``ValueError`` names ``what``."""
     return parse_date(v, None, what=what)
+
+
+_FIND_YMD = re.compile(r"(\d{4})\s*[年./\-]\s*(\d{1,2})\s*[月./\-]\s*(\d{1,2})\s*[日号]?"
+                       r"|(?<!\d)(\d{4})(\d{2})(\d{2})(?!\d)")
+_FIND_MD = re.compile(r"(?<![\d.])(\d{1,2})\s*月\s*(\d{1,2})\s*[日号]?")
+
+
+def find_dates(text) -> list[dt.date]:
+    """Every date written in a text, in order (titles, file names, validity ranges).
+
+    Full dates (``2023-12-04``, ``2023年12月4日``, ``20231204``) and, after a full
+    date, month-day dates that take its year (``2023年12月04日—12月10日`` gives
+    both days; a month before the previous one moves to the next year).
+    Impossible dates are skipped.
+
+    Examples
+    --------
+    >>> find_dates("2015年3月1日至2025年3月1日")
+    [datetime.date(2015, 3, 1), datetime.date(2025, 3, 1)]
+    """
+    s = clean_text(text)
+    found: list[tuple[int, dt.date]] = []
+    taken = []
+    for m in _FIND_YMD.finditer(s):
+        y, mo, d = (m[1], m[2], m[3]) if m[1] else (m[4], m[5], m[6])
+        try:
+            found.append((m.start(), dt.date(int(y), int(mo), int(d))))
+            taken.append(m.span())
+        except ValueError:
+            continue
+    for m in _FIND_MD.finditer(s):
+        if any(a <= m.start() < b for a, b in taken):
+            continue
+        before = [d for pos, d in found if pos < m.start()]
+        if not before:
+            continue
+        prev = before[-1]
+        year = prev.year + (1 if int(m[1]) < prev.month else 0)
+        try:
+            found.append((m.start(), dt.date(year, int(m[1]), int(m[2]))))
+        except ValueError:
+            continue
+    return [d for _, d in sorted(found, key=lambda t: t[0])]
