@@ -2,38 +2,33 @@
 
 Loads and checks the layers, scores the whole district once, then writes the
 district folder and one folder per township (each a window of the same grid,
-so cell ids and scores agree everywhere).
+so cell ids and scores agree everywhere). What each folder holds is the list
+:data:`riskmap.pipeline.exporters.EXPORTERS`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import logging
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from riskmap import __version__
 from riskmap.errors import RiskmapError
 from riskmap.export.atomic import atomic_folder, check_free, safe_name
-from riskmap.export.gpkg import clip_inputs, write_gpkg, zones
-from riskmap.export.html import InputLayer, MapPage, basemaps, write_html
-from riskmap.export.tif import write_score_tif
-from riskmap.grid.blocks import upsample
 from riskmap.load.inputs import Inputs, load_inputs
 from riskmap.load.project import Project
-from riskmap.marks import INTERNAL
-from riskmap.score.cells import cell_table
+from riskmap.models import power as _power  # noqa: F401  (registers the power:anomalies reader)
+from riskmap.pipeline.area import DISTRICT_LABEL, EXPORT_MIN_CLASS, AreaContext, area_context
+from riskmap.pipeline.exporters import EXPORTERS, Deferred
 from riskmap.score.engine import Surface, compute
 
+__all__ = ["DISTRICT_LABEL", "EXPORTERS", "EXPORT_MIN_CLASS", "AreaResult", "BuildReport",
+           "build"]
+
 log = logging.getLogger(__name__)
-DISTRICT_LABEL = "全区"
-EXPORT_MIN_CLASS = 3
 
 
 @dataclass
@@ -88,29 +83,8 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     out = Path(out) if out else project.output
     inputs = load_inputs(project, progress)
     t_load = time.perf_counter() - t0
-    names = list(inputs.townships["name"])
-    if townships:
-        unknown = [t for t in townships if t not in names]
-        if unknown:
-            raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
-                               f"valid names: {', '.join(names)}")
-        areas = [(t, names.index(t) + 1) for t in townships]
-    else:
-        label = project.district.label or DISTRICT_LABEL
-        if label in names:
-            raise RiskmapError(f"district.label {label!r} is also a township name; set "
-                               "district.label in the project file to something else")
-        areas = [(label, None)] + [(t, i + 1) for i, t in enumerate(names)]
-    folders = {}
-    for name, _ in areas:
-        folders[name] = out / safe_name(name)
-        clash = [n for n, f in folders.items() if n != name
-                 and f.name.casefold() == folders[name].name.casefold()]
-        if clash:
-            raise RiskmapError(f"乡镇 {clash[0]!r} and {name!r} would share the output folder "
-                               f"{folders[name].name!r} (names made safe for Windows); rename "
-                               "one in the townships layer")
-        check_free(folders[name], overwrite)
+    areas = _areas(project, inputs, townships)
+    folders = _folders(areas, out, overwrite)
     if atlas:
         check_free(out / "atlas.pdf", overwrite)
     from riskmap.export.fonts import find_cjk_font
@@ -122,33 +96,15 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     surface = compute(project, inputs, progress)
     report = BuildReport(project, surface, inputs)
     build_date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
-    pages = []
-    # every area is written into its own temporary folder; the PDF sheets are then
-    # drawn side by side (one process per core), and only when everything is
-    # complete do the folders move into place
-    with contextlib.ExitStack() as stack:
-        done = []
-        for name, idx in areas:
-            if progress:
-                progress(f"输出 {name}")
-            t1 = time.perf_counter()
-            tmp = stack.enter_context(atomic_folder(folders[name], overwrite))
-            counts, n_exp, page, summary = _write_area(project, inputs, surface, name, idx,
-                                                       tmp, build_date, t_load)
-            done.append((name, tmp, counts, n_exp, page, summary, time.perf_counter() - t1))
-        jobs = [(tmp / "map.pdf", page) for _, tmp, _, _, page, _, _ in done if page]
-        if jobs and progress:
-            progress(f"绘制 {len(jobs)} 张乡镇图 (map.pdf)")
-        pdf_s = _draw_sheets(jobs, sheet)
-        for name, tmp, counts, n_exp, page, summary, sec in done:
-            if page is not None:
-                pages.append(page)
-                summary["map_pdf"] = {"paper": sheet["paper"],
-                                      "orientation": sheet["orientation"],
-                                      "font": str(sheet["font"]),
-                                      "seconds": round(pdf_s.get(tmp / "map.pdf", 0), 3)}
-            _finish_summary(tmp, summary)
-            report.areas.append(AreaResult(name, folders[name], counts, n_exp, sec))
+
+    def cut(name, idx):
+        return area_context(project, inputs, surface, name, idx, build_date=build_date,
+                            sheet_opts=sheet, t_load=t_load)
+
+    done = _write_areas(areas, folders, cut, overwrite, progress)
+    report.areas = [AreaResult(a.name, folders[a.name], a.counts, len(a.cells), a.seconds)
+                    for a in done]
+    pages = [a.sheet for a in done if a.sheet is not None]
     if atlas and pages:
         from riskmap.export.pdf import write_atlas
 
@@ -159,155 +115,83 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     return report
 
 
-def _latest_evaluation(project: Project) -> dict | None:
-    """The figures of the last ``riskmap evaluate`` run on this project, if any."""
-    path = project.output / "evaluation" / "evaluation.json"
-    if not path.is_file():
-        return None
-    try:
-        ev = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    keep = ("hit@10", "PAI@10", "PEI@10", "AUC", "n_test")
-    out = {m: {k: ev[m].get(k) for k in keep} for m in ("model", "kde", "uniform")
-           if isinstance(ev.get(m), dict)}
-    out.update(split=ev.get("split"), file=str(path))
-    return out
+def _areas(project: Project, inputs: Inputs, townships) -> list[tuple[str, int | None]]:
+    """(name, township number) of every area to build; None is the district."""
+    names = list(inputs.townships["name"])
+    if townships:
+        unknown = [t for t in townships if t not in names]
+        if unknown:
+            raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
+                               f"valid names: {', '.join(names)}")
+        return [(t, names.index(t) + 1) for t in townships]
+    label = project.district.label or DISTRICT_LABEL
+    if label in names:
+        raise RiskmapError(f"district.label {label!r} is also a township name; set "
+                           "district.label in the project file to something else")
+    return [(label, None)] + [(t, i + 1) for i, t in enumerate(names)]
 
 
-def _map_layers(project: Project, clipped: dict) -> list[InputLayer]:
-    """Every factor layer as a map toggle; typed layers one toggle per type."""
-    out = []
-    for spec in project.factors:
-        gdf = clipped.get(spec.name)
-        if gdf is None or not len(gdf):
-            continue
-        if spec.kind == "typed":
-            tf = spec.params["type_field"]
-            for t, sub in gdf.groupby(gdf[tf].astype(str), sort=True):
-                out.append(InputLayer(f"{spec.label}: {t}", sub))
-        else:
-            out.append(InputLayer(spec.label, gdf, on=spec.kind in ("inside", "ring")))
-    return out
+def _folders(areas, out: Path, overwrite: bool) -> dict[str, Path]:
+    """The output folder of each area, checked free (and distinct on Windows) before work."""
+    folders = {}
+    for name, _ in areas:
+        folders[name] = out / safe_name(name)
+        clash = [n for n, f in folders.items() if n != name
+                 and f.name.casefold() == folders[name].name.casefold()]
+        if clash:
+            raise RiskmapError(f"乡镇 {clash[0]!r} and {name!r} would share the output folder "
+                               f"{folders[name].name!r} (names made safe for Windows); rename "
+                               "one in the townships layer")
+        check_free(folders[name], overwrite)
+    return folders
 
 
-def _write_area(project, inputs, s: Surface, name, idx, folder: Path, build_date, t_load):
-    t0 = time.perf_counter()
-    keep = s.p_area if idx is None else s.p_area & (s.township == idx)
-    if not keep.any():
-        raise RiskmapError(f"乡镇 {name} has no cell inside the district; check the townships "
-                           "layer")
-    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
-    pr0, pr1, pc0, pc1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    pwin = (slice(pr0, pr1), slice(pc0, pc1))
-    k = s.k
-    awin = (slice(pr0 * k, pr1 * k), slice(pc0 * k, pc1 * k))
-    pgrid = s.patrol_grid.window(pr0, pc0, pr1 - pr0, pc1 - pc0)
-    agrid = s.grid.window(pr0 * k, pc0 * k, (pr1 - pr0) * k, (pc1 - pc0) * k)
-    akeep = upsample(keep[pwin], k) & s.area[awin]
+def _write_areas(areas, folders, cut, overwrite: bool, progress) -> list[AreaContext]:
+    """Run :data:`EXPORTERS` for every area, each into its own temporary folder.
 
-    score = np.where(akeep, s.score[awin], np.nan).astype(np.float32)
-    counts = {c: int(((s.p_class == c) & keep).sum()) for c in range(1, 6)}
-    tags = {"project": project.name, "area": name, "build_date": build_date,
-            "class_thresholds": json.dumps([round(float(t), 3) for t in s.thresholds]),
-            "marking": INTERNAL, "riskmap_version": __version__}
-    write_score_tif(folder / "risk.tif", score, agrid, tags)
+    Deferred work (the PDF sheets) is done side by side once every area has been
+    cut, then each area's remaining exporters run; only when everything is
+    complete do the folders move into place.
+    """
+    done = {}
+    with contextlib.ExitStack() as stack:
+        pending = []  # (area, folder, exporters still to run, deferred work)
 
-    flat = np.flatnonzero(keep & (s.p_class >= EXPORT_MIN_CLASS))
-    cells = cell_table(s, project, flat)
-    tnames = np.array(["", *s.township_names], dtype=object)[s.township[pwin]]
-    zone_df = zones(s.p_class[pwin], np.nan_to_num(s.p_score[pwin], nan=-1.0), pgrid,
-                    keep[pwin], tnames)
-    area_geom = inputs.district if idx is None else inputs.townships.geometry.values[idx - 1]
-    layers = {"townships": inputs.townships, **({"villages": inputs.villages}
-                                                if inputs.villages is not None else {})}
-    seen = set()
-    for spec in project.factors:
-        key = (spec.source.path, spec.source.layer, spec.source.where)
-        if key not in seen:
-            seen.add(key)
-            layers[spec.name] = inputs.factors[spec.name]
-    clipped = clip_inputs(layers, area_geom)
-    summary = {
-        "project": project.name,
-        "project_file": str(project.path),
-        "riskmap_version": __version__,
-        "area": name,
-        "area_kind": "district" if idx is None else "township",
-        "marking": INTERNAL,
-        "build_date": build_date,
-        "as_of": project.as_of.isoformat(),
-        "grid": {
-            **s.grid.to_dict(),
-            "patrol_cell_size_m": s.patrol_grid.cell,
-            "area_window": {"row_off": int(pr0 * k), "col_off": int(pc0 * k),
-                            "shape": [int((pr1 - pr0) * k), int((pc1 - pc0) * k)]},
-        },
-        "score": {"patrol_score": project.patrol_score, "baseline": round(s.baseline, 4),
-                  "range": [0, 100]},
-        "classes": {
-            "method": project.class_method,
-            "breaks": list(project.class_breaks),
-            "thresholds": [round(float(t), 4) for t in s.thresholds],
-            "basis": "patrol cells of the whole district",
-            "rule": "class c (2-5) if score >= thresholds[c-2]; class 5 is the highest",
-        },
-        "counts": {str(c): n for c, n in counts.items()},
-        "patrol_cells": int(keep.sum()),
-        "exported_cells": len(cells),
-        "exported_min_class": EXPORT_MIN_CLASS,
-        "zones": len(zone_df),
-        "factors": [{"name": f.name, "label": f.label, "kind": f.kind, "weight": f.weight,
-                     "source": str(f.source), "params": f.params} for f in project.factors],
-        "inputs": inputs.hashes,
-        "evaluation": _latest_evaluation(project),
-        "ahp": (project.ahp or {}).get("applied"),
-    }
-    write_gpkg(folder / "risk.gpkg", cells, zone_df, clipped,
-               {k: v for k, v in summary.items() if k not in ("factors",)}
-               | {"factors": summary["factors"]})
-    aclass = np.where(akeep, upsample(s.p_class[pwin], k), 0).astype(np.uint8)
-    page = MapPage(
-        title=f"{name} 非法采矿巡查优先级图", build_date=build_date[:10], classes=aclass,
-        grid=agrid, thresholds=s.thresholds, top=cells.loc[cells["class"] == 5], cells=cells,
-        townships=clipped["townships"][["name", "geometry"]],
-        villages=clipped["villages"][["name", "geometry"]] if "villages" in clipped else None,
-        inputs=_map_layers(project, clipped),
-        note=f"{project.name} · 评分 {s.thresholds[-1]:.1f} 以上为5级",
-        basemaps=basemaps(project.map.get("basemap"), project.map.get("tianditu_key")),
-    )
-    t_html = time.perf_counter()
-    html_bytes = write_html(folder / "map.html", page)
-    summary["map_html"] = {"bytes": html_bytes, "seconds_to_write": round(
-        time.perf_counter() - t_html, 3), "top_cells": len(page.top),
-        "basemap": project.map.get("basemap", "none"), "load_s": None}
-    if project.map.get("measure_load"):
-        from riskmap.export.browser import measure_load
+        def step(area, tmp, exporters):
+            rest, job = _export(area, tmp, exporters)
+            if job is None:
+                done[area.name] = area
+            else:
+                pending.append((area, tmp, rest, job))
 
-        summary["map_html"]["load_s"] = round(measure_load(folder / "map.html"), 3)
-    sheet_page = None
-    if idx is not None:  # a printable sheet per township, drawn later with the others
-        sheet_page = _sheet_page(project, inputs, clipped, name, area_geom, aclass, agrid,
-                                 s.thresholds, cells, build_date)
-    summary["timings"] = {"load_s": round(t_load, 3),
-                          **{k: round(v, 4) for k, v in s.timings.items()},
-                          "write_s": round(time.perf_counter() - t0, 3)}
-    return counts, len(cells), sheet_page, summary
+        for name, idx in areas:
+            if progress:
+                progress(f"输出 {name}")
+            t1 = time.perf_counter()
+            tmp = stack.enter_context(atomic_folder(folders[name], overwrite))
+            area = cut(name, idx)
+            area.seconds = time.perf_counter() - t1
+            step(area, tmp, EXPORTERS)
+        while pending:
+            _run_deferred([job for *_, job in pending], progress)
+            todo, pending[:] = list(pending), []
+            for area, tmp, rest, _ in todo:
+                step(area, tmp, rest)
+    return [done[name] for name, _ in areas]
 
 
-def _finish_summary(folder: Path, summary: dict) -> None:
-    summary["outputs"] = {p.name: p.stat().st_size for p in sorted(folder.iterdir())
-                          if p.name != "summary.json"}
-    (folder / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2,
-                                                    default=str), encoding="utf-8")
+def _export(area: AreaContext, folder: Path, exporters) -> tuple[tuple, Deferred | None]:
+    """Run ``exporters`` in order until one defers its work; return the rest and that work.
 
-
-def _draw_one(path, page, sheet):
-    from riskmap.export.pdf import write_pdf
-
-    t = time.perf_counter()
-    write_pdf(path, page, **sheet)
-    return time.perf_counter() - t
+    Their time adds up in ``area.seconds`` (the deferred work is timed by itself).
+    """
+    for i, export in enumerate(exporters):
+        t = time.perf_counter()
+        job = export(area, folder)
+        area.seconds += time.perf_counter() - t
+        if job is not None:
+            return tuple(exporters[i + 1:]), job
+    return (), None
 
 
 def _die_with_parent() -> None:
@@ -324,39 +208,25 @@ def _die_with_parent() -> None:
             pass
 
 
-def _draw_sheets(jobs, sheet) -> dict:
-    """Draw the PDF sheets, several at a time where there are cores; seconds per file."""
+def _run_deferred(jobs: list[Deferred], progress=None) -> None:
+    """Run the deferred work, several at a time where there are cores; then finish each."""
+    if not jobs:
+        return
+    if progress:
+        for what in dict.fromkeys(j.what for j in jobs):
+            progress(f"绘制 {sum(j.what == what for j in jobs)} {what}")
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        return {path: _draw_one(path, page, sheet) for path, page in jobs}
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
+        results = [job.run(*job.args) for job in jobs]
+    else:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
 
-    # fork shares the loaded modules where the platform has it (not on Windows)
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
-        futs = {path: pool.submit(_draw_one, path, page, sheet) for path, page in jobs}
-        return {path: f.result() for path, f in futs.items()}
-
-
-def _sheet_page(project, inputs, clipped, name, area_geom, aclass, agrid, thresholds, cells,
-                build_date):
-    from pyproj import CRS
-
-    from riskmap.export.pdf import SheetPage
-
-    rights = None
-    for spec in project.factors:  # licence outlines: the first inside/ring layer
-        if spec.kind in ("inside", "ring") and spec.name in clipped:
-            rights = clipped[spec.name]
-            break
-    crs = CRS.from_user_input(project.crs)
-    auth = crs.to_authority()
-    return SheetPage(
-        title=f"{name} 非法采矿巡查优先级图", build_date=build_date[:10], area_name=name,
-        area=area_geom, district=inputs.district, townships=inputs.townships,
-        villages=clipped.get("villages"), rights=rights, classes=aclass, grid=agrid,
-        thresholds=list(thresholds), top_cells=cells.loc[cells["class"] == 5],
-        sources=project.map.get("sources") or f"数据来源: {project.name} (见 summary.json)",
-        crs_name=f"{crs.name}" + (f" ({auth[0]}:{auth[1]})" if auth else ""),
-    )
+        # fork shares the loaded modules where the platform has it (not on Windows)
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
+            futs = [pool.submit(job.run, *job.args) for job in jobs]
+            results = [f.result() for f in futs]
+    for job, result in zip(jobs, results, strict=True):
+        if job.finish is not None:
+            job.finish(result)

@@ -1,0 +1,201 @@
+"""One area of a build (the district or a township): its window of the surface and its figures.
+
+:func:`area_context` cuts the area out of the district's surface once; every
+exporter of :data:`riskmap.pipeline.exporters.EXPORTERS` reads the same
+:class:`AreaContext`, so the tif, the GeoPackage, the maps and the summary agree.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from riskmap import __version__
+from riskmap.errors import RiskmapError
+from riskmap.export.gpkg import clip_inputs, zones
+from riskmap.grid import Grid
+from riskmap.grid.blocks import upsample
+from riskmap.load.inputs import Inputs
+from riskmap.load.project import Project
+from riskmap.marks import INTERNAL
+from riskmap.score.cells import cell_table
+from riskmap.score.engine import Surface
+
+#: Name of the whole-district area (``district.label`` in the project file overrides it).
+DISTRICT_LABEL = "全区"
+#: Patrol cells of this class or higher are exported as cells (gpkg, map, sheet).
+EXPORT_MIN_CLASS = 3
+
+
+@dataclass
+class AreaContext:
+    """Everything the exporters of one area read, and what they note for the summary.
+
+    Windows: ``pwin`` on the patrol grid, ``awin`` on the analysis grid (``k``
+    analysis cells per patrol cell), both the bounding box of ``keep``.
+    """
+
+    project: Project
+    inputs: Inputs
+    surface: Surface
+    name: str
+    idx: int | None  #: township number (1-based); None for the district
+    build_date: str  #: ISO time stamp of the build
+    sheet_opts: dict  #: paper, orientation and font of map.pdf
+    t_load: float  #: seconds spent loading the inputs (for the summary)
+    keep: np.ndarray  #: patrol cells of the area, whole patrol grid (bool)
+    pwin: tuple[slice, slice]
+    awin: tuple[slice, slice]
+    pgrid: Grid  #: patrol grid of the window
+    agrid: Grid  #: analysis grid of the window
+    aclass: np.ndarray  #: class 0–5 of the analysis cells in the window (0 outside)
+    counts: dict[int, int]  #: patrol cells per class
+    cells: object  #: GeoDataFrame of the exported patrol cells (class >= EXPORT_MIN_CLASS)
+    zones: object  #: GeoDataFrame of the high-priority zones
+    clipped: dict  #: input layers clipped to the area
+    area_geom: object  #: the area's polygon(s)
+    figures: dict = field(default_factory=dict)  #: the summary's figures (also gpkg metadata)
+    notes: dict = field(default_factory=dict)  #: what exporters add to the summary, by key
+    sheet: object = None  #: the SheetPage of map.pdf (townships), for the atlas
+    seconds: float = 0.0  #: time spent writing this area so far
+
+    @property
+    def is_district(self) -> bool:
+        """Whether this is the whole district (no printed sheet)."""
+        return self.idx is None
+
+    @property
+    def akeep(self) -> np.ndarray:
+        """Analysis cells of the area in the window (bool; computed, not held)."""
+        k = self.surface.k
+        return upsample(self.keep[self.pwin], k) & self.surface.area[self.awin]
+
+    @property
+    def title(self) -> str:
+        """Title of the maps: ``"荫营镇 非法采矿巡查优先级图"``."""
+        return f"{self.name} 非法采矿巡查优先级图"
+
+
+def area_context(project: Project, inputs: Inputs, s: Surface, name: str, idx: int | None, *,
+                 build_date: str, sheet_opts: dict, t_load: float) -> AreaContext:
+    """Cut one area out of the district's surface: windows, classes, cells, zones, layers.
+
+    Parameters
+    ----------
+    project, inputs, s
+        The build's project, inputs and district surface.
+    name : str
+        Area name (a township, or the district label).
+    idx : int or None
+        Township number (1-based) in ``inputs.townships``; None for the district.
+    build_date : str
+    sheet_opts : dict
+        ``paper``, ``orientation``, ``font`` of map.pdf.
+    t_load : float
+        Seconds the inputs took to load.
+
+    Raises
+    ------
+    RiskmapError
+        The area has no patrol cell inside the district.
+    """
+    keep = s.p_area if idx is None else s.p_area & (s.township == idx)
+    if not keep.any():
+        raise RiskmapError(f"乡镇 {name} has no cell inside the district; check the townships "
+                           "layer")
+    rows, cols = np.flatnonzero(keep.any(axis=1)), np.flatnonzero(keep.any(axis=0))
+    pr0, pr1, pc0, pc1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    pwin = (slice(pr0, pr1), slice(pc0, pc1))
+    k = s.k
+    awin = (slice(pr0 * k, pr1 * k), slice(pc0 * k, pc1 * k))
+    pgrid = s.patrol_grid.window(pr0, pc0, pr1 - pr0, pc1 - pc0)
+    agrid = s.grid.window(pr0 * k, pc0 * k, (pr1 - pr0) * k, (pc1 - pc0) * k)
+    akeep = upsample(keep[pwin], k) & s.area[awin]
+    aclass = np.where(akeep, upsample(s.p_class[pwin], k), 0).astype(np.uint8)
+    counts = {c: int(((s.p_class == c) & keep).sum()) for c in range(1, 6)}
+
+    flat = np.flatnonzero(keep & (s.p_class >= EXPORT_MIN_CLASS))
+    cells = cell_table(s, project, flat)
+    tnames = np.array(["", *s.township_names], dtype=object)[s.township[pwin]]
+    zone_df = zones(s.p_class[pwin], np.nan_to_num(s.p_score[pwin], nan=-1.0), pgrid,
+                    keep[pwin], tnames)
+    area_geom = inputs.district if idx is None else inputs.townships.geometry.values[idx - 1]
+    ctx = AreaContext(project, inputs, s, name, idx, build_date, sheet_opts, t_load, keep, pwin,
+                      awin, pgrid, agrid, aclass, counts, cells, zone_df,
+                      clip_inputs(_layers(project, inputs), area_geom), area_geom)
+    ctx.figures = _figures(ctx)
+    return ctx
+
+
+def _layers(project: Project, inputs: Inputs) -> dict:
+    """The layers a package holds: townships, villages, each factor source once."""
+    layers = {"townships": inputs.townships, **({"villages": inputs.villages}
+                                                if inputs.villages is not None else {})}
+    seen = set()
+    for spec in project.factors:
+        key = (spec.source.path, spec.source.layer, spec.source.where)
+        if key not in seen:
+            seen.add(key)
+            layers[spec.name] = inputs.factors[spec.name]
+    return layers
+
+
+def _figures(a: AreaContext) -> dict:
+    """The summary's figures of an area (also the GeoPackage's metadata)."""
+    s, project, k = a.surface, a.project, a.surface.k
+    (pr, pc) = a.pwin
+    return {
+        "project": project.name,
+        "project_file": str(project.path),
+        "riskmap_version": __version__,
+        "area": a.name,
+        "area_kind": "district" if a.is_district else "township",
+        "marking": INTERNAL,
+        "build_date": a.build_date,
+        "as_of": project.as_of.isoformat(),
+        "grid": {
+            **s.grid.to_dict(),
+            "patrol_cell_size_m": s.patrol_grid.cell,
+            "area_window": {"row_off": int(pr.start * k), "col_off": int(pc.start * k),
+                            "shape": [int((pr.stop - pr.start) * k),
+                                      int((pc.stop - pc.start) * k)]},
+        },
+        "score": {"patrol_score": project.patrol_score, "baseline": round(s.baseline, 4),
+                  "range": [0, 100]},
+        "classes": {
+            "method": project.class_method,
+            "breaks": list(project.class_breaks),
+            "thresholds": [round(float(t), 4) for t in s.thresholds],
+            "basis": "patrol cells of the whole district",
+            "rule": "class c (2-5) if score >= thresholds[c-2]; class 5 is the highest",
+        },
+        "counts": {str(c): n for c, n in a.counts.items()},
+        "patrol_cells": int(a.keep.sum()),
+        "exported_cells": len(a.cells),
+        "exported_min_class": EXPORT_MIN_CLASS,
+        "zones": len(a.zones),
+        "factors": [{"name": f.name, "label": f.label, "kind": f.kind, "weight": f.weight,
+                     "source": str(f.source), "params": f.params} for f in project.factors],
+        "inputs": a.inputs.hashes,
+        "evaluation": latest_evaluation(project),
+        "ahp": (project.ahp or {}).get("applied"),
+    }
+
+
+def latest_evaluation(project: Project) -> dict | None:
+    """The figures of the last ``riskmap evaluate`` run on this project, if any."""
+    path = Path(project.output) / "evaluation" / "evaluation.json"
+    if not path.is_file():
+        return None
+    try:
+        ev = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    keep = ("hit@10", "PAI@10", "PEI@10", "AUC", "n_test")
+    out = {m: {k: ev[m].get(k) for k in keep} for m in ("model", "kde", "uniform")
+           if isinstance(ev.get(m), dict)}
+    out.update(split=ev.get("split"), file=str(path))
+    return out
