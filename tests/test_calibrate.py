@@ -13,7 +13,7 @@ import pytest
 import shapely
 import yaml
 
-from riskmap.errors import ProjectFileError
+from riskmap.errors import LayerError, ProjectFileError
 from riskmap.grid import Grid
 from riskmap.load.project import load_project
 from riskmap.models.calibrate import calibrate, fit_poisson, spec_with_range
@@ -218,6 +218,51 @@ def test_written_elsewhere_rebases_every_path_key(tmp_path):
     assert raw["map"]["font"] == "../../proj/fonts/x.otf"
 
 
+def _as_table(path: Path, rows_of=None, mixed=True) -> Path:
+    """The synthetic project with its incidents moved into cases.xlsx (dates in every form)."""
+    import datetime as dt
+
+    from test_evaluate import TABLE, write_case_table
+
+    inc = gpd.read_file(path.parent / "synth.gpkg", layer="incidents")
+    rows = [(p.x, p.y, dt.date.fromisoformat(d)) for p, d in zip(inc.geometry, inc["date"],
+                                                                 strict=True)]
+    if rows_of:
+        rows = rows_of(rows)
+    write_case_table(path.parent / "cases.xlsx", rows, mixed)
+    d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    d["incidents"] = {"source": TABLE, "date_field": "date"}
+    out = path.with_name(f"cases_{'mixed' if mixed else 'iso'}.yaml")
+    out.write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def test_dates_in_every_office_form(tmp_path):
+    """2023/12/5, 2023年12月5日, Excel serials and date cells calibrate as ISO text does."""
+    path = write_synthetic(tmp_path, n_events=300)
+    got = {}
+    for mixed in (False, True):
+        res = calibrate(load_project(_as_table(path, mixed=mixed)), until="2024年7月1日")
+        got[mixed] = {k: v for k, v in res.to_dict().items() if k not in ("timings", "project")}
+    assert got[True]["until"] == "2024-07-01" and 0 < got[True]["n_events"] < 300
+    assert got[True] == got[False]
+
+
+def test_bad_dates_are_listed_at_once(tmp_path):
+    def spoil(rows):
+        for i, bad in ((0, "2024-02-30"), (5, "不详"), (9, None)):  # sheet rows 2, 7, 11
+            rows[i] = (*rows[i][:2], bad)
+        return rows
+
+    project = load_project(_as_table(write_synthetic(tmp_path, n_events=50), spoil))
+    with pytest.raises(LayerError) as e:
+        calibrate(project)
+    msg = str(e.value)
+    assert "3 row(s) without a date in 'date'" in msg
+    assert "row 2: date '2024-02-30' 不存在" in msg and "row 7: date '不详' 无法识别" in msg
+    assert "row 11: date 为空" in msg
+
+
 # --- the command line (subprocess) -------------------------------------------------------
 _RUN = ("import sys, riskmap.cli.calibrate; from riskmap.cli import main; "
         "sys.exit(main(sys.argv[1:]))")
@@ -261,7 +306,7 @@ def test_cli_ahp(tmp_path):
 
 
 def test_written_project_comments_out_the_ahp_section():
-    from riskmap.models.calibrate import _without_ahp
+    from riskmap.models.calibrate.projectfile import _without_ahp
 
     text = ("name: x\nfactors:\n  - name: a\n    weight: 3\nahp:\n  factors: [a, b]\n"
             "  matrix:\n    - [1, 3]\n    - [1]\noutput: out\n")

@@ -20,6 +20,7 @@ from tinyproject import CRS, X0, Y0, make_project
 import riskmap.cli.build
 import riskmap.cli.evaluate  # noqa: F401  (registers the command)
 from riskmap.cli import cli
+from riskmap.errors import LayerError
 from riskmap.load.inputs import load_inputs
 from riskmap.load.project import load_project
 from riskmap.models import metrics
@@ -33,6 +34,7 @@ from riskmap.models.evaluate import (
     model_surface,
     patrol_cells,
     quarters,
+    read_incidents,
 )
 from riskmap.score.engine import compute
 
@@ -237,6 +239,79 @@ def test_errors(tmp_path):
     p = load_project(dated_project(folder, [(2500, 1000, "2025-03-03"), *POST]))
     with pytest.raises(NoTrainingEventsError, match="no events before 2026-01-01"):
         evaluate(p, SPLIT)
+
+
+# --- dates as offices write them -----------------------------------------------------------
+# text with slashes, Chinese, an Excel serial number, a real date cell, ISO text
+DATE_FORMS = (
+    lambda d: f"{d.year}/{d.month}/{d.day}",
+    lambda d: f"{d.year}年{d.month}月{d.day}日",
+    lambda d: (d - dt.date(1899, 12, 30)).days,
+    lambda d: dt.datetime(d.year, d.month, d.day),
+    lambda d: d.isoformat(),
+)
+TABLE = {"path": "cases.xlsx", "x_field": "X", "y_field": "Y", "crs": CRS}
+
+
+def write_case_table(path, rows, mixed=True):
+    """An incidents sheet (X, Y, date): ``(x, y, date)`` rows, a date in each form when mixed.
+
+    A value that is not a ``datetime.date`` is written as it is (for bad cells).
+    """
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["编号", "X", "Y", "date"])
+    for i, (x, y, d) in enumerate(rows):
+        if isinstance(d, dt.date):
+            d = DATE_FORMS[i % len(DATE_FORMS)](d) if mixed else d.isoformat()
+        ws.append([f"案{i}", x, y, d])
+    wb.save(path)
+
+
+def table_project(folder, rows, mixed=True):
+    """The tiny project with its incidents (and a factor built on them) in cases.xlsx."""
+
+    def edit(d):
+        write_case_table(folder / "cases.xlsx", rows, mixed)
+        d["factors"].append({"name": "near_cases", "label": "案件附近", "source": TABLE,
+                             "kind": "proximity", "range": 300, "weight": 5})
+        d["incidents"] = {"source": TABLE, "date_field": "date", "kde_bandwidth": 200}
+
+    return make_project(folder, edit)
+
+
+def test_dates_in_every_office_form(tmp_path):
+    """2023/12/5, 2023年12月5日, Excel serials and date cells backtest as ISO text does."""
+    rows = [(X0 + x, Y0 + y, dt.date.fromisoformat(d)) for x, y, d in PRE + POST + OUTSIDE]
+    got = {}
+    for mixed in (False, True):
+        folder = tmp_path / ("mixed" if mixed else "iso")
+        folder.mkdir()
+        r = evaluate(load_project(table_project(folder, rows, mixed)), SPLIT,
+                     rolling="quarter", folds=4)
+        got[mixed] = {k: v for k, v in r.items() if k not in ("evaluated", "seconds")}
+    assert got[True]["n_train"] == 6 and got[True]["n_test"] == 4
+    assert got[True]["filtered_factors"]["near_cases"]["dropped"] == 5
+    assert got[True] == got[False]
+
+
+def test_bad_dates_are_listed_at_once(tmp_path):
+    rows = [(X0 + x, Y0 + y, dt.date.fromisoformat(d)) for x, y, d in PRE + POST]
+    rows[1] = (*rows[1][:2], "2025/13/40")  # sheet row 3
+    rows[4] = (*rows[4][:2], "上周")  # sheet row 6
+    rows[7] = (*rows[7][:2], None)  # sheet row 9: blank
+    rows[8] = (*rows[8][:2], "5月3日")  # sheet row 10: no year
+    project = load_project(table_project(tmp_path, rows))
+    with pytest.raises(LayerError) as e:
+        read_incidents(project, shapely.box(X0, Y0, X0 + 2000, Y0 + 2000))
+    msg = str(e.value)
+    assert "4 row(s) without a date in 'date'" in msg and "cases.xlsx" in msg
+    for row, why in ((3, "'2025/13/40' 不存在"), (6, "'上周' 无法识别"), (9, "为空"),
+                     (10, "没有年份")):
+        assert f"row {row}: " in msg and why in msg, (row, msg)
+    assert "row 2:" not in msg and "row 4:" not in msg
 
 
 # --- the command line ---------------------------------------------------------------------

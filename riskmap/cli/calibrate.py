@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import math
 import time
-from pathlib import Path
 
 import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
 from riskmap.cli.text import echo_table, progress_printer
-from riskmap.errors import ExportError
 
 
 @cli.command()
@@ -31,34 +29,15 @@ from riskmap.errors import ExportError
 def calibrate(ctx, project_path, until, write, overwrite, seed, as_json, verbose, quiet, debug):
     """Calibrate factor weights and ranges of PROJECT from its incidents (权重标定)."""
     from riskmap.load.project import load_project
-    from riskmap.models.calibrate import calibrate as run
     from riskmap.models.calibrate import cpu_note
+    from riskmap.pipeline.calibrate import calibrate_project
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
     project = load_project(project_path)
-    target = None
-    if write:
-        target = Path(write)
-        if target.suffix.lower() not in (".yaml", ".yml"):
-            raise ExportError(f"{target}: --write takes a .yaml file (the calibrated project "
-                              "is written as YAML)")
-        if target.exists() and not overwrite:
-            raise ExportError(f"{target}: exists; add --overwrite to replace it")
-        if not target.parent.is_dir():
-            raise ExportError(f"{target.parent}: folder does not exist; create it first")
-
     progress = progress_printer(quiet == 0 and verbose > 0)
-
-    res = run(project, until=until, seed=seed, progress=progress)
-    if target is not None:
-        text = res.to_project_yaml(target)
-        tmp = target.with_name(f".{target.name}.tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(target)
-        except OSError as e:
-            raise ExportError(f"{target}: cannot write: {e.strerror or e}") from None
+    res, target = calibrate_project(project, until=until, seed=seed, write=write,
+                                    overwrite=overwrite, progress=progress)
     if as_json:
         click.echo(json.dumps(res.to_dict(), ensure_ascii=False, indent=1))
         return

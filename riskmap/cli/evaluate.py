@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import click
 
@@ -13,11 +12,20 @@ from riskmap.cli.text import echo_table, progress_printer
 from riskmap.errors import ProjectFileError
 
 
+def _date_value(ctx, param, value):
+    """An option's date, read by the one date parser (what a table may hold, 2024-01-01)."""
+    from riskmap.load.values import date_of
+
+    try:
+        return date_of(value, param.opts[0])
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
 @cli.command()
 @click.argument("project_arg", metavar="PROJECT", required=False)
 @click.option("--project", "project_opt", metavar="FILE", help="Project file (YAML/TOML).")
-@click.option("--split", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
-              metavar="DATE",
+@click.option("--split", required=True, callback=_date_value, metavar="DATE",
               help="First day of the test period (2024-01-01); the map uses data before it.")
 @click.option("--rolling", type=click.Choice(["quarter"]),
               help="Also test each of the last --folds calendar quarters, each on a map "
@@ -38,8 +46,7 @@ def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offse
              overwrite, verbose, quiet, debug):
     """Backtest PROJECT: hit rate, PAI, PEI, AUC against model, KDE and uniform (回测)."""
     from riskmap.load.project import load_project
-    from riskmap.models.evaluate import check_outputs, write_evaluation
-    from riskmap.models.evaluate import evaluate as run_evaluate
+    from riskmap.pipeline.evaluate import backtest
 
     setup(ctx, verbose, quiet, debug)
     path = project_opt or project_arg
@@ -48,14 +55,10 @@ def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offse
                                "--split 2024-01-01")
     t0 = time.perf_counter()
     project = load_project(path)
-    out_dir = Path(out) if out else project.output / "evaluation"
-    check_outputs(out_dir, overwrite)  # before the work, not after
-
     progress = progress_printer(quiet == 0)
-
-    result = run_evaluate(project, split.date(), raster=raster, progress=progress,
-                          rolling=rolling, folds=folds, offset=offset)
-    paths = write_evaluation(out_dir, result, overwrite=overwrite)
+    result, paths = backtest(project, split, out, overwrite=overwrite, raster=raster,
+                             rolling=rolling, folds=folds, offset=offset, progress=progress)
+    out_dir = next(iter(paths.values())).parent
     if quiet < 2:
         _report(result)
         click.echo(f"输出 (written): {out_dir}  ({', '.join(p.name for p in paths.values())})")
@@ -63,7 +66,8 @@ def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offse
 
 
 def _report(result: dict) -> None:
-    from riskmap.models.evaluate import MAPS, TABLE_KEYS, format_value
+    from riskmap.export.evaluation import format_value
+    from riskmap.models.evaluate import MAPS, TABLE_KEYS
 
     click.echo(f"split {result['split']}  检验期 (test) {' – '.join(result['test_period'])}  "
                f"单元 (unit) {result['unit']}  n_train {result['n_train']}  "
