@@ -2,7 +2,8 @@
 
 Regenerates the synthetic meter table, the expansion list and the truth in
 memory (``make_sample_layers.power_sample``, the same seed as the committed
-``layers/power_meters.xlsx``), runs :func:`riskmap.models.power.check_power` on it
+``layers/power_meters.xlsx``), reads it (:mod:`riskmap.load.sources.meters`) and
+runs :func:`riskmap.models.power.check_power` on it
 as the sample project would, and compares in the same run the top-100 list of
 the method with two naive lists: the biggest month-over-month rise in kWh, and
 the biggest month-over-month ratio.
@@ -32,6 +33,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import make_sample_layers as sample  # noqa: E402
 
 from riskmap.load.project import AreaSpec, Source, load_project  # noqa: E402
+from riskmap.load.sources.meters import read_expansions, read_power_table  # noqa: E402
 from riskmap.models import power  # noqa: E402
 
 
@@ -78,9 +80,9 @@ def main(argv=None) -> int:
                 Source(path=ROOT / "layers" / "sample.gpkg", layer="village_points"), "name"))
         t1 = time.perf_counter()
         cfg = power.power_config(proj)
-        table = power.read_power_table(cfg.source)
+        table = read_power_table(cfg.source)
         t_read = time.perf_counter() - t1
-        exp = power.read_expansions(cfg.expansions, table.months)
+        exp = read_expansions(cfg.expansions, table.months)
         t2 = time.perf_counter()
         power.score_users(table, exp)
         t_score = time.perf_counter() - t2

@@ -17,7 +17,8 @@ import yaml
 from pyproj import Transformer
 from tinyproject import CRS, X0, Y0, make_project
 
-from riskmap.errors import LayerError, ProjectFileError
+from riskmap.errors import ExportError, LayerError, ProjectFileError
+from riskmap.export.power import write_anomalies, write_ledger
 from riskmap.load.project import load_project
 from riskmap.models import power
 
@@ -256,8 +257,8 @@ def test_personal_columns_never_reach_the_outputs(power_project, tmp_path):
     proj = load_project(power_project)
     r = power.check_power(proj)
     xlsx, gpkg = tmp_path / "out" / "台账.xlsx", tmp_path / "out" / "a.gpkg"
-    assert power.write_ledger(r, xlsx, project=proj, min_score=0) == len(r.users)
-    power.write_anomalies(r, gpkg, min_score=0)
+    assert write_ledger(r, xlsx, project=proj, min_score=0) == len(r.users)
+    write_anomalies(r, gpkg, min_score=0)
     with zipfile.ZipFile(xlsx) as z:
         text = "".join(z.read(n).decode("utf-8") for n in z.namelist() if n.endswith(".xml"))
     ledger = pd.read_excel(xlsx, header=2, dtype=str)
@@ -333,3 +334,86 @@ def test_backtests_see_no_reading_from_the_split_on():
     assert table_until(t, dt.date(2026, 3, 1)) is t
     with pytest.raises(LayerError, match="no month before 2025-11"):
         table_until(t, dt.date(2025, 11, 30))
+
+
+# --------------------------------------------------------------------------- registry, files
+def test_derived_reader_registered_and_hashed(power_project):
+    from riskmap.load.inputs import load_inputs
+    from riskmap.load.sources import DERIVED
+
+    assert DERIVED["power"] is power.READER
+    d = yaml.safe_load(power_project.read_text(encoding="utf-8"))
+    d["factors"].append({"name": "power", "label": "用电异常", "source": "power:anomalies",
+                         "kind": "density", "bandwidth": 300, "weight_field": "weight",
+                         "weight": 5})
+    power_project.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    proj = load_project(power_project)
+    inputs = load_inputs(proj)
+    assert len(inputs.factors["power"]) == power.SPREAD_POINTS
+    assert "meters.csv" in inputs.hashes  # the layer is made from the meter table
+    with pytest.raises(LayerError, match=r"no reader of 'power' sources is registered"):
+        load_inputs(proj, derived={})
+    # a project without a power section names the missing section
+    del d["power"]
+    power_project.write_text(yaml.safe_dump(d, allow_unicode=True), encoding="utf-8")
+    with pytest.raises(LayerError, match="no 'power' section"):
+        load_inputs(load_project(power_project))
+
+
+def test_outputs_are_atomic_and_never_clobbered(power_project, tmp_path, monkeypatch):
+    proj = load_project(power_project)
+    r = power.check_power(proj)
+    xlsx, gpkg = tmp_path / "o" / "台账.xlsx", tmp_path / "o" / "a.gpkg"
+    n = write_anomalies(r, gpkg, min_score=0)
+    write_ledger(r, xlsx, project=proj, min_score=0)
+    with pytest.raises(ExportError, match="--overwrite"):
+        write_anomalies(r, gpkg)
+    with pytest.raises(ExportError, match="--overwrite"):
+        write_ledger(r, xlsx)
+    before = gpkg.read_bytes()
+
+    def broken(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(gpd.GeoDataFrame, "to_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_anomalies(r, gpkg, min_score=0, overwrite=True)
+    assert gpkg.read_bytes() == before  # the previous layer stays whole
+    assert sorted(p.name for p in gpkg.parent.iterdir()) == ["a.gpkg", "台账.xlsx"]
+    monkeypatch.undo()
+    assert len(gpd.read_file(gpkg, layer="anomalies")) == n
+    assert write_anomalies(r, gpkg, min_score=101, overwrite=True) == 0
+    assert not gpkg.exists()  # nobody flagged: no stale layer is left
+
+
+def test_expansion_months_read_as_dates(tmp_path):
+    p = tmp_path / "exp.csv"
+    pd.DataFrame({"户号": ["001", "002", "003"],
+                  "增容完成日期": ["2026年4月", "46127", "20260301"]}).to_csv(
+        p, index=False, encoding="utf-8-sig")
+    e = power.read_expansions(p, MONTHS)
+    assert e["month"].tolist() == ["2026-04", "2026-04", "2026-03"]
+    assert e["j"].tolist() == [3, 3, 2]
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"户号": ["001"], "完成日期": ["下个月"]}).to_csv(bad, index=False)
+    with pytest.raises(LayerError, match="is not a month"):
+        power.read_expansions(bad, MONTHS)
+
+
+def test_build_from_pipeline_alone_registers_power(tmp_path):
+    """A fresh interpreter that imports only riskmap.pipeline.build builds the sample
+    project, whose factor power_anomalies reads power:anomalies."""
+    root = Path(__file__).resolve().parents[1]
+    code = ("import sys; from riskmap.load.project import load_project; "
+            "from riskmap.pipeline.build import build; "
+            f"p = load_project({str(root / 'layers' / 'project.yaml')!r}); "
+            "assert any(f.source.path.name == 'power:anomalies' for f in p.factors); "
+            "r = build(p, out=sys.argv[1], townships=['荫营镇']); "
+            "print(len(r.inputs.factors['power_anomalies']), "
+            "'power_meters.xlsx' in r.inputs.hashes)")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "out")], capture_output=True,
+                       text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    n, hashed = r.stdout.split()
+    assert int(n) > 0 and hashed == "True"

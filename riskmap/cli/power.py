@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 
 from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, overwrite_opt, quiet_opt, verbose_opt
 from riskmap.cli.text import echo_table, progress_printer
-from riskmap.errors import ExportError
+from riskmap.pipeline.power import power_check as run_power_check
 
 
 @cli.command("power-check")
@@ -36,33 +35,17 @@ def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, 
     power company (户号, no personal names).
     """
     from riskmap.load.project import load_project
-    from riskmap.models import power
 
     setup(ctx, verbose, quiet, debug)
     proj = load_project(project)
 
     progress = progress_printer(quiet == 0 and not as_json)
-
-    result = power.check_power(proj, progress=progress)
-    n_top = top or result.config.top
-    ms = result.config.min_score if min_score is None else min_score
-    written = {}
-    if out:
-        folder = Path(out)
-        gpkg, ledger = folder / "power_anomalies.gpkg", folder / "供电台账.xlsx"
-        for f in (gpkg, ledger):
-            if f.exists() and not overwrite:
-                raise ExportError(f"{f}: 输出已存在 (output exists) and won't be overwritten "
-                                  "without --overwrite")
-        written = {"gpkg": str(gpkg), "users": power.write_anomalies(result, gpkg, min_score=ms),
-                   "ledger": str(ledger),
-                   "ledger_rows": power.write_ledger(result, ledger, project=proj, min_score=ms)}
+    run = run_power_check(proj, min_score=min_score, out=out, overwrite=overwrite,
+                          progress=progress)
     cols = ["user_id", "category", "township", "village", "score", "onset", "placed_by",
             "reasons"]
-    head = result.users.head(n_top)[cols]
-    summary = result.summary()
-    summary["flagged"] = int((result.users["score"] >= ms).sum())
-    summary["min_score"] = ms
+    head = run.result.users.head(top or run.result.config.top)[cols]
+    summary, written = run.summary, run.written
     if as_json:
         rows = head.astype(object).where(head.notna(), None).to_dict(orient="records")
         click.echo(json.dumps({"summary": summary, "top": rows, "written": written},

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -13,6 +15,7 @@ import shapely
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load.layers import LayerInfo, file_sha256, read_source
 from riskmap.load.project import AreaSpec, FactorSpec, Project, Source
+from riskmap.load.sources import DERIVED
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,28 @@ _NEEDS = {  # geometry types each kind can use
     "ring": {"Polygon", "MultiPolygon"},
     "inside": {"Polygon", "MultiPolygon"},
 }
+
+
+@dataclass(frozen=True)
+class DerivedReader:
+    """The reader of a layer made from other inputs, such as ``power:anomalies``.
+
+    A factor names it as ``<prefix>:<name>``; the floors above register one
+    reader per prefix in :data:`riskmap.load.sources.DERIVED` (or pass their
+    own to :func:`load_inputs`), so loading never imports upward.
+
+    Attributes
+    ----------
+    read : callable
+        ``read(project, source) -> (GeoDataFrame, LayerInfo)``, as
+        :func:`riskmap.load.layers.read_source` returns a layer.
+    files : callable
+        ``files(project) -> paths``: the files the layer is made from (hashed
+        with the inputs, so a changed meter table changes the build's hashes).
+    """
+
+    read: Callable[[Project, Source], tuple[gpd.GeoDataFrame, LayerInfo]]
+    files: Callable[[Project], Iterable[Path]] = lambda project: ()
 
 
 @dataclass
@@ -38,7 +63,8 @@ class Inputs:
     hashes: dict[str, str] = field(default_factory=dict)
 
 
-def load_inputs(project: Project, progress=None, cache: dict | None = None) -> Inputs:
+def load_inputs(project: Project, progress=None, cache: dict | None = None,
+                derived: Mapping[str, DerivedReader] | None = None) -> Inputs:
     """Read and check all layers of ``project``.
 
     Parameters
@@ -49,13 +75,20 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None) -> I
     cache : dict, optional
         Layers already read, ``(path, layer, where) -> (GeoDataFrame, LayerInfo)``
         (``riskmap check`` passes what it read); filled with what is read here.
+    derived : mapping, optional
+        Source prefix → :class:`DerivedReader` for layers made from other inputs
+        (``power`` for ``power:anomalies``); default: the registry
+        :data:`riskmap.load.sources.DERIVED`, which :mod:`riskmap.models.power`
+        fills when imported.
 
     Raises
     ------
     LayerError
         For a missing file or layer, a missing field, no CRS, an empty layer, a
-        geometry type the factor cannot use, or a layer wholly outside the district.
+        geometry type the factor cannot use, a layer wholly outside the district,
+        or a derived source (``power:anomalies``) without a registered reader.
     """
+    derived = DERIVED if derived is None else derived
     cache = {} if cache is None else cache  # (path, layer, where) -> (gdf, info)
     infos: list[LayerInfo] = []
 
@@ -64,7 +97,7 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None) -> I
         if key not in cache:
             if progress:
                 progress(f"读取 {src}")
-            cache[key] = read_any(project, src)
+            cache[key] = read_any(project, src, derived)
         if all(i is not cache[key][1] for i in infos):
             infos.append(cache[key][1])
         return cache[key]
@@ -89,10 +122,10 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None) -> I
 
     hashes = {}
     files = {i.source.path for i in infos if i.source.path.exists()}
-    if project.power and any(_is_power(i.source) for i in infos):
-        # the anomaly layer is made from the meter table (and the expansion list)
-        files |= {s.path for s in (project.power["source"], project.power.get("expansions"))
-                  if s is not None and s.path.exists()}
+    readers = {id(r): r for r in (derived_reader(i.source, derived) for i in infos) if r}
+    for r in readers.values():
+        # a derived layer is made from other files (power: the meter table, expansions)
+        files |= {Path(p) for p in r.files(project) if Path(p).exists()}
     for p in sorted(files):
         for side in _sidecars(p):
             hashes[_rel(side, project)] = file_sha256(side)
@@ -100,22 +133,66 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None) -> I
     return Inputs(district, townships, villages, factors, infos, hashes)
 
 
-def read_any(project: Project, src: Source):
-    """Read a source: a file, or the special ``power:anomalies`` layer."""
-    if _is_power(src):
-        from riskmap.models.power import read_anomaly_source
+def read_any(project: Project, src: Source,
+             derived: Mapping[str, DerivedReader] | None = None):
+    """Read a source: a file, or a derived layer such as ``power:anomalies``.
 
-        if not project.power:
-            raise LayerError(f"{project.path}: a factor reads power:anomalies but the project "
-                             "has no 'power' section (the meter table)")
-        return read_anomaly_source(project, src)
+    Parameters
+    ----------
+    project : Project
+    src : Source
+    derived : mapping, optional
+        As for :func:`load_inputs` (default: :data:`riskmap.load.sources.DERIVED`).
+
+    Returns
+    -------
+    (geopandas.GeoDataFrame, LayerInfo)
+
+    Raises
+    ------
+    LayerError
+        As :func:`riskmap.load.layers.read_source`, or from the derived reader.
+    """
+    reader = derived_reader(src, DERIVED if derived is None else derived)
+    if reader is not None:
+        return reader.read(project, src)
     return read_source(src, project.crs)
 
 
-def _is_power(src: Source) -> bool:
-    from riskmap.models.power import is_anomaly_source
+def derived_reader(src: Source, derived: Mapping[str, DerivedReader] | None = None
+                   ) -> DerivedReader | None:
+    """The reader of a derived source ``<prefix>:<name>``, None for a file.
 
-    return is_anomaly_source(src)
+    Parameters
+    ----------
+    src : Source
+    derived : mapping, optional
+        Prefix → reader (default: :data:`riskmap.load.sources.DERIVED`).
+
+    Returns
+    -------
+    DerivedReader or None
+
+    Raises
+    ------
+    LayerError
+        ``src`` reads like a derived source (``power:anomalies``, no such file)
+        but no reader is registered for its prefix.
+    """
+    derived = DERIVED if derived is None else derived
+    prefix, sep, rest = Path(src.path).name.partition(":")
+    if not (sep and prefix and rest):
+        return None
+    if prefix in derived:
+        return derived[prefix]
+    if "." in prefix or Path(src.path).exists():  # a file whose name holds a colon
+        return None
+    known = ", ".join(f"{k}:…" for k in sorted(derived)) or "none"
+    raise LayerError(f"{src}: {prefix}:{rest} is a layer made from other inputs, but no "
+                     f"reader of {prefix!r} sources is registered (registered: {known}); "
+                     "import the module that registers it before loading (riskmap.models.power "
+                     "for power:anomalies; the riskmap commands and riskmap.pipeline.build "
+                     "do), or pass derived= to load_inputs")
 
 
 def _places_only(f: FactorSpec, gdf, info: LayerInfo):

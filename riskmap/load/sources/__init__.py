@@ -21,6 +21,12 @@ READERS: dict[str, Callable] = {
 }
 
 
+#: source prefix -> reader of a layer made from other inputs (a
+#: :class:`riskmap.load.inputs.DerivedReader`; ``"power"`` for ``power:anomalies``),
+#: filled by the floors above when imported (:mod:`riskmap.models.power`)
+DERIVED: dict = {}
+
+
 def kind_of(source: Source) -> str:
     """The source kind of ``source``: a table (points or corners) or a vector file."""
     if source.is_table:
