@@ -37,6 +37,7 @@ def province(copies: int, seed: int = 1):
 
     from riskmap.load.inputs import Inputs, load_inputs
     from riskmap.load.project import load_project
+    from riskmap.models import power as _power  # noqa: F401  (registers power:anomalies)
 
     project = load_project(ROOT / "layers" / "project.yaml")
     base = load_inputs(project)
