@@ -10,20 +10,61 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from riskmap.errors import LayerError
 
-if TYPE_CHECKING:
-    from riskmap.load.tables import TableInfo
-
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _DELIMITERS = ("\t", ",", ";", "，", "|")
+
+
+@dataclass
+class TableInfo:
+    """What :func:`riskmap.load.tables.read_table` found and dropped.
+
+    Attributes
+    ----------
+    encoding : str or None
+        Text encoding used (``"xlsx"`` for a workbook).
+    header_row : int
+        1-based sheet/line row of the header (the last one of a two-row header).
+    dropped_title_rows : int
+        Non-blank rows above the header (titles, subtitles).
+    dropped_footer_rows : int
+        Non-blank rows under the data (notes, totals, signatures).
+    merged_ranges : list of str
+        Merged cell ranges of the sheet (``"B4:B8"``); their value was copied to
+        every cell of the range.
+    notes : list of str
+        Other things worth telling the user (sheet used, delimiter, skipped rows).
+    sheet : str or None
+        Sheet read (workbooks only).
+    delimiter : str or None
+        Field delimiter of a text table (``"whitespace"`` for runs of spaces).
+    columns : dict
+        Role → the header text as it was in the file.
+    titles : list of str
+        Text of the dropped title rows (may name the coordinate system).
+    footers : list of str
+        Text of the dropped footer rows (may name the coordinate system).
+    """
+
+    encoding: str | None = None
+    header_row: int = 0
+    dropped_title_rows: int = 0
+    dropped_footer_rows: int = 0
+    merged_ranges: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    sheet: str | None = None
+    delimiter: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    titles: list[str] = field(default_factory=list)
+    footers: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- reading

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +21,7 @@ import pandas as pd
 
 from riskmap.errors import LayerError
 from riskmap.load import cells
+from riskmap.load.cells import TableInfo
 
 #: how many rows from the top are searched for the header
 HEADER_SCAN_ROWS = 30
@@ -34,50 +34,6 @@ _DELIMITERS = ("\t", ",", ";", "，", "|")
 _BRACKETED = re.compile(r"[(\[{【〔<《][^)\]}】〕>》]*[)\]}】〕>》]")
 _BRACKET_CHARS = re.compile(r"[()\[\]{}【】〔〕<>《》]")
 _SPACE = re.compile(r"\s+")
-
-
-@dataclass
-class TableInfo:
-    """What :func:`read_table` found and dropped.
-
-    Attributes
-    ----------
-    encoding : str or None
-        Text encoding used (``"xlsx"`` for a workbook).
-    header_row : int
-        1-based sheet/line row of the header (the last one of a two-row header).
-    dropped_title_rows : int
-        Non-blank rows above the header (titles, subtitles).
-    dropped_footer_rows : int
-        Non-blank rows under the data (notes, totals, signatures).
-    merged_ranges : list of str
-        Merged cell ranges of the sheet (``"B4:B8"``); their value was copied to
-        every cell of the range.
-    notes : list of str
-        Other things worth telling the user (sheet used, delimiter, skipped rows).
-    sheet : str or None
-        Sheet read (workbooks only).
-    delimiter : str or None
-        Field delimiter of a text table (``"whitespace"`` for runs of spaces).
-    columns : dict
-        Role → the header text as it was in the file.
-    titles : list of str
-        Text of the dropped title rows (may name the coordinate system).
-    footers : list of str
-        Text of the dropped footer rows (may name the coordinate system).
-    """
-
-    encoding: str | None = None
-    header_row: int = 0
-    dropped_title_rows: int = 0
-    dropped_footer_rows: int = 0
-    merged_ranges: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    sheet: str | None = None
-    delimiter: str | None = None
-    columns: dict[str, str] = field(default_factory=dict)
-    titles: list[str] = field(default_factory=list)
-    footers: list[str] = field(default_factory=list)
 
 
 def normalize_header(text) -> str:
