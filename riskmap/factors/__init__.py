@@ -93,7 +93,8 @@ def traits_of(kind: Kind, params: dict) -> Traits:
     """What the lower floors need to know of a factor, as plain data."""
     return Traits(reach=float(kind.reach(params)), density=bool(kind.is_density(params)),
                   geometries=frozenset(kind.geometries), needs=kind.needs,
-                  columns=tuple(sorted(kind.columns(params))))
+                  columns=tuple(sorted(kind.columns(params))),
+                  dates=tuple(sorted(kind.date_columns(params))))
 
 
 def check_project(project: Project) -> Project:

@@ -244,6 +244,10 @@ class Kind:
         """Columns of the layer the factor reads (kept from the privacy filter, checked)."""
         return set()
 
+    def date_columns(self, params: dict) -> set[str]:
+        """Columns of the layer holding dates (each row must have one)."""
+        return set()
+
     def point_mask(self, gdf, params: dict) -> np.ndarray | None:
         """Which features are points the factor stamps (None: never stamped)."""
         return None

@@ -138,6 +138,9 @@ class Density(Kind):
     def columns(self, params: dict) -> set[str]:
         return {params[k] for k in ("weight_field", "date_field") if params.get(k)}
 
+    def date_columns(self, params: dict) -> set[str]:
+        return {params["date_field"]} if params.get("date_field") else set()
+
     def point_mask(self, gdf, params: dict):
         return np.isin(shapely.get_type_id(gdf.geometry.values), POINT)
 

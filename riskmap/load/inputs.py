@@ -13,21 +13,12 @@ import numpy as np
 import shapely
 
 from riskmap.errors import LayerError, RiskmapWarning
+from riskmap.load.columns import required_dates
 from riskmap.load.layers import LayerInfo, file_sha256, read_source
 from riskmap.load.project import AreaSpec, FactorSpec, Project, Source
 from riskmap.load.sources import DERIVED
 
 log = logging.getLogger(__name__)
-
-_NEEDS = {  # geometry types each kind can use
-    "proximity": {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
-                  "MultiPolygon"},
-    "density": {"Point", "MultiPoint"},
-    "typed": {"Point", "MultiPoint"},
-    "ring": {"Polygon", "MultiPolygon"},
-    "inside": {"Polygon", "MultiPolygon"},
-}
-
 
 @dataclass(frozen=True)
 class DerivedReader:
@@ -199,8 +190,7 @@ def _places_only(f: FactorSpec, gdf, info: LayerInfo):
     """Drop personal columns (names, ID and phone numbers) of a factor layer."""
     from riskmap.load.privacy import strip_personal
 
-    keep = {f.params.get(k) for k in ("type_field", "weight_field", "date_field")} - {None}
-    out, dropped = strip_personal(gdf, keep)
+    out, dropped = strip_personal(gdf, set(_traits(f).columns))
     if dropped:
         note = ("个人信息列不进入地图和输出 (personal columns kept out of the map and every "
                 "output): " + "; ".join(f"{c}: {why}" for c, why in dropped.items()))
@@ -238,15 +228,37 @@ def _need_polygons(gdf, src, key):
         raise LayerError(f"{src}: {key} must be polygons, found {', '.join(sorted(types))}")
 
 
+def _traits(f: FactorSpec):
+    if f.traits is None:
+        raise LayerError(f"factor {f.name}: its parameters were not checked by its kind; read "
+                         "the project with riskmap.pipeline.project.load_project")
+    return f.traits
+
+
 def _check_factor_layer(f: FactorSpec, gdf, info: LayerInfo, district):
-    types = set(info.geom_types)
-    bad = types - _NEEDS[f.kind]
+    tr = _traits(f)
+    bad = set(info.geom_types) - set(tr.geometries) if tr.geometries else set()
     if bad:
         raise LayerError(
             f"{f.source}: factor {f.name} ({f.label}) of kind {f.kind!r} cannot use "
-            f"{', '.join(sorted(bad))} geometries; it needs "
-            f"{'points' if f.kind in ('density', 'typed') else 'polygons'}"
-        )
+            f"{', '.join(sorted(bad))} geometries; it needs {tr.needs}")
+    _check_extent(f, gdf, info, district)
+    missing = [c for c in tr.columns if c not in gdf.columns]
+    if missing:
+        key = next((k for k, v in f.params.items() if v == missing[0]), "field")
+        raise LayerError(f"{f.source}: factor {f.name}: no field {missing[0]!r} ({key}); "
+                         f"fields: {', '.join(map(str, gdf.columns[:-1]))}")
+    if isinstance(f.params.get("types"), dict) and f.params.get("type_field") in gdf.columns:
+        present = set(gdf[f.params["type_field"]].astype(str))
+        unknown = sorted(present - set(f.params["types"]))
+        if unknown:
+            info.notes.append(f"types without a weight (ignored): {', '.join(unknown[:8])}")
+    for col in tr.dates:
+        required_dates(gdf, col, f.source, key=f"factors ({f.name}).date_field")
+
+
+def _check_extent(f: FactorSpec, gdf, info: LayerInfo, district) -> None:
+    """Refuse a layer wholly (or mostly) outside the district and its reach; note the rest."""
     reach = max(f.reach, 0.0)
     area = shapely.buffer(district, reach) if reach else district
     outside = ~shapely.intersects(gdf.geometry.values, area)
@@ -267,26 +279,7 @@ def _check_factor_layer(f: FactorSpec, gdf, info: LayerInfo, district):
             raise LayerError(msg + "; check the coordinate system and the lon/lat order, or "
                              "set allow_outside: true on the source")
         info.notes.append(msg + " (ignored)")
-        warnings.warn(msg + " (ignored)", RiskmapWarning, stacklevel=3)
-    for col in ("type_field", "weight_field", "date_field"):
-        fld = f.params.get(col)
-        if fld and fld not in gdf.columns:
-            raise LayerError(f"{f.source}: factor {f.name}: no field {fld!r} ({col}); fields: "
-                             f"{', '.join(map(str, gdf.columns[:-1]))}")
-    if f.kind == "typed":
-        present = set(gdf[f.params["type_field"]].astype(str))
-        unknown = sorted(present - set(f.params["types"]))
-        if unknown:
-            info.notes.append(f"types without a weight (ignored): {', '.join(unknown[:8])}")
-    if f.params.get("date_field"):
-        import pandas as pd
-
-        d = pd.to_datetime(gdf[f.params["date_field"]], errors="coerce")
-        if d.isna().any():
-            row = int(np.flatnonzero(d.isna().to_numpy())[0])
-            raise LayerError(f"{f.source}: row {row + 1}: {f.params['date_field']!r} = "
-                             f"{gdf[f.params['date_field']].iloc[row]!r} is not a date "
-                             "(use 2025-03-17)")
+        warnings.warn(msg + " (ignored)", RiskmapWarning, stacklevel=4)
 
 
 def _sidecars(p):

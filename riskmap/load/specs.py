@@ -61,6 +61,7 @@ class Traits:
     geometries: frozenset = frozenset()  # geometry types the kind can use (empty: any)
     needs: str = ""  # those types in words, for messages
     columns: tuple = ()  # columns of the layer the factor reads
+    dates: tuple = ()  # of those, the ones that hold dates (every row must have one)
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,9 @@ from riskmap import factors
 from riskmap.errors import LayerError, ProjectFileError
 from riskmap.grid import Grid, burn
 from riskmap.grid.blocks import blocks
+from riskmap.load.columns import column_dates, required_dates
 from riskmap.load.project import FactorSpec, Project, Source
 from riskmap.models.calibrate.options import Options
-from riskmap.models.dates import column_dates, required_dates
 from riskmap.models.power import is_anomaly_source, read_anomaly_source
 from riskmap.score.engine import factor_on_grid
 

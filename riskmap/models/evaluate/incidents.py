@@ -11,8 +11,8 @@ import numpy as np
 import shapely
 
 from riskmap.errors import LayerError, RiskmapWarning
+from riskmap.load.columns import required_dates
 from riskmap.load.project import Project, Source
-from riskmap.models.dates import required_dates
 from riskmap.models.evaluate.errors import NoIncidentsError
 
 if TYPE_CHECKING:

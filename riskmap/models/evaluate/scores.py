@@ -15,8 +15,8 @@ import numpy as np
 
 from riskmap.errors import LayerError
 from riskmap.grid import Grid
+from riskmap.load.columns import column_dates
 from riskmap.load.project import Project
-from riskmap.models.dates import column_dates
 from riskmap.models.evaluate.incidents import day
 
 __all__ = ["kde_score", "model_surface", "raster_score", "training_inputs"]

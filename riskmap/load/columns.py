@@ -1,8 +1,8 @@
-"""Dates of the incidents (and of layers built from them), read by :mod:`riskmap.load.values`.
+"""A layer's value columns checked as a whole: every bad row named in one message.
 
-Calibration and the backtest read the same date column the same way as
-``check`` does: one parser decides, and a table with bad dates is refused with
-every bad row named at once.
+Loading, calibration and the backtest read a date column the same way (one
+parser, :mod:`riskmap.load.values`), so what ``check`` accepts every command
+accepts, and a table with bad dates is refused with every bad row at once.
 """
 
 from __future__ import annotations
