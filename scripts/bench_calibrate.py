@@ -37,7 +37,6 @@ import yaml
 from scipy.optimize import minimize
 
 from riskmap.grid import Grid
-from riskmap.load.project import load_project
 from riskmap.models.calibrate import (
     DEFAULT_RANGES,
     block_folds,
@@ -46,6 +45,7 @@ from riskmap.models.calibrate import (
     poisson_deviance,
     spec_with_range,
 )
+from riskmap.pipeline.project import load_project
 from riskmap.score.engine import factor_on_grid
 
 CRS = "EPSG:4547"

@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import make_sample_layers as sample  # noqa: E402
 
-from riskmap.load.project import AreaSpec, Source, load_project  # noqa: E402
+from riskmap.load.project import AreaSpec, Source  # noqa: E402
 from riskmap.load.sources.meters import read_expansions, read_power_table  # noqa: E402
 from riskmap.models import power  # noqa: E402
+from riskmap.pipeline.project import load_project  # noqa: E402
 
 
 def rank_metrics(order_ids, truth_ids: set, k: int) -> dict:

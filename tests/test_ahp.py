@@ -9,8 +9,8 @@ import pytest
 from tinyproject import make_project
 
 from riskmap.errors import ProjectFileError, RiskmapWarning
-from riskmap.load.project import load_project
 from riskmap.models.ahp import ahp_from_project, ahp_weights, project_with_ahp_weights
+from riskmap.pipeline.project import load_project
 
 # Saaty, T. L. (2008). Decision making with the analytic hierarchy process.
 # Int. J. Services Sciences 1(1), 83–98: "Which drink is consumed more in the U.S.?"

@@ -15,8 +15,8 @@ import yaml
 
 from riskmap.errors import LayerError, ProjectFileError
 from riskmap.grid import Grid
-from riskmap.load.project import load_project
 from riskmap.models.calibrate import calibrate, fit_poisson, spec_with_range
+from riskmap.pipeline.project import load_project
 from riskmap.score.engine import factor_on_grid
 
 CRS = "EPSG:4547"

@@ -22,7 +22,6 @@ import riskmap.cli.evaluate  # noqa: F401  (registers the command)
 from riskmap.cli import cli
 from riskmap.errors import LayerError
 from riskmap.load.inputs import load_inputs
-from riskmap.load.project import load_project
 from riskmap.models import metrics
 from riskmap.models.evaluate import (
     NoIncidentsError,
@@ -36,6 +35,7 @@ from riskmap.models.evaluate import (
     quarters,
     read_incidents,
 )
+from riskmap.pipeline.project import load_project
 from riskmap.score.engine import compute
 
 SPLIT = dt.date(2026, 1, 1)

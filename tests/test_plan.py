@@ -16,9 +16,9 @@ from riskmap.field.plan import history_adjustment, make_plan
 from riskmap.field.rules import REASON_NEAR, REASON_RANDOM, REASON_TOP, PlanConfig
 from riskmap.field.tours import distance_matrix, nearest_neighbour, plan_tour, tour_length, two_opt
 from riskmap.load.inputs import load_inputs
-from riskmap.load.project import load_project
 from riskmap.load.roster import read_roster, read_village_points
 from riskmap.pipeline.field import run_plan
+from riskmap.pipeline.project import load_project
 from riskmap.score.engine import compute
 
 EVIL_NAME = '=HYPERLINK("http://example.invalid","x")'

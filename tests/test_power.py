@@ -19,8 +19,8 @@ from tinyproject import CRS, X0, Y0, make_project
 
 from riskmap.errors import ExportError, LayerError, ProjectFileError
 from riskmap.export.power import write_anomalies, write_ledger
-from riskmap.load.project import load_project
 from riskmap.models import power
+from riskmap.pipeline.project import load_project
 
 MONTHS = [f"2026-{m:02d}" for m in range(1, 13)]
 PERSONAL = {"户名": "欧阳某某甲", "联系电话": "13912345678", "身份证号": "140311199001011234"}

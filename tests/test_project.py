@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from riskmap.errors import ProjectFileError
-from riskmap.load.project import FactorSpec, Source, load_project, split_source
+from riskmap.load.project import FactorSpec, Source, split_source
+from riskmap.pipeline.project import load_project
 
 
 def raises_for(path: Path, *fragments: str):

@@ -30,7 +30,7 @@ from riskmap.field.history import Week
 from riskmap.field.ingest import parse_date
 from riskmap.grid.cellid import cell_ids, parse_cell_id
 from riskmap.load import values
-from riskmap.load.project import load_project
+from riskmap.pipeline.project import load_project
 
 FAST = settings(max_examples=60, deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -28,9 +28,9 @@ from riskmap.cli.text import echo_table, progress_printer
 @click.pass_context
 def calibrate(ctx, project_path, until, write, overwrite, seed, as_json, verbose, quiet, debug):
     """Calibrate factor weights and ranges of PROJECT from its incidents (权重标定)."""
-    from riskmap.load.project import load_project
     from riskmap.models.calibrate import cpu_note
     from riskmap.pipeline.calibrate import calibrate_project
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
@@ -97,8 +97,8 @@ def ahp(ctx, project_path, random_index, verbose, quiet, debug):
     """AHP weights and consistency ratio of PROJECT's ahp matrix (层次分析法权重)."""
     from dataclasses import replace
 
-    from riskmap.load.project import load_project
     from riskmap.models.ahp import CR_LIMIT, ahp_from_project
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     project = load_project(project_path)

@@ -82,7 +82,7 @@ def _check_data(target, district, as_json, crs, encoding, table, datum, central_
 def _check_project(project):
     from riskmap.cli.text import echo_table
     from riskmap.load.diagnose import check_project
-    from riskmap.load.project import load_project
+    from riskmap.pipeline.project import load_project
 
     proj = load_project(project)
     rows, problems = check_project(proj)

@@ -45,8 +45,8 @@ def _date_value(ctx, param, value):
 def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offset, out,
              overwrite, verbose, quiet, debug):
     """Backtest PROJECT: hit rate, PAI, PEI, AUC against model, KDE and uniform (回测)."""
-    from riskmap.load.project import load_project
     from riskmap.pipeline.evaluate import backtest
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     path = project_opt or project_arg

@@ -27,8 +27,8 @@ def ingest(ctx, project_path, files, week, verbose, quiet, debug):
     ingested (same bytes) adds nothing. Exit code 1 if any file failed or had
     bad rows.
     """
-    from riskmap.load.project import load_project
     from riskmap.pipeline.field import ingest_files
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     project = load_project(project_path)

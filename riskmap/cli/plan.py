@@ -39,8 +39,8 @@ def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, v
     patrol.gpx; the plan is stored in the project's history database.
     """
     from riskmap.field.week import Week
-    from riskmap.load.project import load_project
     from riskmap.pipeline.field import run_plan
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
@@ -84,8 +84,8 @@ def weekly(ctx, project_path, week, townships, out, overwrite, weeks, verbose, q
     Per township and village: cells planned, checked, found, and the villages
     that returned nothing (未上报).
     """
-    from riskmap.load.project import load_project
     from riskmap.pipeline.field import run_weekly
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     project = load_project(project_path)

@@ -34,7 +34,7 @@ def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, 
     --out also writes the anomaly layer (GeoPackage) and the ledger for the
     power company (户号, no personal names).
     """
-    from riskmap.load.project import load_project
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     proj = load_project(project)
