@@ -417,3 +417,19 @@ def test_build_from_pipeline_alone_registers_power(tmp_path):
     assert r.returncode == 0, r.stderr
     n, hashed = r.stdout.split()
     assert int(n) > 0 and hashed == "True"
+
+
+def test_ledger_names_the_roster_cadre_of_each_users_village(tmp_path):
+    """责任人 comes from the project's roster by (township, village), as the plan's ledgers."""
+    from riskmap.load.roster import read_roster
+    from riskmap.pipeline.power import power_check
+
+    proj = load_project(Path(__file__).resolve().parents[1] / "layers" / "project.yaml")
+    done = power_check(proj, out=tmp_path, min_score=0)
+    ledger = pd.read_excel(tmp_path / "供电台账.xlsx", header=2, dtype=str).fillna("")
+    roster = read_roster(proj)
+    expected = [roster.lookup(t, v, None)[0] for t, v in zip(ledger["乡镇"], ledger["村"],
+                                                                strict=True)]
+    assert done.written["ledger_rows"] == len(ledger) > 0
+    assert list(ledger["责任人"]) == expected
+    assert sum(bool(e) for e in expected) >= len(ledger) // 2  # most users lie in a village

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from riskmap.export.atomic import atomic_file, check_free
 from riskmap.load.project import Project
-from riskmap.models.power import PowerResult, anomaly_users, ledger_frame, roster_map, spread_points
+from riskmap.load.roster import Roster
+from riskmap.models.power import PowerResult, anomaly_users, ledger_frame, spread_points
 from riskmap.models.power.ledger import LEDGER_COLUMNS
 
 __all__ = ["GPKG_NAME", "LEDGER_NAME", "write_anomalies", "write_ledger"]
@@ -22,7 +23,7 @@ _WIDTHS = (6, 16, 8, 10, 12, 8, 10, 8, 70, 50, 12, 16)  # columns A..L of the le
 
 
 def write_ledger(result: PowerResult, path, *, project: Project | None = None,
-                 min_score: float | None = None, responsible: dict | None = None,
+                 min_score: float | None = None, roster: Roster | None = None,
                  overwrite: bool = False) -> int:
     """Write the 供电台账 workbook (户号 as text, so leading zeros stay).
 
@@ -32,11 +33,11 @@ def write_ledger(result: PowerResult, path, *, project: Project | None = None,
     path : str or Path
         ``.xlsx`` to write.
     project : Project, optional
-        For the title and, without ``responsible``, the roster's 责任人.
+        For the title.
     min_score : float, optional
         Default: ``power.min_score``.
-    responsible : dict, optional
-        Village → responsible cadre (default: from ``project``'s roster).
+    roster : Roster, optional
+        The responsible cadres (责任人) per (township, village).
     overwrite : bool
         Replace an existing file.
 
@@ -53,9 +54,7 @@ def write_ledger(result: PowerResult, path, *, project: Project | None = None,
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
-    if responsible is None and project is not None:
-        responsible = roster_map(project)
-    df = ledger_frame(result, min_score=min_score, responsible=responsible)
+    df = ledger_frame(result, min_score=min_score, roster=roster)
     wb = Workbook()
     ws = wb.active
     ws.title = "供电台账"

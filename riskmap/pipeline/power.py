@@ -13,6 +13,7 @@ from pathlib import Path
 from riskmap.export.atomic import check_free
 from riskmap.export.power import GPKG_NAME, LEDGER_NAME, write_anomalies, write_ledger
 from riskmap.load.project import Project
+from riskmap.load.roster import read_roster
 from riskmap.models.power import PowerResult, check_power
 
 __all__ = ["PowerCheck", "power_check"]
@@ -72,6 +73,7 @@ def power_check(project: Project, *, min_score: float | None = None, out=None,
         gpkg, ledger = Path(out) / GPKG_NAME, Path(out) / LEDGER_NAME
         for f in (gpkg, ledger):  # both checked first: none is written if one may not be
             check_free(f, overwrite)
+    roster = read_roster(project) if out else None  # a bad roster stops before scoring
     result = check_power(project, progress=progress)
     ms = result.config.min_score if min_score is None else min_score
     summary = result.summary()
@@ -83,5 +85,5 @@ def power_check(project: Project, *, min_score: float | None = None, out=None,
                    "users": write_anomalies(result, gpkg, min_score=ms, overwrite=overwrite),
                    "ledger": str(ledger),
                    "ledger_rows": write_ledger(result, ledger, project=project, min_score=ms,
-                                               overwrite=overwrite)}
+                                               roster=roster, overwrite=overwrite)}
     return PowerCheck(result, ms, summary, written)

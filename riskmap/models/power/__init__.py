@@ -36,7 +36,7 @@ from riskmap.models.power.anomalies import (
     read_anomaly_source,
 )
 from riskmap.models.power.config import DEFAULT_MIN_SCORE, DEFAULT_TOP, PowerConfig, power_config
-from riskmap.models.power.ledger import LEDGER_COLUMNS, ledger_frame, roster_map
+from riskmap.models.power.ledger import LEDGER_COLUMNS, ledger_frame
 from riskmap.models.power.locate import SPREAD_POINTS, locate, spread_points
 from riskmap.models.power.reasons import SEASON_TEXT
 from riskmap.models.power.score import (
@@ -93,7 +93,6 @@ __all__ = [
     "read_power_table",
     "reconcile_estimates",
     "robust_z",
-    "roster_map",
     "score_users",
     "spread_points",
     "table_until",

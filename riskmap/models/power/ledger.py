@@ -10,15 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from riskmap.errors import LayerError
-from riskmap.load.project import Project
-from riskmap.load.sources.meters import KEYWORDS
-from riskmap.load.tables import read_table
+from riskmap.load.roster import Roster
 from riskmap.models.power.anomalies import PowerResult
-from riskmap.models.power.locate import village_key
 from riskmap.models.power.reasons import join_texts
 
-__all__ = ["LEDGER_COLUMNS", "ledger_frame", "roster_map"]
+__all__ = ["LEDGER_COLUMNS", "ledger_frame"]
 
 LEDGER_COLUMNS = ["序号", "户号", "类别", "乡镇", "村", "风险分", "异常起始", "定位", "异常说明",
                   "建议", "责任人", "核查结果"]
@@ -43,7 +39,7 @@ def _advice(users: pd.DataFrame) -> np.ndarray:
 
 
 def ledger_frame(result: PowerResult, *, min_score: float | None = None,
-                 responsible: dict | None = None) -> pd.DataFrame:
+                 roster: Roster | None = None) -> pd.DataFrame:
     """The 供电台账 for the power company: user ids, no personal names.
 
     Only the columns of :data:`LEDGER_COLUMNS` are built (from scores, never
@@ -55,9 +51,9 @@ def ledger_frame(result: PowerResult, *, min_score: float | None = None,
     result : PowerResult
     min_score : float, optional
         Default: ``power.min_score``.
-    responsible : dict, optional
-        Village → responsible cadre (责任人); default: from the project's roster
-        (:func:`roster_map`) when the writer is given the project, else blank.
+    roster : Roster, optional
+        The project's roster (:func:`riskmap.load.roster.read_roster`): the
+        responsible cadre (责任人) of each user's (township, village); blank without.
 
     Returns
     -------
@@ -65,9 +61,12 @@ def ledger_frame(result: PowerResult, *, min_score: float | None = None,
     """
     ms = result.config.min_score if min_score is None else min_score
     u = result.users[result.users["score"] >= ms].reset_index(drop=True)
-    resp = (village_key(u["village"]).map(
-        {village_key([k])[0]: v for k, v in (responsible or {}).items()})
-        if responsible else pd.Series([None] * len(u)))
+    if roster is None:
+        resp = pd.Series([""] * len(u))
+    else:  # one lookup per (township, village) pair, not per user
+        pairs = pd.MultiIndex.from_arrays([u["township"].fillna(""), u["village"].fillna("")])
+        names = {p: roster.lookup(p[0], p[1], None)[0] for p in pairs.unique()}
+        resp = pd.Series([names[p] for p in pairs], dtype=object)
     return pd.DataFrame({
         "序号": np.arange(1, len(u) + 1),
         "户号": u["user_id"].astype(str).to_numpy(),
@@ -82,29 +81,3 @@ def ledger_frame(result: PowerResult, *, min_score: float | None = None,
         "责任人": resp.fillna("").to_numpy(),
         "核查结果": "",
     })[LEDGER_COLUMNS]
-
-
-def roster_map(project: Project) -> dict:
-    """Village → responsible cadre(s) from the project's roster (empty if none).
-
-    Parameters
-    ----------
-    project : Project
-
-    Returns
-    -------
-    dict
-    """
-    r = project.roster
-    if not r:
-        return {}
-    kw = {"village": (r.get("village_field"),) if r.get("village_field") else KEYWORDS[
-        "village"], "name": (r.get("name_field"),) if r.get("name_field") else (
-            "责任人", "姓名", "联系人", "包村干部", "网格员", "name")}
-    try:
-        df, _ = read_table(r["source"].path, keywords=kw, required=("village", "name"))
-    except (LayerError, OSError):
-        return {}
-    df = df.dropna(subset=["village", "name"])
-    return df.groupby(df["village"].astype(str))["name"].agg(
-        lambda s: "、".join(dict.fromkeys(s.astype(str)))).to_dict()
