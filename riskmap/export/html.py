@@ -27,6 +27,7 @@ from pyproj import Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from riskmap import __version__
+from riskmap.export.atomic import write_bytes
 from riskmap.grid import Grid
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL, LAYER_COLOURS
 
@@ -246,8 +247,7 @@ def render_html(page: MapPage) -> str:
 
 
 def write_html(path, page: MapPage) -> int:
-    """Write ``map.html``; returns its size in bytes."""
-    text = render_html(page)
-    with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    return len(text.encode("utf-8"))
+    """Write ``map.html`` (atomically, replacing ``path``); returns its size in bytes."""
+    data = render_html(page).encode("utf-8")
+    write_bytes(path, data, overwrite=True)
+    return len(data)
