@@ -316,6 +316,21 @@ def test_cli_import_rights(tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
+def test_write_layer_is_atomic_and_never_clobbers(tmp_path):
+    from riskmap.errors import ExportError
+    from riskmap.export.gpkg import write_layer
+
+    gdf, _ = read_corner_table(write_csv(tmp_path / "t.csv", corner_rows()))
+    dest = tmp_path / "r.gpkg"
+    assert write_layer(gdf, dest, layer="mining_rights") == dest
+    with pytest.raises(ExportError, match="--overwrite"):
+        write_layer(gdf.iloc[:1], dest, layer="mining_rights")
+    assert len(pyogrio.read_dataframe(dest, layer="mining_rights")) == 2
+    write_layer(gdf.iloc[:1], dest, layer="mining_rights", overwrite=True)
+    assert len(pyogrio.read_dataframe(dest, layer="mining_rights")) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.gpkg", "t.csv"]
+
+
 def test_cli_errors_are_one_line(tmp_path):
     table = write_csv(tmp_path / "u.csv", corner_rows(prefixed=False))
     r = run_cli("import-rights", str(table))

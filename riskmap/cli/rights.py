@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import click
@@ -12,9 +10,6 @@ from riskmap.cli import cli, setup
 from riskmap.cli.options import debug_opt, overwrite_opt, quiet_opt, verbose_opt
 from riskmap.cli.text import echo_table
 from riskmap.errors import ExportError
-
-#: layer name of the licences in the GeoPackage written
-LAYER = "mining_rights"
 
 
 @cli.command("import-rights")
@@ -45,6 +40,8 @@ def import_rights(ctx, table, out, sheet, encoding, datum, towgs84, crs, central
     northing), optionally 开采标高, 有效期 and 生产规模. Writes layer
     'mining_rights' to a GeoPackage.
     """
+    from riskmap.export.atomic import check_free
+    from riskmap.export.gpkg import RIGHTS_LAYER, write_layer
     from riskmap.load.rights import read_corner_table
 
     setup(ctx, verbose, quiet, debug)
@@ -53,63 +50,15 @@ def import_rights(ctx, table, out, sheet, encoding, datum, towgs84, crs, central
     if dest.resolve() == src.resolve():
         raise ExportError(f"{dest}: 输出会覆盖输入表格 (the output would replace the table); "
                           "give another --out")
-    if dest.exists() and not overwrite:
-        raise ExportError(f"{dest}: 输出已存在 (output exists) and won't be overwritten "
-                          "without --overwrite")
+    check_free(dest, overwrite)  # before reading the table
     gdf, report = read_corner_table(src, sheet=sheet, encoding=encoding, datum=datum.lower(),
                                     towgs84=towgs84, crs=crs, central_meridian=central_meridian)
-    write_gpkg(gdf, dest, overwrite=overwrite)
+    write_layer(gdf, dest, layer=RIGHTS_LAYER, overwrite=overwrite)
     if quiet < 2:
         for line in report.lines():
             click.echo(line)
         _table(gdf)
-        click.echo(f"已写出 (written): {dest} (图层 {LAYER}, {len(gdf)} 个采矿权)")
-
-
-def write_gpkg(gdf, dest: Path, *, overwrite: bool = False, layer: str = LAYER) -> None:
-    """Write one layer to a GeoPackage atomically (temporary file, then ``os.replace``).
-
-    Parameters
-    ----------
-    gdf : geopandas.GeoDataFrame
-        Features to write.
-    dest : Path
-        GeoPackage path; replaced whole if it exists and ``overwrite``.
-    overwrite : bool
-        Allow replacing an existing file.
-    layer : str
-        Layer name.
-
-    Raises
-    ------
-    ExportError
-        ``dest`` exists without ``overwrite``, or the folder is not writable.
-    """
-    import pyogrio
-
-    dest = Path(dest)
-    if dest.exists() and not overwrite:
-        raise ExportError(f"{dest}: 输出已存在 (output exists) and won't be overwritten "
-                          "without --overwrite")
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=f".{dest.stem}.tmp-", suffix=".gpkg",
-                                    dir=dest.parent)
-    except OSError as e:
-        raise ExportError(f"{dest.parent}: 无法写入 (cannot write there): {e.strerror}; "
-                          "choose another --out") from None
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        tmp.unlink()  # GDAL creates the file itself
-        pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG")
-        os.replace(tmp, dest)
-    except (OSError, RuntimeError) as e:  # pyogrio's errors are RuntimeErrors
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ExportError(f"{dest}: 无法写入 (cannot write): {first}; check the folder and "
-                          "disk space") from None
-    finally:
-        tmp.unlink(missing_ok=True)
+        click.echo(f"已写出 (written): {dest} (图层 {RIGHTS_LAYER}, {len(gdf)} 个采矿权)")
 
 
 def _table(gdf) -> None:

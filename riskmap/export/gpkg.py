@@ -1,8 +1,9 @@
-"""risk.gpkg: patrol cells, high-priority zones, clipped inputs and metadata."""
+"""GeoPackages: risk.gpkg (patrol cells, zones, clipped inputs, metadata) and one-layer files."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -11,7 +12,12 @@ import pyogrio
 import shapely
 from rasterio.features import shapes
 
+from riskmap.errors import ExportError
+from riskmap.export.atomic import atomic_file
 from riskmap.grid import Grid
+
+#: Layer name of the mining-right licences written by ``riskmap import-rights``.
+RIGHTS_LAYER = "mining_rights"
 
 
 def zones(classes: np.ndarray, score: np.ndarray, grid: Grid, keep: np.ndarray,
@@ -65,19 +71,61 @@ def zones(classes: np.ndarray, score: np.ndarray, grid: Grid, keep: np.ndarray,
 
 def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
                inputs: dict[str, gpd.GeoDataFrame], metadata: dict) -> None:
-    """Write the GeoPackage layers ``cells``, ``zones``, ``input_*`` and ``metadata``."""
-    pyogrio.write_dataframe(cells, path, layer="cells", driver="GPKG")
-    pyogrio.write_dataframe(zone_df, path, layer="zones", driver="GPKG", promote_to_multi=True)
-    for name, gdf in inputs.items():
-        if len(gdf):
-            pyogrio.write_dataframe(_plain(gdf), path, layer=f"input_{name}", driver="GPKG",
-                                    promote_to_multi=True)
+    """Write the GeoPackage layers ``cells``, ``zones``, ``input_*`` and ``metadata``.
+
+    The file is written under a temporary name and replaces ``path`` whole.
+    """
     meta = pd.DataFrame({
         "key": list(metadata),
         "value": [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                   for v in metadata.values()],
     })
-    pyogrio.write_dataframe(meta, path, layer="metadata", driver="GPKG")
+    with atomic_file(path, overwrite=True, create=False) as tmp:
+        pyogrio.write_dataframe(cells, tmp, layer="cells", driver="GPKG")
+        pyogrio.write_dataframe(zone_df, tmp, layer="zones", driver="GPKG",
+                                promote_to_multi=True)
+        for name, gdf in inputs.items():
+            if len(gdf):
+                pyogrio.write_dataframe(_plain(gdf), tmp, layer=f"input_{name}", driver="GPKG",
+                                        promote_to_multi=True)
+        pyogrio.write_dataframe(meta, tmp, layer="metadata", driver="GPKG")
+
+
+def write_layer(gdf: gpd.GeoDataFrame, dest, *, layer: str, overwrite: bool = False) -> Path:
+    """Write one layer as a GeoPackage of its own, atomically.
+
+    Parameters
+    ----------
+    gdf : geopandas.GeoDataFrame
+        Features to write.
+    dest : path-like
+        GeoPackage path; replaced whole if it exists and ``overwrite``.
+    layer : str
+        Layer name.
+    overwrite : bool
+        Allow replacing an existing file.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    ExportError
+        ``dest`` exists without ``overwrite``, the folder is not writable, or
+        GDAL cannot write the layer.
+    """
+    dest = Path(dest)
+    try:
+        with atomic_file(dest, overwrite, create=False) as tmp:  # GDAL creates the file
+            pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG")
+    except ExportError:
+        raise
+    except (OSError, RuntimeError) as e:  # pyogrio's errors are RuntimeErrors
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ExportError(f"{dest}: 无法写入 (cannot write): {first}; check the folder and "
+                          "disk space") from None
+    return dest
 
 
 def _plain(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
