@@ -76,6 +76,20 @@ def test_one_township_only(tmp_path):
     assert [p.name for p in (tmp_path / "o").iterdir()] == ["西镇"]
 
 
+def test_project_option_is_a_hidden_alias(tmp_path):
+    proj = make_project(tmp_path)
+    r = run("build", "--project", str(proj), "-q", "--township", "西镇",
+            "--out", str(tmp_path / "a"))
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in (tmp_path / "a").iterdir()] == ["西镇"]
+    # a PROJECT on the command line replaces a --project given before it (build_map.py)
+    r = run("build", "--project", str(tmp_path / "nope.yaml"), str(proj), "-q",
+            "--township", "西镇", "--out", str(tmp_path / "b"))
+    assert r.returncode == 0, r.stderr
+    assert "--project" not in run("build", "--help").stdout
+    assert "PROJECT" in one_line_error(run("build"))
+
+
 def test_missing_project_file(tmp_path):
     msg = one_line_error(run("build", str(tmp_path / "nope.yaml")))
     assert "nope.yaml" in msg

@@ -8,14 +8,20 @@ from pathlib import Path
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, out_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.options import (
+    debug_opt,
+    out_opt,
+    overwrite_opt,
+    project_arg,
+    quiet_opt,
+    verbose_opt,
+)
 from riskmap.cli.text import echo_table, progress_printer
 from riskmap.errors import ProjectFileError
 
 
 @cli.command()
-@click.argument("project_arg", metavar="PROJECT", required=False)
-@click.option("--project", "project_opt", metavar="FILE", help="Project file (YAML/TOML).")
+@project_arg
 @click.option("--township", "townships", multiple=True, metavar="NAME",
               help="Build only this township (repeatable). Default: district + all townships.")
 @out_opt
@@ -29,24 +35,23 @@ from riskmap.errors import ProjectFileError
 @quiet_opt
 @debug_opt
 @click.pass_context
-def build(ctx, project_arg, project_opt, townships, out, cell_size, overwrite, atlas, paper,
+def build(ctx, project, townships, out, cell_size, overwrite, atlas, paper,
           orientation, verbose, quiet, debug):
     """Build patrol-priority outputs for PROJECT (生成巡查优先级图)."""
     from riskmap.load.project import load_project
     from riskmap.pipeline.build import build as run_build
 
     setup(ctx, verbose, quiet, debug)
-    path = project_opt or project_arg
-    if not path:
+    if not project:
         raise ProjectFileError("no project file given: riskmap build PROJECT.yaml")
     t0 = time.perf_counter()
-    project = load_project(path)
+    proj = load_project(project)
     if cell_size:
-        project = project.with_cell_size(cell_size)
+        proj = proj.with_cell_size(cell_size)
 
     progress = progress_printer(quiet == 0)
 
-    report = run_build(project, out=Path(out) if out else None, townships=list(townships),
+    report = run_build(proj, out=Path(out) if out else None, townships=list(townships),
                        overwrite=overwrite, progress=progress, atlas=atlas, paper=paper,
                        orientation=orientation)
     if quiet < 2:

@@ -1,5 +1,7 @@
 """Options shared by several subcommands (written once, rio style)."""
 
+import functools
+
 import click
 
 verbose_opt = click.option("-v", "--verbose", count=True, help="More messages (repeatable).")
@@ -9,3 +11,22 @@ out_opt = click.option("--out", "out", type=click.Path(file_okay=False),
                        help="Output folder (default: the project's 'output').")
 overwrite_opt = click.option("--overwrite", is_flag=True,
                              help="Replace existing output folders.")
+
+
+def project_arg(f):
+    """The project file: a positional PROJECT, with ``--project FILE`` as a hidden alias.
+
+    ``--project`` is deprecated (older command lines and ``scripts/build_map.py``
+    use it). The command receives one parameter ``project`` (None when neither
+    is given: the command says how to call it). A positional PROJECT wins over
+    ``--project``, so a script may pass a default project with ``--project``
+    that a PROJECT on the command line replaces.
+    """
+
+    @functools.wraps(f)
+    def command(*args, project_arg=None, project_opt=None, **kwargs):
+        return f(*args, project=project_arg or project_opt, **kwargs)
+
+    command = click.option("--project", "project_opt", metavar="FILE", hidden=True,
+                           help="Deprecated: give PROJECT instead.")(command)
+    return click.argument("project_arg", metavar="PROJECT", required=False)(command)
