@@ -2,9 +2,11 @@
 
     python scripts/build_map.py                      # sample project, district + all townships
     python scripts/build_map.py --township 荫营镇      # one township
-    python scripts/build_map.py --project my/project.yaml --out D:/maps --overwrite
+    python scripts/build_map.py my/project.yaml --out D:/maps --overwrite
 
-Same options as ``riskmap build``; the project defaults to the sample in layers/.
+Same options as ``riskmap build``; the project defaults to the sample in layers/
+(passed as the deprecated ``--project``, which a PROJECT given here replaces;
+``--project my/project.yaml`` still works too).
 """
 
 import sys
