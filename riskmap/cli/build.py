@@ -38,7 +38,7 @@ from riskmap.errors import ProjectFileError
 def build(ctx, project, townships, out, cell_size, overwrite, atlas, paper,
           orientation, verbose, quiet, debug):
     """Build patrol-priority outputs for PROJECT (生成巡查优先级图)."""
-    from riskmap.load.project import load_project
+    from riskmap.pipeline.project import load_project
     from riskmap.pipeline.build import build as run_build
 
     setup(ctx, verbose, quiet, debug)

@@ -34,7 +34,7 @@ def score(ctx, project, out, chunk, scheduler, memory_limit, cell_size, overwrit
     Memory stays bounded by the tile size, not the area: the score is written
     to ``risk.tif`` window by window; only patrol-cell scores are held.
     """
-    from riskmap.load.project import load_project
+    from riskmap.pipeline.project import load_project
     from riskmap.pipeline.tiled import score_tiled
 
     setup(ctx, verbose, quiet, debug)
