@@ -52,6 +52,26 @@ def test_build_tiny_project(tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
+def test_a_new_output_is_one_exporter(tmp_path):
+    """An extra entry in the exporter list: its file is in every folder and in the summary."""
+    from riskmap.pipeline.build import EXPORTERS, build
+    from riskmap.pipeline.exporters import export_summary
+    from riskmap.pipeline.project import load_project
+
+    def export_counts(area, folder):
+        (folder / "counts.csv").write_text(
+            "".join(f"{c},{n}\n" for c, n in area.counts.items()), encoding="utf-8")
+
+    assert EXPORTERS[-1] is export_summary  # it lists the sizes of the others
+    project = load_project(make_project(tmp_path))
+    report = build(project, out=tmp_path / "o", exporters=(*EXPORTERS[:-1], export_counts,
+                                                            export_summary))
+    for a in report.areas:
+        summary = json.loads((a.folder / "summary.json").read_text(encoding="utf-8"))
+        assert summary["outputs"]["counts.csv"] == (a.folder / "counts.csv").stat().st_size
+        assert "map.pdf" in summary["outputs"] or a.name == "全区"
+
+
 def test_existing_output_needs_overwrite(tmp_path):
     proj = make_project(tmp_path)
     assert run("build", str(proj), "-q").returncode == 0

@@ -55,7 +55,7 @@ class BuildReport:
 
 def build(project: Project, out: Path | None = None, townships=None, overwrite: bool = False,
           progress=None, atlas: bool = False, paper: str | None = None,
-          orientation: str | None = None) -> BuildReport:
+          orientation: str | None = None, exporters=None) -> BuildReport:
     """Build the outputs of ``project``.
 
     Parameters
@@ -73,6 +73,9 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
         Page of ``map.pdf`` (default: the project's ``map`` section, else A3 landscape).
     progress : callable, optional
         Called with a short Chinese message per step.
+    exporters : sequence of callable, optional
+        What each area's folder gets (default: :data:`EXPORTERS`); each is
+        called as ``export(area, folder)`` in order.
 
     Raises
     ------
@@ -101,7 +104,8 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
         return area_context(project, inputs, surface, name, idx, build_date=build_date,
                             sheet_opts=sheet, t_load=t_load)
 
-    done = _write_areas(areas, folders, cut, overwrite, progress)
+    done = _write_areas(areas, folders, cut, EXPORTERS if exporters is None else exporters,
+                        overwrite, progress)
     report.areas = [AreaResult(a.name, folders[a.name], a.counts, len(a.cells), a.seconds)
                     for a in done]
     pages = [a.sheet for a in done if a.sheet is not None]
@@ -146,8 +150,9 @@ def _folders(areas, out: Path, overwrite: bool) -> dict[str, Path]:
     return folders
 
 
-def _write_areas(areas, folders, cut, overwrite: bool, progress) -> list[AreaContext]:
-    """Run :data:`EXPORTERS` for every area, each into its own temporary folder.
+def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress
+                 ) -> list[AreaContext]:
+    """Run ``exporters`` for every area, each into its own temporary folder.
 
     Deferred work (the PDF sheets) is done side by side once every area has been
     cut, then each area's remaining exporters run; only when everything is
@@ -157,8 +162,8 @@ def _write_areas(areas, folders, cut, overwrite: bool, progress) -> list[AreaCon
     with contextlib.ExitStack() as stack:
         pending = []  # (area, folder, exporters still to run, deferred work)
 
-        def step(area, tmp, exporters):
-            rest, job = _export(area, tmp, exporters)
+        def step(area, tmp, chain):
+            rest, job = _export(area, tmp, chain)
             if job is None:
                 done[area.name] = area
             else:
@@ -171,7 +176,7 @@ def _write_areas(areas, folders, cut, overwrite: bool, progress) -> list[AreaCon
             tmp = stack.enter_context(atomic_folder(folders[name], overwrite))
             area = cut(name, idx)
             area.seconds = time.perf_counter() - t1
-            step(area, tmp, EXPORTERS)
+            step(area, tmp, tuple(exporters))
         while pending:
             _run_deferred([job for *_, job in pending], progress)
             todo, pending[:] = list(pending), []
