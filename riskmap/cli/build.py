@@ -38,8 +38,8 @@ from riskmap.errors import ProjectFileError
 def build(ctx, project, townships, out, cell_size, overwrite, atlas, paper,
           orientation, verbose, quiet, debug):
     """Build patrol-priority outputs for PROJECT (生成巡查优先级图)."""
-    from riskmap.pipeline.project import load_project
     from riskmap.pipeline.build import build as run_build
+    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     if not project:
