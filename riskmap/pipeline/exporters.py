@@ -26,6 +26,7 @@ from riskmap.export.gpkg import write_gpkg
 from riskmap.export.html import InputLayer, MapPage, basemaps, write_html
 from riskmap.export.summary import SUMMARY, output_sizes, write_summary
 from riskmap.export.tif import write_score_tif
+from riskmap.factors import kind_of
 from riskmap.marks import INTERNAL
 from riskmap.pipeline.area import AreaContext
 
@@ -130,18 +131,14 @@ def draw_sheet(path: Path, page, opts: dict) -> float:
 
 
 def _map_layers(project, clipped: dict) -> list[InputLayer]:
-    """Every factor layer as a map toggle; typed layers one toggle per type."""
+    """Every factor layer as map toggles, as its kind draws them (typed: one per type)."""
     out = []
     for spec in project.factors:
         gdf = clipped.get(spec.name)
         if gdf is None or not len(gdf):
             continue
-        if spec.kind == "typed":
-            tf = spec.params["type_field"]
-            for t, sub in gdf.groupby(gdf[tf].astype(str), sort=True):
-                out.append(InputLayer(f"{spec.label}: {t}", sub))
-        else:
-            out.append(InputLayer(spec.label, gdf, on=spec.kind in ("inside", "ring")))
+        for label, sub, on in kind_of(spec).map_layers(spec.label, gdf, spec.params):
+            out.append(InputLayer(label, sub, on=on))
     return out
 
 
@@ -153,8 +150,8 @@ def _sheet_page(area: AreaContext):
 
     project, clipped, cells = area.project, area.clipped, area.cells
     rights = None
-    for spec in project.factors:  # licence outlines: the first inside/ring layer
-        if spec.kind in ("inside", "ring") and spec.name in clipped:
+    for spec in project.factors:  # licence outlines: the first layer drawn as outlines
+        if kind_of(spec).outline and spec.name in clipped:
             rights = clipped[spec.name]
             break
     crs = CRS.from_user_input(project.crs)
