@@ -111,8 +111,8 @@ def pass_seconds(shape) -> float:
 def load(path: Path):
     """The project and its inputs, read once."""
     from riskmap.load.inputs import load_inputs
-    from riskmap.load.project import load_project
     from riskmap.models import power as _power  # noqa: F401  (registers power:anomalies)
+    from riskmap.pipeline.project import load_project
 
     project = load_project(path)
     return project, load_inputs(project)

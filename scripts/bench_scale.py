@@ -36,8 +36,8 @@ def province(copies: int, seed: int = 1):
     import shapely
 
     from riskmap.load.inputs import Inputs, load_inputs
-    from riskmap.load.project import load_project
     from riskmap.models import power as _power  # noqa: F401  (registers power:anomalies)
+    from riskmap.pipeline.project import load_project
 
     project = load_project(ROOT / "layers" / "project.yaml")
     base = load_inputs(project)

@@ -401,10 +401,10 @@ def test_expansion_months_read_as_dates(tmp_path):
 
 
 def test_build_from_pipeline_alone_registers_power(tmp_path):
-    """A fresh interpreter that imports only riskmap.pipeline.build builds the sample
-    project, whose factor power_anomalies reads power:anomalies."""
+    """A fresh interpreter that imports only the project loader and the build builds the
+    sample project, whose factor power_anomalies reads power:anomalies."""
     root = Path(__file__).resolve().parents[1]
-    code = ("import sys; from riskmap.load.project import load_project; "
+    code = ("import sys; from riskmap.pipeline.project import load_project; "
             "from riskmap.pipeline.build import build; "
             f"p = load_project({str(root / 'layers' / 'project.yaml')!r}); "
             "assert any(f.source.path.name == 'power:anomalies' for f in p.factors); "

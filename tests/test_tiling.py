@@ -9,7 +9,7 @@ import shapely
 from tinyproject import CRS, X0, Y0, make_project
 
 from riskmap.load.inputs import load_inputs
-from riskmap.load.project import load_project
+from riskmap.pipeline.project import load_project
 from riskmap.score.engine import compute
 from riskmap.score.tiling import compute_tiled, tile_windows
 

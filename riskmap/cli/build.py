@@ -17,7 +17,6 @@ from riskmap.cli.options import (
     verbose_opt,
 )
 from riskmap.cli.text import echo_table, progress_printer
-from riskmap.errors import ProjectFileError
 
 
 @cli.command()
@@ -42,8 +41,6 @@ def build(ctx, project, townships, out, cell_size, overwrite, atlas, paper,
     from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
-    if not project:
-        raise ProjectFileError("no project file given: riskmap build PROJECT.yaml")
     t0 = time.perf_counter()
     proj = load_project(project)
     if cell_size:

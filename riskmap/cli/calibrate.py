@@ -9,12 +9,12 @@ import time
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+from riskmap.cli.options import debug_opt, project_arg, quiet_opt, verbose_opt
 from riskmap.cli.text import echo_table, progress_printer
 
 
 @cli.command()
-@click.argument("project_path", metavar="PROJECT")
+@project_arg
 @click.option("--until", metavar="DATE", help="Use incidents dated before this day (YYYY-MM-DD).")
 @click.option("--write", "write", metavar="FILE", type=click.Path(dir_okay=False),
               help="Write the project with the calibrated weights and ranges to FILE (.yaml).")
@@ -26,7 +26,7 @@ from riskmap.cli.text import echo_table, progress_printer
 @quiet_opt
 @debug_opt
 @click.pass_context
-def calibrate(ctx, project_path, until, write, overwrite, seed, as_json, verbose, quiet, debug):
+def calibrate(ctx, project, until, write, overwrite, seed, as_json, verbose, quiet, debug):
     """Calibrate factor weights and ranges of PROJECT from its incidents (权重标定)."""
     from riskmap.models.calibrate import cpu_note
     from riskmap.pipeline.calibrate import calibrate_project
@@ -34,7 +34,7 @@ def calibrate(ctx, project_path, until, write, overwrite, seed, as_json, verbose
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
-    project = load_project(project_path)
+    project = load_project(project)
     progress = progress_printer(quiet == 0 and verbose > 0)
     res, target = calibrate_project(project, until=until, seed=seed, write=write,
                                     overwrite=overwrite, progress=progress)
@@ -86,14 +86,14 @@ def _calibration_table(res):
 
 
 @cli.command()
-@click.argument("project_path", metavar="PROJECT")
+@project_arg
 @click.option("--random-index", "random_index", metavar="TABLE",
               help="saaty1980 or alonso-lamata2006 (default: ahp.random_index, else saaty1980).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
-def ahp(ctx, project_path, random_index, verbose, quiet, debug):
+def ahp(ctx, project, random_index, verbose, quiet, debug):
     """AHP weights and consistency ratio of PROJECT's ahp matrix (层次分析法权重)."""
     from dataclasses import replace
 
@@ -101,7 +101,7 @@ def ahp(ctx, project_path, random_index, verbose, quiet, debug):
     from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
-    project = load_project(project_path)
+    project = load_project(project)
     if random_index and project.ahp:
         project = replace(project, ahp={**project.ahp, "random_index": random_index})
     res = ahp_from_project(project)

@@ -7,9 +7,15 @@ import time
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, out_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.options import (
+    debug_opt,
+    out_opt,
+    overwrite_opt,
+    project_arg,
+    quiet_opt,
+    verbose_opt,
+)
 from riskmap.cli.text import echo_table, progress_printer
-from riskmap.errors import ProjectFileError
 
 
 def _date_value(ctx, param, value):
@@ -23,8 +29,7 @@ def _date_value(ctx, param, value):
 
 
 @cli.command()
-@click.argument("project_arg", metavar="PROJECT", required=False)
-@click.option("--project", "project_opt", metavar="FILE", help="Project file (YAML/TOML).")
+@project_arg
 @click.option("--split", required=True, callback=_date_value, metavar="DATE",
               help="First day of the test period (2024-01-01); the map uses data before it.")
 @click.option("--rolling", type=click.Choice(["quarter"]),
@@ -42,19 +47,15 @@ def _date_value(ctx, param, value):
 @quiet_opt
 @debug_opt
 @click.pass_context
-def evaluate(ctx, project_arg, project_opt, split, rolling, folds, raster, offset, out,
+def evaluate(ctx, project, split, rolling, folds, raster, offset, out,
              overwrite, verbose, quiet, debug):
     """Backtest PROJECT: hit rate, PAI, PEI, AUC against model, KDE and uniform (回测)."""
     from riskmap.pipeline.evaluate import backtest
     from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
-    path = project_opt or project_arg
-    if not path:
-        raise ProjectFileError("no project file given: riskmap evaluate PROJECT.yaml "
-                               "--split 2024-01-01")
     t0 = time.perf_counter()
-    project = load_project(path)
+    project = load_project(project)
     progress = progress_printer(quiet == 0)
     result, paths = backtest(project, split, out, overwrite=overwrite, raster=raster,
                              rolling=rolling, folds=folds, offset=offset, progress=progress)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+from riskmap.cli.options import debug_opt, project_arg, quiet_opt, verbose_opt
 from riskmap.cli.text import progress_printer
 
 
 @cli.command()
-@click.argument("project_path", metavar="PROJECT")
+@project_arg
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False),
                 metavar="FILE...")
 @click.option("--week", metavar="YYYY-Www",
@@ -19,7 +19,7 @@ from riskmap.cli.text import progress_printer
 @quiet_opt
 @debug_opt
 @click.pass_context
-def ingest(ctx, project_path, files, week, verbose, quiet, debug):
+def ingest(ctx, project, files, week, verbose, quiet, debug):
     """Read returned ledgers FILE... into PROJECT's history (导入回收台账).
 
     Each row is matched to a cell by its id, else by its coordinates; rows that
@@ -31,7 +31,7 @@ def ingest(ctx, project_path, files, week, verbose, quiet, debug):
     from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
-    project = load_project(project_path)
+    project = load_project(project)
 
     progress = progress_printer(quiet == 0)
 

@@ -16,16 +16,24 @@ overwrite_opt = click.option("--overwrite", is_flag=True,
 def project_arg(f):
     """The project file: a positional PROJECT, with ``--project FILE`` as a hidden alias.
 
-    ``--project`` is deprecated (older command lines and ``scripts/build_map.py``
-    use it). The command receives one parameter ``project`` (None when neither
-    is given: the command says how to call it). A positional PROJECT wins over
+    Every command that reads a project takes it this way. ``--project`` is
+    deprecated (older command lines and ``scripts/build_map.py`` use it). The
+    command receives one parameter ``project``; without either, a one-line error
+    says how to call the command. A positional PROJECT wins over
     ``--project``, so a script may pass a default project with ``--project``
     that a PROJECT on the command line replaces.
     """
 
     @functools.wraps(f)
     def command(*args, project_arg=None, project_opt=None, **kwargs):
-        return f(*args, project=project_arg or project_opt, **kwargs)
+        project = project_arg or project_opt
+        if not project:
+            from riskmap.errors import ProjectFileError
+
+            ctx = click.get_current_context()
+            raise ProjectFileError(f"缺少项目文件 (no project file given): {ctx.command_path} "
+                                   "PROJECT.yaml")
+        return f(*args, project=project, **kwargs)
 
     command = click.option("--project", "project_opt", metavar="FILE", hidden=True,
                            help="Deprecated: give PROJECT instead.")(command)

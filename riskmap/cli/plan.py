@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
+from riskmap.cli.options import debug_opt, project_arg, quiet_opt, verbose_opt
 from riskmap.cli.text import echo_table, progress_printer
 
 week_opt = click.option("--week", required=True, metavar="YYYY-Www",
@@ -16,7 +16,7 @@ week_opt = click.option("--week", required=True, metavar="YYYY-Www",
 
 
 @cli.command()
-@click.argument("project_path", metavar="PROJECT")
+@project_arg
 @week_opt
 @click.option("--township", "townships", multiple=True, metavar="NAME",
               help="Only this township (repeatable). Default: all.")
@@ -31,7 +31,7 @@ week_opt = click.option("--week", required=True, metavar="YYYY-Www",
 @quiet_opt
 @debug_opt
 @click.pass_context
-def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, verbose, quiet,
+def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbose, quiet,
          debug):
     """Write the week's patrol plan for PROJECT (生成周巡查计划、台账、KMZ、GPX).
 
@@ -45,7 +45,7 @@ def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, v
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
     wk = Week.parse(week)
-    project = load_project(project_path)
+    project = load_project(project)
 
     progress = progress_printer(quiet == 0)
 
@@ -65,7 +65,7 @@ def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, v
 
 
 @cli.command()
-@click.argument("project_path", metavar="PROJECT")
+@project_arg
 @week_opt
 @click.option("--township", "townships", multiple=True, metavar="NAME",
               help="Only this township (repeatable).")
@@ -78,7 +78,7 @@ def plan(ctx, project_path, week, townships, out, overwrite, paper, no_record, v
 @quiet_opt
 @debug_opt
 @click.pass_context
-def weekly(ctx, project_path, week, townships, out, overwrite, weeks, verbose, quiet, debug):
+def weekly(ctx, project, week, townships, out, overwrite, weeks, verbose, quiet, debug):
     """Weekly summary of PROJECT's history (巡查周报): weekly.html, weekly.xlsx, weekly.png.
 
     Per township and village: cells planned, checked, found, and the villages
@@ -88,7 +88,7 @@ def weekly(ctx, project_path, week, townships, out, overwrite, weeks, verbose, q
     from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
-    project = load_project(project_path)
+    project = load_project(project)
     summary, files = run_weekly(project, week, out=Path(out) if out else None,
                                 overwrite=overwrite, townships=list(townships) or None,
                                 weeks=weeks)

@@ -7,13 +7,12 @@ import json
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.options import debug_opt, overwrite_opt, project_arg, quiet_opt, verbose_opt
 from riskmap.cli.text import echo_table, progress_printer
-from riskmap.pipeline.power import power_check as run_power_check
 
 
 @cli.command("power-check")
-@click.argument("project", metavar="PROJECT")
+@project_arg
 @click.option("--top", type=click.IntRange(min=1), metavar="N",
               help="Users to print (default: the project's power.top, else 20).")
 @click.option("--min-score", type=click.FloatRange(0, 100), metavar="S",
@@ -34,6 +33,7 @@ def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, 
     --out also writes the anomaly layer (GeoPackage) and the ledger for the
     power company (户号, no personal names).
     """
+    from riskmap.pipeline.power import power_check as run_power_check
     from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)

@@ -7,12 +7,19 @@ from pathlib import Path
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, out_opt, overwrite_opt, quiet_opt, verbose_opt
+from riskmap.cli.options import (
+    debug_opt,
+    out_opt,
+    overwrite_opt,
+    project_arg,
+    quiet_opt,
+    verbose_opt,
+)
 from riskmap.cli.text import progress_printer
 
 
 @cli.command()
-@click.argument("project")
+@project_arg
 @out_opt
 @click.option("--chunk", type=int, default=None, metavar="CELLS",
               help="Tile side in analysis cells (default: from --memory-limit, else 1024).")

@@ -70,7 +70,6 @@ __all__ = [
     "Traits",
     "check_cell_sizes",
     "check_patrol_size",
-    "load_project",
     "path_values",
     "read_project",
     "rebase_paths",
@@ -86,13 +85,6 @@ PATH_KEYS = (
     ("roster", "source"), ("power", "source"), ("power", "expansions"), ("plan", "roads"),
     ("history",), ("output",), ("map", "font"),
 )
-
-
-def load_project(path, *, as_of: dt.date | None = None) -> Project:
-    """Read and check a project file completely (see :func:`riskmap.pipeline.project`)."""
-    from riskmap.pipeline.project import load_project as _full
-
-    return _full(path, as_of=as_of)
 
 
 def read_project(path, *, as_of: dt.date | None = None) -> Project:

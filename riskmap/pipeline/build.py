@@ -20,7 +20,6 @@ from riskmap.errors import RiskmapError
 from riskmap.export.atomic import atomic_folder, check_free, safe_name
 from riskmap.load.inputs import Inputs, load_inputs
 from riskmap.load.project import Project
-from riskmap.models import power as _power  # noqa: F401  (registers the power:anomalies reader)
 from riskmap.pipeline.area import DISTRICT_LABEL, EXPORT_MIN_CLASS, AreaContext, area_context
 from riskmap.pipeline.exporters import EXPORTERS, Deferred
 from riskmap.score.engine import Surface, compute

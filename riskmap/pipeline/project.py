@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from riskmap import factors
 from riskmap.load.project import Project, read_project
+from riskmap.models import power as _power  # noqa: F401  (registers the power:anomalies reader)
 from riskmap.models.ahp import project_with_ahp_weights
 
 
@@ -15,7 +16,9 @@ def load_project(path, *, as_of: dt.date | None = None) -> Project:
 
     The generic structure is checked by :func:`riskmap.load.project.read_project`,
     each factor's parameters by its kind (:data:`riskmap.factors.KINDS`), and an
-    ``ahp`` section replaces the listed factors' weights by the matrix's.
+    ``ahp`` section replaces the listed factors' weights by the matrix's. Importing
+    this module registers the derived sources (``power:anomalies``), so a project
+    loaded here can be read by :func:`riskmap.load.inputs.load_inputs`.
 
     Parameters
     ----------

@@ -21,7 +21,6 @@ from riskmap.grid import Grid
 from riskmap.load.inputs import load_inputs
 from riskmap.load.project import Project
 from riskmap.marks import INTERNAL
-from riskmap.models import power as _power  # noqa: F401  (registers the power:anomalies reader)
 from riskmap.score.engine import district_grid
 from riskmap.score.tiling import chunk_for_memory, compute_tiled
 
