@@ -48,27 +48,11 @@ def check(ctx, target, district, as_json, crs, encoding, table, datum, central_m
 
 
 def _check_data(target, district, as_json, crs, encoding, table, datum, central_meridian):
-    import shapely
+    from riskmap.load.diagnose import render_reports
+    from riskmap.pipeline.check import check_data
 
-    from riskmap.errors import RiskmapError
-    from riskmap.load.diagnose import check_file, data_files, render_reports
-    from riskmap.load.layers import read_source
-    from riskmap.load.project import Source, split_source
-
-    area = None
-    if district:
-        path, layer = split_source(district)
-        gdf, _ = read_source(Source(path=Path(path).resolve(), layer=layer), "EPSG:4326")
-        area = shapely.union_all(gdf.geometry.values)
-    files = data_files(target)
-    if not files:
-        raise RiskmapError(f"{target}: no data files found (looked for "
-                           "GPKG/SHP/GeoJSON/KML/KMZ/CSV/TXT/XLSX)")
-    reports = []
-    for f in files:
-        reports += check_file(f, district=area, crs=crs, encoding=encoding, table=table,
-                              datum=datum, central_meridian=central_meridian)
-    code = max(r.status for r in reports)
+    reports, code = check_data(target, district=district, crs=crs, encoding=encoding,
+                               table=table, datum=datum, central_meridian=central_meridian)
     if as_json:
         click.echo(json.dumps({"target": str(target), "exit_code": code,
                                "files": [r.to_dict() for r in reports]},
@@ -81,11 +65,11 @@ def _check_data(target, district, as_json, crs, encoding, table, datum, central_
 
 def _check_project(project):
     from riskmap.cli.text import echo_table
-    from riskmap.load.diagnose import check_project
+    from riskmap.pipeline.check import check_inputs
     from riskmap.pipeline.project import load_project
 
     proj = load_project(project)
-    rows, problems = check_project(proj)
+    rows, problems = check_inputs(proj)
     head = ["用途", "要素数", "几何类型", "坐标系", "编码", "范围", "空/修复", "来源"]
     table = [[r.role, "" if r.features is None else str(r.features), r.geom_types, r.crs,
               r.encoding, r.extent, f"{r.empty}/{r.repaired}", r.source] for r in rows]
