@@ -89,3 +89,20 @@ def write_project(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium through playwright (network off, as on an intranet)."""
+    import shutil
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert exe, "Debian's chromium is needed for the browser tests (apt-get install chromium)"
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
+        yield b
+        b.close()

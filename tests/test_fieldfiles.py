@@ -130,3 +130,35 @@ def test_atomic_file(tmp_path):
     with atomic_file(dest, overwrite=True) as tmp:
         tmp.write_text("new")
     assert dest.read_text() == "new" and len(list(tmp_path.iterdir())) == 1
+
+
+PAYLOAD = '干部<img src=x onerror="window.__pwned=1">'
+
+
+def test_kml_texts_render_as_text_in_a_browser(tmp_path_factory, chromium):
+    """Google Earth and 奥维 render names, descriptions and data values as HTML: markup in a
+    cadre's or a village's name must come out as text, never as an element that runs."""
+    tiny = Tiny(tmp_path_factory.mktemp("tiny_x"))
+    tp = tiny.plan()[0]
+    for v in tp.villages:
+        v.responsible, v.village = PAYLOAD, v.village + "<script>window.__pwned=2</script>"
+        for c in v.cells:
+            c.responsible, c.village = PAYLOAD, v.village
+    path = tmp_path_factory.mktemp("kmz") / "p.kmz"
+    write_kmz(tp, path)
+    with zipfile.ZipFile(path) as z:
+        root = ET.fromstring(z.read("doc.kml"))
+    texts = [el.text for tag in ("name", "description", "value")
+             for el in root.iter(f"{{{KML_NS}}}{tag}") if el.text]
+    assert any("__pwned" in t for t in texts)  # the payload is there, as text
+    ctx = chromium.new_context(offline=True)
+    page = ctx.new_page()
+    try:
+        for t in texts:  # each as the reader renders it: the unescaped KML string as HTML
+            page.set_content(f"<html><body><div id=b>{t}</div></body></html>")
+            assert page.evaluate("window.__pwned") is None, t
+            assert page.evaluate("document.querySelectorAll('#b img, #b script').length") == 0
+    finally:
+        ctx.close()
+    shown = [t for t in texts if "干部" in t]
+    assert shown and all("&lt;img" in t for t in shown)

@@ -107,6 +107,16 @@ def _sub(parent, tag: str, text=None, **attrs):
     return el
 
 
+def _text(parent, tag: str, text) -> ET.Element:
+    """A KML text element that Google Earth / 奥维 may render as HTML: escaped first.
+
+    ElementTree escapes for XML only; a reader unescapes that and then renders
+    ``name``, ``description`` and data values as HTML, so markup in a cadre's name
+    or a village name would run. Escaping for HTML as well keeps it text.
+    """
+    return _sub(parent, tag, html.escape(str(text)))
+
+
 def _coords(pairs) -> str:
     return " ".join(f"{lon:.7f},{lat:.7f},0" for lon, lat in pairs)
 
@@ -137,7 +147,7 @@ def kml_document(tp: TownshipPlan) -> ET.Element:
     to_wgs = Transformer.from_crs(tp.crs, "EPSG:4326", always_xy=True)
     root = ET.Element(f"{{{KML_NS}}}kml")
     doc = _sub(root, "Document")
-    _sub(doc, "name", f"{tp.township} {tp.week} 巡查点")
+    _text(doc, "name", f"{tp.township} {tp.week} 巡查点")
     _sub(doc, "open", 1)
     _sub(doc, "description", "<br/>".join(html.escape(x) for x in
                                          [*tp.rules, *tp.notes, f"生成 {tp.build_date}",
@@ -161,27 +171,27 @@ def kml_document(tp: TownshipPlan) -> ET.Element:
     _sub(ls, "width", 3)
 
     tfold = _sub(doc, "Folder")
-    _sub(tfold, "name", tp.township)
+    _text(tfold, "name", tp.township)
     _sub(tfold, "open", 1)
     for v in tp.villages:
         vfold = _sub(tfold, "Folder")
-        _sub(vfold, "name", v.village)
-        _sub(vfold, "description", f"{len(v.cells)} 个网格; 路线 {v.length_m / 1000:.2f} km "
-             "(直线, 含返回)" + (f"; 责任人 {v.responsible} {v.phone}" if v.responsible else ""))
+        _text(vfold, "name", v.village)
+        _text(vfold, "description", f"{len(v.cells)} 个网格; 路线 {v.length_m / 1000:.2f} km "
+              "(直线, 含返回)" + (f"; 责任人 {v.responsible} {v.phone}" if v.responsible else ""))
         pm = _sub(vfold, "Placemark")
-        _sub(pm, "name", f"起点 {v.village}{v.start_kind}")
+        _text(pm, "name", f"起点 {v.village}{v.start_kind}")
         _sub(pm, "styleUrl", "#start")
         _sub(_sub(pm, "Point"), "coordinates", _coords([v.start_lonlat]))
         for c in v.cells:
             pm = _sub(vfold, "Placemark")
-            _sub(pm, "name", c.cell_id)
+            _text(pm, "name", c.cell_id)
             _sub(pm, "description", cell_description(c))
             _sub(pm, "styleUrl", f"#{_style_of(c)}")
             ext = _sub(pm, "ExtendedData")
             for k, val in (("序号", c.seq), ("网格编号", c.cell_id), ("优先级", c.priority),
                            ("风险分", f"{c.score:.1f}"), ("村", c.village)):
                 dd = _sub(ext, "Data", name=k)
-                _sub(dd, "value", val)
+                _text(dd, "value", val)
             mg = _sub(pm, "MultiGeometry")
             _sub(_sub(mg, "Point"), "coordinates", _coords([(c.lon, c.lat)]))
             h = tp.cell_size / 2
@@ -192,7 +202,7 @@ def kml_document(tp: TownshipPlan) -> ET.Element:
             _sub(ring, "coordinates", _coords(zip(lon, lat, strict=True)))
         if v.cells:
             pm = _sub(vfold, "Placemark")
-            _sub(pm, "name", f"巡查路线 {v.length_m / 1000:.2f} km")
+            _text(pm, "name", f"巡查路线 {v.length_m / 1000:.2f} km")
             _sub(pm, "styleUrl", "#route")
             ls = _sub(pm, "LineString")
             _sub(ls, "tessellate", 1)
