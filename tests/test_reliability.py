@@ -132,3 +132,64 @@ def test_build_killed_at_random_points(tmp_path, after):
         with rasterio.open(out / area / "risk.tif") as t:
             t.read(1)
     assert not [q for q in out.iterdir() if q.name.startswith(".")]
+
+
+_KILL_AFTER_FIRST_SWITCH = """
+import os, sys
+import riskmap.export.atomic as a
+real, n = os.replace, [0]
+def replace(src, dst):
+    real(src, dst)
+    if ".tmp-" in os.fspath(src) and os.path.isdir(dst):  # an area folder moved into place
+        n[0] += 1
+        if n[0] == 1:
+            os._exit(9)  # killed: the others still wait in their temporaries
+a.os.replace = replace
+from riskmap.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _build_dates(out):
+    return {p.parent.name: json.loads(p.read_text(encoding="utf-8"))["build_date"]
+            for p in out.glob("*/summary.json")}
+
+
+def test_a_kill_during_the_switch_is_completed_by_the_next_command(tmp_path):
+    """No torn set: after a kill between area moves, the next command finishes the switch
+    (saying so) and every area holds the same build."""
+    proj = make_project(tmp_path)
+    assert run("build", str(proj), "-q").returncode == 0
+    out = tmp_path / "out"
+    old = _build_dates(out)
+    time.sleep(1.1)  # build dates have second resolution
+    r = subprocess.run([sys.executable, "-c", _KILL_AFTER_FIRST_SWITCH, "build", str(proj),
+                        "-q", "--overwrite"], capture_output=True, text=True)
+    assert r.returncode == 9, r.stderr
+    torn = _build_dates(out)
+    assert len(set(torn.values())) == 2  # what the kill left: one area new, two old
+    assert [q.name for q in out.iterdir() if q.name.startswith(".riskmap-switch")]
+    # the next command that writes there (here a build that refuses to overwrite)
+    r = run("build", str(proj), "-q", "--township", "西镇", "--out", str(out))
+    assert r.returncode == 1 and "--overwrite" in r.stderr  # nothing replaced silently
+    assert "interrupted build was completed" in r.stderr
+    dates = _build_dates(out)
+    assert len(set(dates.values())) == 1 and set(dates.values()) != set(old.values())
+    assert not [q for q in out.iterdir() if q.name.startswith(".")]  # no journal, no temporary
+
+
+def test_two_builds_into_one_folder_do_not_mix(tmp_path):
+    """The second build into a folder in use fails at once with a clear message."""
+    proj = make_project(tmp_path)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
+    first = subprocess.Popen([sys.executable, "-m", "riskmap", "build", str(proj), "-q"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                             text=True)
+    time.sleep(1.0)
+    t = time.perf_counter()
+    second = run("build", str(proj), "-q", "--overwrite")
+    assert time.perf_counter() - t < 20
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert second.returncode == 1
+    msg = second.stderr.strip().splitlines()[-1]
+    assert "正被另一个 riskmap 使用" in msg and "pid" in msg and "Traceback" not in second.stderr

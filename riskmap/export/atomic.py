@@ -8,10 +8,13 @@ destination and moves it into place only when every file is complete
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import re
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -87,7 +90,9 @@ def _alive(pid: str) -> bool:
 
 
 def check_free(dest: Path, overwrite: bool) -> None:
-    """Raise if ``dest`` exists and may not be replaced."""
+    """Raise if ``dest`` exists and may not be replaced (after finishing interrupted work)."""
+    if Path(dest).parent.is_dir():
+        finish_switches(Path(dest).parent)
     recover(dest)
     if dest.exists() and not overwrite:
         raise ExportError(f"{dest}: 输出已存在 (output exists) and won't be overwritten "
@@ -180,3 +185,185 @@ def write_bytes(dest, data: bytes, overwrite: bool = False) -> Path:
 def write_text(dest, text: str, overwrite: bool = False) -> Path:
     """Write UTF-8 ``text`` to ``dest`` atomically; returns ``dest``."""
     return write_bytes(dest, text.encode("utf-8"), overwrite)
+
+
+# --------------------------------------------------------------------------- folder sets
+_JOURNAL = ".riskmap-switch-{pid}.json"
+
+
+@contextmanager
+def atomic_folders(dests, overwrite: bool = False):
+    """Yield one temporary folder per destination; on success they all switch together.
+
+    The switch is all-or-nothing even if the process is killed in the middle: a
+    journal of the moves is written (atomically) before the first one, so the
+    next command that writes there completes an interrupted switch (see
+    :func:`recover`) instead of leaving new and old areas mixed.
+
+    Parameters
+    ----------
+    dests : sequence of Path
+        Final folders (siblings or not).
+    overwrite : bool
+        Replace existing folders.
+
+    Yields
+    ------
+    list of Path
+        The temporary folders, in the order of ``dests``.
+    """
+    dests = [Path(d) for d in dests]
+    with contextlib.ExitStack() as stack:
+        tmps = [stack.enter_context(_staged(d, overwrite)) for d in dests]
+        yield tmps
+        moves = [{"dest": str(d), "tmp": str(t),
+                  "old": str(d.with_name(f".{d.name}.old-{os.getpid()}"))}
+                 for d, t in zip(dests, tmps, strict=True)]
+        journals = sorted({d.parent for d in dests})
+        for folder in journals:  # every parent knows the whole set
+            write_text(folder / _JOURNAL.format(pid=os.getpid()),
+                       json.dumps(moves, ensure_ascii=False), overwrite=True)
+        _switch(moves)
+        for folder in journals:
+            (folder / _JOURNAL.format(pid=os.getpid())).unlink(missing_ok=True)
+
+
+@contextmanager
+def _staged(dest: Path, overwrite: bool):
+    """A temporary folder beside ``dest``, removed unless the switch took it."""
+    check_free(dest, overwrite)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.tmp-{os.getpid()}-",
+                                    dir=dest.parent))
+        _shared(tmp, 0o777)
+    except OSError as e:
+        raise ExportError(f"{dest.parent}: cannot create the output folder: {e.strerror}; "
+                          "choose another --out") from None
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _switch(moves: list[dict]) -> int:
+    """Do (or finish) the moves of a journal; idempotent. Returns how many folders moved."""
+    n = 0
+    for m in moves:
+        dest, tmp, old = Path(m["dest"]), Path(m["tmp"]), Path(m["old"])
+        if not tmp.exists():
+            continue  # done already
+        if dest.exists() and not old.exists():
+            os.replace(dest, old)
+        elif dest.exists():
+            _remove(dest)  # a half-done earlier attempt: the old copy is already aside
+        os.replace(tmp, dest)
+        n += 1
+    for m in moves:
+        shutil.rmtree(m["old"], ignore_errors=True)
+    return n
+
+
+def finish_switches(folder: Path) -> int:
+    """Complete the folder switches that a killed riskmap left journaled in ``folder``.
+
+    Returns
+    -------
+    int
+        Folders moved into place (a :class:`~riskmap.errors.RiskmapWarning` says so).
+    """
+    import warnings
+
+    from riskmap.errors import RiskmapWarning
+
+    n = 0
+    for j in sorted(Path(folder).glob(_JOURNAL.format(pid="*"))):
+        if _alive(j.stem.rsplit("-", 1)[-1]):
+            continue  # that switch is happening now
+        try:
+            moves = json.loads(j.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            moves = []  # a torn journal: the switch had not started
+        done = _switch(moves)
+        for m in moves:
+            jj = Path(m["dest"]).parent / j.name
+            jj.unlink(missing_ok=True)
+        j.unlink(missing_ok=True)
+        if done:
+            warnings.warn(f"{folder}: 上次生成被中断, 已完成切换 (an interrupted build was "
+                          f"completed: {done} folder(s) of its set moved into place, so no "
+                          "area mixes old and new outputs)", RiskmapWarning, stacklevel=2)
+        n += done
+    return n
+
+
+# --------------------------------------------------------------------------- locks
+@contextmanager
+def lock(target, what: str = "输出目录 (output folder)"):
+    """Hold an exclusive lock on ``target`` (a folder or file) for the ``with`` block.
+
+    A second riskmap that wants the same target fails at once with a message
+    naming the process that holds it. The lock file lives in the temporary
+    folder (keyed by the target's path), so outputs and histories get no extra file.
+
+    Raises
+    ------
+    ExportError
+        Another riskmap process holds the lock.
+    """
+    import hashlib
+
+    key = hashlib.sha1(str(Path(target).resolve()).encode("utf-8")).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "riskmap-locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{key}.lock"
+    f = open(path, "a+", encoding="utf-8")  # held open for the block
+    try:
+        if not _try_lock(f):
+            f.seek(0)
+            holder = f.read().strip() or "another process"
+            raise ExportError(f"{target}: {what}正被另一个 riskmap 使用 (in use by {holder}); "
+                              "wait for it to finish, or use another --out")
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")
+        f.flush()
+        yield path
+    finally:
+        _unlock(f)
+        f.close()
+
+
+def _try_lock(f) -> bool:
+    if os.name == "nt":
+        import msvcrt
+
+        try:
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _unlock(f) -> None:
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_UNLCK, 1)
+        else:
+            import fcntl
+
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+    except OSError:
+        pass

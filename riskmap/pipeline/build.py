@@ -8,7 +8,6 @@ so cell ids and scores agree everywhere). What each folder holds is the list
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import logging
 import os
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from riskmap.errors import RiskmapError
-from riskmap.export.atomic import atomic_folder, check_free, safe_name
+from riskmap.export.atomic import atomic_folders, check_free, lock, safe_name
 from riskmap.load.inputs import Inputs, load_inputs
 from riskmap.load.project import Project
 from riskmap.pipeline.area import DISTRICT_LABEL, EXPORT_MIN_CLASS, AreaContext, area_context
@@ -81,8 +80,14 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
     RiskmapError
         Unknown township, existing outputs without ``overwrite``, bad layers.
     """
-    t0 = time.perf_counter()
     out = Path(out) if out else project.output
+    with lock(out):  # a second build into the same folder fails at once
+        return _build(project, out, townships, overwrite, progress, atlas, paper, orientation,
+                      exporters)
+
+
+def _build(project, out, townships, overwrite, progress, atlas, paper, orientation, exporters):
+    t0 = time.perf_counter()
     inputs = load_inputs(project, progress)
     t_load = time.perf_counter() - t0
     areas = _areas(project, inputs, townships)
@@ -155,10 +160,11 @@ def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress
 
     Deferred work (the PDF sheets) is done side by side once every area has been
     cut, then each area's remaining exporters run; only when everything is
-    complete do the folders move into place.
+    complete do the folders move into place, all together (a kill during the
+    switch is completed by the next command: never a mix of new and old areas).
     """
     done = {}
-    with contextlib.ExitStack() as stack:
+    with atomic_folders([folders[name] for name, _ in areas], overwrite) as tmps:
         pending = []  # (area, folder, exporters still to run, deferred work)
 
         def step(area, tmp, chain):
@@ -168,11 +174,10 @@ def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress
             else:
                 pending.append((area, tmp, rest, job))
 
-        for name, idx in areas:
+        for (name, idx), tmp in zip(areas, tmps, strict=True):
             if progress:
                 progress(f"输出 {name}")
             t1 = time.perf_counter()
-            tmp = stack.enter_context(atomic_folder(folders[name], overwrite))
             area = cut(name, idx)
             area.seconds = time.perf_counter() - t1
             step(area, tmp, tuple(exporters))
