@@ -193,3 +193,18 @@ def test_two_builds_into_one_folder_do_not_mix(tmp_path):
     assert second.returncode == 1
     msg = second.stderr.strip().splitlines()[-1]
     assert "正被另一个 riskmap 使用" in msg and "pid" in msg and "Traceback" not in second.stderr
+
+
+def test_plan_waits_for_no_one_while_the_history_is_in_use(tmp_path):
+    """A plan that would record into a history another riskmap holds fails at once."""
+    from riskmap.export.atomic import lock
+    from riskmap.pipeline.project import load_project
+
+    proj = make_project(tmp_path)
+    with lock(load_project(proj).history, "历史库 (history database) "):
+        r = run("plan", str(proj), "--week", "2026-W49", "--out", str(tmp_path / "p"))
+    assert r.returncode == 1, r.stderr
+    assert "正被另一个 riskmap 使用" in r.stderr and "历史库" in r.stderr
+    assert not (tmp_path / "p").exists()
+    r = run("plan", str(proj), "--week", "2026-W49", "--out", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr  # released with the block

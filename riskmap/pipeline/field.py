@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from riskmap.errors import RiskmapError
-from riskmap.export.atomic import check_free, safe_name
+from riskmap.export.atomic import check_free, lock, safe_name
 from riskmap.export.fieldfiles import write_gpx, write_kmz
 from riskmap.export.fonts import find_cjk_font
 from riskmap.export.ledger import write_ledger_csv, write_ledger_xlsx
@@ -90,10 +90,20 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
     RiskmapError
         Unknown township, existing files without ``overwrite``, bad layers.
     """
-    t0 = time.perf_counter()
     week = Week.parse(week)
-    cfg = PlanConfig.from_project(project)
     root = Path(out) if out else default_plan_root(project, week)
+    # one riskmap at a time writes these folders and records into this history
+    with lock(root), (_history_lock(project) if record else nullcontext()):
+        return _run_plan(project, week, root, townships, overwrite, paper, progress, record)
+
+
+def _history_lock(project: Project):
+    return lock(project.history, "历史库 (history database) ")
+
+
+def _run_plan(project, week, root, townships, overwrite, paper, progress, record):
+    t0 = time.perf_counter()
+    cfg = PlanConfig.from_project(project)
     inputs = load_inputs(project, progress)
     names = list(inputs.townships["name"])
     wanted = list(townships) if townships else names
@@ -174,7 +184,8 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
     week = Week.parse(week) if week else None
     if surface is None:
         surface = compute(project, load_inputs(project, progress), progress)
-    with open_history(project) if history is None else nullcontext(history) as hist:
+    with (_history_lock(project) if history is None else nullcontext(),
+          open_history(project) if history is None else nullcontext(history) as hist):
         reports = []
         for p in paths:
             p = Path(p)
