@@ -300,7 +300,8 @@ def finish_switches(folder: Path) -> int:
 
 # --------------------------------------------------------------------------- locks
 @contextmanager
-def lock(target, what: str = "输出目录 (output folder)"):
+def lock(target, what: str = "输出目录 (output folder)",
+         fix: str = "wait for it to finish, or use another --out"):
     """Hold an exclusive lock on ``target`` (a folder or file) for the ``with`` block.
 
     A second riskmap that wants the same target fails at once with a message
@@ -324,7 +325,7 @@ def lock(target, what: str = "输出目录 (output folder)"):
             f.seek(0)
             holder = f.read().strip() or "another process"
             raise ExportError(f"{target}: {what}正被另一个 riskmap 使用 (in use by {holder}); "
-                              "wait for it to finish, or use another --out")
+                              f"{fix}")
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()} since {time.strftime('%Y-%m-%d %H:%M:%S')}")

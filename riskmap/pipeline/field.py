@@ -98,7 +98,7 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
 
 
 def _history_lock(project: Project):
-    return lock(project.history, "历史库 (history database) ")
+    return lock(project.history, "历史库 (history database) ", "wait for it to finish")
 
 
 def _run_plan(project, week, root, townships, overwrite, paper, progress, record):
