@@ -208,3 +208,30 @@ def test_plan_waits_for_no_one_while_the_history_is_in_use(tmp_path):
     assert not (tmp_path / "p").exists()
     r = run("plan", str(proj), "--week", "2026-W49", "--out", str(tmp_path / "p"))
     assert r.returncode == 0, r.stderr  # released with the block
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A real 2.2 MB file system (tmpfs): room for one build of the tiny project, not two."""
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2200k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here (needs root): {r.stderr.strip()}")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=False)
+
+
+def test_a_full_disk_is_said_and_changes_nothing(tmp_path, small_disk):
+    proj = make_project(tmp_path)
+    out = small_disk / "out"
+    assert run("build", str(proj), "-q", "--out", str(out)).returncode == 0
+    before = tree_hashes(out)
+    r = run("build", str(proj), "-q", "--out", str(out), "--overwrite")
+    assert r.returncode == 1
+    msg = r.stderr.strip().splitlines()[-1]
+    assert "磁盘已满 (disk full)" in msg and "previous outputs are unchanged" in msg, msg
+    assert ".tmp-" not in msg and "内部错误" not in r.stderr and "Traceback" not in r.stderr
+    assert tree_hashes(out) == before  # the previous build, whole
+    assert not [q for q in out.iterdir() if q.name.startswith(".")]  # nothing left behind

@@ -127,6 +127,55 @@ def atomic_folder(dest: Path, overwrite: bool = False):
         raise
 
 
+_NO_SPACE = ("no space left", "disk is full", "disk full", "not enough space", "磁盘空间不足")
+_READ_ONLY = ("read-only file system", "readonly database", "permission denied",
+              "access is denied")
+
+
+def io_failure(dest, e: BaseException) -> ExportError | None:
+    """A clear ExportError for a full disk or a write-protected place, else None.
+
+    GDAL, SQLite and the OS say it in their own words (``OSError`` ENOSPC,
+    ``No space left on device`` inside a GDAL error, ``database or disk is
+    full``); the user gets one line that says what happened and that the
+    previous outputs are unchanged.
+    """
+    import errno
+
+    if isinstance(e, ExportError):
+        return None  # already ours
+    # a file inside a build's staging folder: name the folder the user will look at
+    dest = re.sub(r"\.([^/\\]+)\.tmp-\d+-[^/\\]+", r"\1", str(dest))
+    text = str(e).lower()
+    code = getattr(e, "errno", None)
+    full = code in (errno.ENOSPC, getattr(errno, "EDQUOT", -1)) or any(w in text for w in _NO_SPACE)
+    if full or _almost_full(Path(dest)):  # GDAL often says only "Failed to commit transaction"
+        return ExportError(f"{dest}: 磁盘已满 (disk full) while writing it; nothing was "
+                           "replaced, the previous outputs are unchanged; free some space or "
+                           "choose another --out")
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or any(w in text for w in _READ_ONLY):
+        return ExportError(f"{dest}: 无法写入 (cannot write there: {first_line(e)}); nothing "
+                           "was replaced, the previous outputs are unchanged; choose another "
+                           "--out or fix the folder's permissions")
+    return None
+
+
+def _almost_full(path: Path) -> bool:
+    """Whether the file system of ``path`` has (nearly) no room left."""
+    for p in (path, *path.parents):
+        if p.exists():
+            try:
+                return shutil.disk_usage(p).free < 2 * 2**20
+            except OSError:
+                return False
+    return False
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an error's message."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 def _shared(path: Path, mode: int) -> None:
     """Give a temporary (private by default) the permissions a normal file would get."""
     umask = os.umask(0)
@@ -170,8 +219,11 @@ def atomic_file(dest, overwrite: bool = False, *, create: bool = True):
         yield tmp
         _shared(tmp, 0o666)
         os.replace(tmp, dest)
-    except BaseException:  # an error, or Ctrl-C: the previous file stays whole
+    except BaseException as e:  # an error, or Ctrl-C: the previous file stays whole
         _remove(tmp)
+        clear = io_failure(dest, e) if isinstance(e, Exception) else None
+        if clear is not None:
+            raise clear from None
         raise
 
 
@@ -242,8 +294,11 @@ def _staged(dest: Path, overwrite: bool):
                           "choose another --out") from None
     try:
         yield tmp
-    except BaseException:
+    except BaseException as e:
         shutil.rmtree(tmp, ignore_errors=True)
+        clear = io_failure(dest, e) if isinstance(e, Exception) else None
+        if clear is not None:
+            raise clear from None
         raise
 
 
