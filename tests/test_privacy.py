@@ -13,7 +13,7 @@ import pytest
 import shapely
 from tinyproject import CRS, X0, Y0, make_project
 
-from riskmap.load.privacy import personal_columns, valid_id_number
+from riskmap.load.privacy import personal_columns, scrub_text, strip_personal, valid_id_number
 
 PII = ["张伟明", "11010519491231002X", "13912345678", "阳泉市郊区幸福路88号"]
 
@@ -30,6 +30,54 @@ def test_personal_columns_by_header_and_value():
     found = personal_columns(df)
     assert set(found) == {"户主", "备注", "code", "村负责人"}
     assert "header" in found["户主"] and "phone" in found["备注"] and "ID" in found["code"]
+
+
+def test_headers_naming_persons_drop_whatever_else_they_say():
+    df = pd.DataFrame({"场所名称": ["东庄养殖场"], "经营者名称": ["李四"], "场所联系人": ["王五"],
+                       "类型": ["养殖场"], "名称": ["西庄"]})
+    assert set(personal_columns(df)) == {"经营者名称", "场所联系人"}
+
+
+@pytest.mark.parametrize("value", ["138-0000-0044", "+86 138 0000 0044", "138 0000 0044",
+                                   "１３８００００００４４", "0358-2345678", "140311750101123",
+                                   "11010519491231002X"])
+def test_identifiers_in_any_form_and_any_share_of_rows(value):
+    rows = ["无"] * 30 + [value]  # one row in 31: far fewer than a fifth
+    found = personal_columns(pd.DataFrame({"编号": rows, "类型": ["a"] * 31}))
+    assert set(found) == {"编号"}
+
+
+def test_unlabelled_name_column_is_found_by_its_values():
+    found = personal_columns(pd.DataFrame({"列C": ["张伟明", "李秀英", "王家庄"],
+                                           "村": ["东村", "西村", "王家庄"]}))
+    assert set(found) == {"列C"}
+
+
+def test_event_tables_keep_place_attributes_only():
+    df = pd.DataFrame({"举报时间": ["2024-03-05"], "被举报人": ["张三"], "地址": ["幸福路8号"],
+                       "举报人电话": ["13800000000"], "线索类型": ["夜间运煤"], "乡镇": ["荫营镇"],
+                       "处理结果": ["已核查"], "内容": ["张三家后院有洞口"]})
+    kept = [c for c in df.columns if c not in personal_columns(df)]
+    assert kept == ["举报时间", "线索类型", "乡镇", "处理结果"]
+
+
+def test_free_text_kept_is_scrubbed():
+    df = pd.DataFrame({"名称": ["东庄养殖场", "西庄车库"], "类型": ["养殖场", "车库"],
+                       "经营者": ["张伟明", "李四"],
+                       "备注": ["张伟明称夜间有车辆进出，电话138 0000 0044，"
+                                "身份证11010519491231002X", "房主：王五，已告知"]})
+    out, dropped = strip_personal(df)
+    assert set(dropped) == {"经营者"}
+    text = " ".join(out["备注"])
+    for pii in ("张伟明", "0044", "11010519491231002X", "王五"):
+        assert pii not in text
+    assert "夜间有车辆进出" in text and list(out["名称"]) == ["东庄养殖场", "西庄车库"]
+
+
+def test_scrub_text_forms():
+    assert (scrub_text("村民邱洋平（12620059368）反映夜间有车辆进出")
+            == "村民某（[电话已隐去]）反映夜间有车辆进出")
+    assert scrub_text("发现王家庄东侧坑口，深约12米") == "发现王家庄东侧坑口，深约12米"
 
 
 @pytest.fixture(scope="module")
