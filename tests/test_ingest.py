@@ -217,6 +217,7 @@ def test_round_trip_plan_fill_ingest_weekly(tmp_path):
         ws.cell(i, 13, "2026.12.4")
         ws.cell(i, 14, "赵建")
         ws.cell(i, 15, "发现疑似" if i == 3 else "未发现")
+    ws.cell(3, 16, "户主张伟明（138-0000-0044）称夜间有车，身份证11010519491231002X")
     first_id = ws.cell(3, 2).value
     ws["A1"] = "东一村台账"  # title retyped without the week: the workbook property tells it
     wb.save(tmp_path / "东镇回收.xlsx")
@@ -233,6 +234,22 @@ def test_round_trip_plan_fill_ingest_weekly(tmp_path):
     assert set(s.not_reported) == {("东镇", "东二村"), ("西镇", "西村")}
     assert s.finds["cell_id"].tolist() == [first_id]
     assert s.trend["week"].tolist()[-1] == "2026-W49" and s.trend["found"].tolist()[-1] == 1
+    # the team's note reaches the shared summary without the person in it
+    from riskmap.pipeline.field import run_weekly
+
+    _, files = run_weekly(tiny.project, W49, out=tmp_path / "weekly")
+    note = s.finds["note"].iloc[0]
+    assert "称夜间有车" in note
+    for f in files:
+        data = f.read_bytes()
+        texts = [data.decode("utf-8", "ignore")]
+        if f.suffix == ".xlsx":
+            import zipfile
+
+            with zipfile.ZipFile(f) as z:
+                texts += [z.read(n).decode("utf-8", "ignore") for n in z.namelist()]
+        for pii in ("张伟明", "0044", "11010519491231002X", "138-0000"):
+            assert all(pii not in t for t in [*texts, note]), (f, pii)
 
 
 def test_csv_twin_with_xy_and_quoted_ids(tiny, tmp_path):

@@ -17,6 +17,7 @@ import pandas as pd
 
 from riskmap.field.history import History
 from riskmap.field.week import Week
+from riskmap.load.privacy import scrub_series
 
 __all__ = ["COLUMNS", "WeeklySummary", "weekly_summary"]
 
@@ -96,6 +97,8 @@ def weekly_summary(history: History, week, *, weeks: int = 8, townships=None) ->
         trend.append({"week": str(w), "planned": len(pw), "checked": iw["cell_id"].nunique(),
                       "found": iw.loc[iw["found"], "cell_id"].nunique()})
     finds = insp.loc[insp["found"], ["cell_id", "township", "village", "date", "result", "note"]]
+    # field teams type names, phones and ID numbers into 备注: the summary is shared
+    finds = finds.assign(note=scrub_series(finds["note"].astype(object)))
     s = WeeklySummary(week, vdf, tdf, not_rep, pd.DataFrame(trend), finds.reset_index(drop=True))
     outside = {(t, c) for t, c in zip(insp["township"], insp["cell_id"], strict=True)}
     if len(outside - planned_ids):
