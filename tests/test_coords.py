@@ -369,28 +369,90 @@ def test_detect_gk_is_frozen():
 
 
 @pytest.mark.parametrize(("a", "b", "row", "words"), [
-    # one easting without prefix among prefixed ones
-    (NORTH, np.array([38512345.6, 38512400.0, 512500.0, NAN, 38513000.0]), 3, "zone prefix"),
     # different zone prefixes
     (NORTH, np.array([38512345.6, 39512400.0, 38512500.0, NAN, 38513000.0]), 2, "39"),
-    # a northing among eastings (that row's X and Y swapped)
-    (np.array([4190123.4, 512400.0, 4190500.0]),
-     np.array([38512345.6, 4190456.7, 38512500.0]), 2, "northing"),
-    # the first row is the odd one: the majority decides
-    (NORTH, np.array([512345.6, 38512400.0, 38512500.0, NAN, 38513000.0]), 1, "Y"),
     # negative
     (np.array([4190123.4, -4190456.7]), np.array([512345.6, 512400.0]), 2, "negative"),
     # impossible magnitude
     (np.array([4190123.4, 4190456.7, 41904.5]), EAST[:3], 3, "not a Gauss-Kr"),
-    # a 6-degree zone prefix
-    (NORTH[:2], np.array([19512345.6, 19512400.0]), 1, "6-degree"),
     # northing too far north for China
     (np.array([4190123.4, 7190456.7]), EAST[:2], 2, "X"),
+    # as many rows with the prefix as without: no majority to repair by
+    (NORTH[:2], np.array([38512345.6, 512400.0]), 2, "as many rows"),
+    # as many rows in each order
+    (np.array([4190123.4, 512400.0]), np.array([512345.6, 4190456.7]), 2, "as many other rows"),
+    # two northings in one row
+    (np.array([4190123.4, 4190456.7, 4190500.0]), np.array([512345.6, 4190456.7, 512500.0]),
+     2, "both are northings"),
 ])
 def test_detect_gk_refuses_with_row(a, b, row, words):
     with pytest.raises(LayerError, match=rf"^row {row}: ") as err:
         detect_gk(a, b)
     assert words in str(err.value)
+
+
+def test_detect_gk_refuses_every_row_at_once():
+    # a 6-degree zone prefix on every easting: both rows named, not only the first
+    with pytest.raises(LayerError, match=r"^rows 1, 2: .*6-degree") as err:
+        detect_gk(NORTH[:2], np.array([19512345.6, 19512400.0]))
+    assert "19,512,345.600 on row 1" in str(err.value) and "on row 2" in str(err.value)
+    # several kinds of trouble in one message, rows labelled as the sheet numbers them
+    a = np.array([4190123.4, -1.0, 4190500.0, 4190600.0, 4190700.0, 41904.5, 4190800.0])
+    b = np.array([38512345.6, 38512400.0, 39512500.0, 4190600.0, 38512700.0, 38512800.0,
+                  39512900.0])
+    with pytest.raises(LayerError) as err:
+        detect_gk(a, b, rows=np.arange(11, 18))
+    msg = str(err.value)
+    for words in ("row 12: X = -1.000 负数", "row 14: X = 4,190,600.000, Y = 4,190,600.000",
+                  "both are northings", "row 16: X = 41,904.500",
+                  "rows 13, 17: 是带号39的东坐标", "on row 13", "on row 17"):
+        assert words in msg, words
+    assert "row 11" not in msg and "row 15" not in msg
+
+
+@pytest.mark.parametrize(("a", "b", "swapped", "added", "removed", "zone", "row_zone"), [
+    # one easting without prefix among prefixed ones
+    (NORTH, np.array([38512345.6, 38512400.0, 512500.0, NAN, 38513000.0]), (), (2,), (), 38,
+     None),
+    # the first row is the odd one: the other rows decide
+    (NORTH, np.array([512345.6, 38512400.0, 38512500.0, NAN, 38513000.0]), (), (0,), (), 38,
+     None),
+    # one row's X and Y swapped, and its easting without the others' prefix
+    (np.array([4190123.4, 512400.0, 4190500.0]),
+     np.array([38512345.6, 4190456.7, 38512500.0]), (1,), (1,), (), 38, None),
+    # eastings without prefix, two with it: removed, their zone kept as the table's word
+    (np.array([4190123.45, 4190456.7, 4190500.0, 4191000.0, 4189999.9]),
+     np.array([512345.6, 37512400.0, 512500.0, 512600.0, 37513000.0]), (), (), (1, 4), None,
+     37),
+    # columns swapped in most rows (X = easting), one row in surveyors' order
+    (np.array([512345.6, 4190456.7, 512500.0]), np.array([4190123.4, 512400.0, 4190500.0]),
+     (1,), (), (), None, None),
+])
+def test_detect_gk_repairs_rows_that_differ(a, b, swapped, added, removed, zone, row_zone):
+    guess = detect_gk(a, b, rows=np.arange(len(a)) + 5)
+    assert (guess.swapped, guess.prefix_added, guess.prefix_removed) == (swapped, added, removed)
+    assert guess.zone == zone and guess.row_zone == row_zone
+    assert len(guess.repairs) == bool(swapped) + bool(added) + bool(removed)
+    for pos in (*swapped, *added, *removed):  # every repaired row named, as labelled
+        assert any(f"{pos + 5}" in r for r in guess.repairs)
+    e, n = guess.to_xy(a, b)
+    ok = ~np.isnan(e)
+    assert ((e[ok] > 5e5) & (e[ok] < 5.2e5)).all()
+    assert ((n[~np.isnan(n)] > 4.18e6) & (n[~np.isnan(n)] < 4.2e6)).all()
+
+
+def test_detect_gk_repair_messages():
+    a = np.array([4190123.4, 512400.0, 4190500.0, 4190600.0])
+    b = np.array([512345.6, 4190456.7, 37512500.0, 512600.0])
+    guess = detect_gk(a, b, rows=[3, 4, 5, 6])
+    assert guess.repairs == (
+        "第 4 行X与Y对调, 已换回 (rows 4: X and Y swapped, put back: the other rows hold the "
+        "northing in X)",
+        "第 5 行东坐标带有带号37, 已去除 (rows 5: the easting carries the zone prefix 37 while "
+        "the other rows carry none; removed)")
+    e, n = guess.to_xy(a, b)
+    np.testing.assert_allclose(e, [512345.6, 512400.0, 512500.0, 512600.0], atol=1e-6)
+    np.testing.assert_array_equal(n, [4190123.4, 4190456.7, 4190500.0, 4190600.0])
 
 
 def test_detect_gk_needs_one_northing_and_one_easting():

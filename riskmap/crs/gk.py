@@ -1,9 +1,10 @@
 """Gauss-Krüger zones, axis order and datums of Chinese surveyors' tables.
 
 :func:`detect_gk` finds which column holds the northing and whether the
-easting carries a 3-degree zone prefix; :func:`gk_crs` builds the matching
-CRS, refusing Xi'an 1980 and Beijing 1954 tables without transformation
-parameters.
+easting carries a 3-degree zone prefix, repairs the rows that differ from the
+others (values swapped, prefix added or missing) and names every row it
+cannot read; :func:`gk_crs` builds the matching CRS, refusing Xi'an 1980 and
+Beijing 1954 tables without transformation parameters.
 """
 
 from __future__ import annotations
@@ -48,14 +49,6 @@ def _classify(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return kind, zone
 
 
-def _describe(kind: int, zone: int) -> str:
-    if kind == _NORTHING:
-        return "北坐标 (a northing)"
-    if kind == _EAST_PREFIXED:
-        return f"带号{zone}的东坐标 (an easting with zone prefix {zone})"
-    return "不带带号的东坐标 (an easting without zone prefix)"
-
-
 def _why_impossible(x: float) -> str:
     if x < 0:
         return "负数 (negative)"
@@ -71,30 +64,35 @@ def _why_impossible(x: float) -> str:
             "with a 3-degree zone prefix 25–45)")
 
 
-def _column_kind(v: np.ndarray, name: str) -> tuple[int, int]:
-    """(kind, zone) shared by every value of one column, or LayerError naming a row."""
-    kind, zone = _classify(v)
-    bad = np.flatnonzero(kind == _IMPOSSIBLE)
-    if bad.size:
-        i = int(bad[0])
-        raise LayerError(f"row {i + 1}: {name} = {v[i]:,.3f} {_why_impossible(float(v[i]))}; "
-                         "fix the value or the column")
-    used = kind != _IGNORED
-    if not used.any():
-        raise LayerError(f"{name}列没有坐标 (column {name} holds no coordinates)")
-    sig = kind.astype(np.int64) * 100 + zone
-    values, counts = np.unique(sig[used], return_counts=True)
-    if values.size > 1:
-        # the majority sets the column's kind; ties go to the first row's kind
-        best = values[counts == counts.max()]
-        first = sig[np.flatnonzero(used)[0]]
-        major = first if first in best else best[0]
-        i = int(np.flatnonzero(used & (sig != major))[0])
-        raise LayerError(
-            f"row {i + 1}: {name} = {v[i]:,.3f} 是{_describe(kind[i], zone[i])}, 但{name}列其他行"
-            f"是{_describe(major // 100, major % 100)} (column {name} mixes kinds of coordinates);"
-            " fix the row or split the table")
-    return int(values[0] // 100), int(values[0] % 100)
+class _Problems:
+    """Offending rows grouped by reason, for one message that names every row."""
+
+    def __init__(self, labels: np.ndarray):
+        self.labels = labels
+        self.groups: dict[tuple[str, str], list[tuple[int, str]]] = {}
+
+    def add(self, pos, detail, reason: str, fix: str) -> None:
+        for i in np.atleast_1d(pos):
+            self.groups.setdefault((reason, fix), []).append((int(i), detail(int(i))))
+
+    def raise_if_any(self) -> None:
+        if not self.groups:
+            return
+        parts = []
+        for (reason, fix), items in self.groups.items():
+            items.sort()
+            if len(items) == 1:
+                i, detail = items[0]
+                parts.append(f"row {self.labels[i]}: {detail} {reason}; {fix}")
+            else:
+                rows = ", ".join(str(self.labels[i]) for i, _ in items)
+                vals = ", ".join(f"{d} on row {self.labels[i]}" for i, d in items)
+                parts.append(f"rows {rows}: {reason} ({vals}); {fix}")
+        raise LayerError("; ".join(parts))
+
+
+def _rows_text(labels: np.ndarray, pos) -> str:
+    return ", ".join(str(labels[i]) for i in pos)
 
 
 @dataclass(frozen=True)
@@ -104,20 +102,38 @@ class GKGuess:
     Attributes
     ----------
     northing_col : int
-        0 when the first column holds the northing, 1 when the second does.
+        0 when the first column holds the northing (in most rows), 1 when the
+        second does.
     zone : int or None
         3-degree zone of the prefix on the eastings (central meridian
-        ``3 * zone``), None when the eastings carry no prefix.
+        ``3 * zone``), None when most eastings carry no prefix.
     prefixed : bool
-        Whether the eastings carry the zone prefix.
+        Whether most eastings carry the zone prefix.
     message : str
         One sentence for the user, Chinese and English.
+    swapped : tuple of int
+        Positions of the rows whose two values are the other way round from the
+        other rows' (put right by :meth:`to_xy`).
+    prefix_added : tuple of int
+        Positions of the rows whose easting lacks the prefix the others carry.
+    prefix_removed : tuple of int
+        Positions of the rows whose easting carries a prefix the others lack.
+    row_zone : int or None
+        The zone of the prefix on the ``prefix_removed`` rows: the table's own
+        statement of its zone when most eastings carry none.
+    repairs : tuple of str
+        One sentence per repair, naming every row (as labelled by ``rows``).
     """
 
     northing_col: int
     zone: int | None
     prefixed: bool
     message: str
+    swapped: tuple[int, ...] = ()
+    prefix_added: tuple[int, ...] = ()
+    prefix_removed: tuple[int, ...] = ()
+    row_zone: int | None = None
+    repairs: tuple[str, ...] = ()
 
     def to_xy(self, a, b) -> tuple[np.ndarray, np.ndarray]:
         """Easting (zone prefix removed) and northing from the two columns.
@@ -131,22 +147,29 @@ class GKGuess:
         -------
         easting, northing : numpy.ndarray
             float64 metres; the easting has false easting 500,000 and no prefix.
+            Rows in :attr:`swapped` are put right.
         """
         cols = (np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-        northing = cols[self.northing_col].copy()
-        easting = cols[1 - self.northing_col].copy()
-        if self.prefixed:
-            easting = easting - self.zone * 1e6
-        return easting, northing
+        swap = np.zeros(cols[0].shape, dtype=bool)
+        swap[list(self.swapped)] = True
+        north, east = cols[self.northing_col], cols[1 - self.northing_col]
+        northing, easting = np.where(swap, east, north), np.where(swap, north, east)
+        with np.errstate(invalid="ignore"):
+            prefixed = easting >= 1e7
+        return np.where(prefixed, easting - np.floor(easting / 1e6) * 1e6, easting), northing
 
 
-def detect_gk(a, b, *, names: tuple[str, str] = ("X", "Y")) -> GKGuess:
+def detect_gk(a, b, *, names: tuple[str, str] = ("X", "Y"), rows=None) -> GKGuess:
     """Tell which column of a surveyors' table is the northing, and the zone.
 
     Surveyors write X = northing (7 integer digits in China) and Y = easting,
     either with the 3-degree zone number in front (8 digits, e.g.
     38,512,345.6 is zone 38) or without it (6 digits around 500,000).
-    The order is decided from the magnitudes, not from the header.
+    The order is decided from the magnitudes, not from the header. The kinds
+    never overlap, so a row that differs from the others is unambiguous: a
+    row with its two values swapped, or whose easting carries the zone prefix
+    while the others do not (or lacks the one the others carry), is repaired
+    and named in :attr:`GKGuess.repairs`.
 
     Parameters
     ----------
@@ -154,39 +177,134 @@ def detect_gk(a, b, *, names: tuple[str, str] = ("X", "Y")) -> GKGuess:
         The two coordinate columns as given; NaN and infinities are ignored.
     names : tuple of str, optional
         Column names used in messages (default ``("X", "Y")``).
+    rows : array_like, optional
+        Row labels for messages (the sheet rows the user sees); default
+        array index + 1.
 
     Returns
     -------
     GKGuess
-        Column order, zone and a message saying what was detected.
+        Column order, zone, repairs and a message saying what was detected.
 
     Raises
     ------
     LayerError
-        Naming the first offending row (``row N`` = array index + 1) when a
-        value is negative or no Gauss-Krüger coordinate in China, when a column
-        mixes kinds (northings and eastings, prefixed and not, different
-        zones), or when the columns are not one northing and one easting.
+        Naming **every** offending row (``row N`` / ``rows N, M``): values that
+        are negative or no Gauss-Krüger coordinate in China, rows with two
+        northings or two eastings, eastings in another zone than the others';
+        or when a column holds nothing, or the columns are not one northing and
+        one easting.
     """
     a = np.asarray(a, dtype=np.float64).reshape(-1)
     b = np.asarray(b, dtype=np.float64).reshape(-1)
-    ka, za = _column_kind(a, names[0])
-    kb, zb = _column_kind(b, names[1])
-    if (ka == _NORTHING) == (kb == _NORTHING):
-        what = "北坐标 (northings)" if ka == _NORTHING else "东坐标 (eastings)"
+    labels = np.arange(1, a.size + 1) if rows is None else np.asarray(rows).reshape(-1)
+    for v, name in ((a, names[0]), (b, names[1])):
+        if not np.isfinite(v).any():
+            raise LayerError(f"{name}列没有坐标 (column {name} holds no coordinates)")
+    (ka, za), (kb, zb) = _classify(a), _classify(b)
+    problems = _Problems(labels)
+    for v, k, name in ((a, ka, names[0]), (b, kb, names[1])):
+        for i in np.flatnonzero(k == _IMPOSSIBLE):
+            problems.add(i, lambda j, v=v, name=name: f"{name} = {v[j]:,.3f}",
+                         _why_impossible(float(v[i])), "fix the value or the column")
+    east = (_EAST_PREFIXED, _EAST_PLAIN)
+    a_n, b_n, a_e, b_e = ka == _NORTHING, kb == _NORTHING, np.isin(ka, east), np.isin(kb, east)
+    both = (a_n & b_n) | (a_e & b_e)
+    forward, backward = (a_n | b_e) & ~both, (b_n | a_e) & ~both
+    if both.any() and not (forward | backward).any():
+        what = "北坐标 (northings)" if (a_n & b_n).any() else "东坐标 (eastings)"
         raise LayerError(f"{names[0]}列和{names[1]}列都是{what}: need one column of northings "
                          "(7 integer digits) and one of eastings; check the columns chosen")
-    northing_col = 0 if ka == _NORTHING else 1
-    kind, zone = (kb, zb) if northing_col == 0 else (ka, za)
+    pair = lambda j: f"{names[0]} = {a[j]:,.3f}, {names[1]} = {b[j]:,.3f}"  # noqa: E731
+    problems.add(np.flatnonzero(a_n & b_n), pair, "两个都是北坐标 (both are northings)",
+                 "fix the row")
+    problems.add(np.flatnonzero(a_e & b_e), pair, "两个都是东坐标 (both are eastings)",
+                 "fix the row")
+    n_f, n_b = int(forward.sum()), int(backward.sum())
+    first_f = bool(forward[np.flatnonzero(forward | backward)[0]]) if n_f + n_b else True
+    northing_col = 0 if n_f > n_b or (n_f == n_b and first_f) else 1
+    swapped = np.flatnonzero(backward if northing_col == 0 else forward)
+    if swapped.size and n_f == n_b:  # as many rows each way: no majority to repair by
+        problems.add(swapped, pair, f"{names[0]}与{names[1]}的顺序与其他行相反, 且各占一半 "
+                     f"({names[0]} and {names[1]} the other way round from as many other rows: "
+                     "cannot tell which order is right)", "fix the rows")
+    # the easting of every row, wherever it was written
+    ke, ze = np.where(forward, kb, ka), np.where(forward, zb, za)
+    ev, e_col = np.where(forward, b, a), np.where(forward, 1, 0)
+    guess = _zones(ke, ze, ev, e_col, names, problems)
+    problems.raise_if_any()
+    zone, added, removed, row_zone = guess
     n, e = names[northing_col], names[1 - northing_col]
-    if kind == _EAST_PREFIXED:
+    if zone is not None:
         message = (f"{n}列为北坐标, {e}列为带号{zone}的东坐标 "
                    f"(northing in {n}, easting in {e} with zone prefix {zone})")
     else:
         message = (f"{n}列为北坐标, {e}列为不带带号的东坐标 "
                    f"(northing in {n}, easting in {e} without zone prefix)")
-    return GKGuess(northing_col, zone if kind == _EAST_PREFIXED else None,
-                   kind == _EAST_PREFIXED, message)
+    repairs = []
+    if swapped.size:
+        r = _rows_text(labels, swapped)
+        repairs.append(f"第 {r} 行{n}与{e}对调, 已换回 (rows {r}: {n} and {e} swapped, put "
+                       f"back: the other rows hold the northing in {n})")
+    if added.size:
+        r = _rows_text(labels, added)
+        repairs.append(f"第 {r} 行东坐标缺少带号{zone}, 按其他行补上 (rows {r}: the easting "
+                       f"lacks the zone prefix {zone} that the other rows carry; read in zone "
+                       f"{zone})")
+    if removed.size:
+        r = _rows_text(labels, removed)
+        repairs.append(f"第 {r} 行东坐标带有带号{row_zone}, 已去除 (rows {r}: the easting "
+                       f"carries the zone prefix {row_zone} while the other rows carry none; "
+                       "removed)")
+    return GKGuess(northing_col, zone, zone is not None, message,
+                   tuple(int(i) for i in swapped), tuple(int(i) for i in added),
+                   tuple(int(i) for i in removed), row_zone, tuple(repairs))
+
+
+def _zones(ke, ze, ev, e_col, names, problems: _Problems):
+    """(zone, prefix-added rows, prefix-removed rows, their zone) from every row's easting.
+
+    The prefix most eastings carry (or none) is the table's; a row with another
+    zone's prefix is an offending row.
+    """
+    used = np.isin(ke, (_EAST_PREFIXED, _EAST_PLAIN))
+    none = np.array([], dtype=int)
+    if not used.any():  # every easting is refused already
+        return None, none, none, None
+    sig = np.where(ke == _EAST_PREFIXED, ze, 0)
+    values, counts = np.unique(sig[used], return_counts=True)
+    best = values[counts == counts.max()]
+    first = sig[np.flatnonzero(used)[0]]
+    major = int(first if first in best else best[0])  # ties go to the first row's kind
+    detail = lambda j: f"{names[e_col[j]]} = {ev[j]:,.3f}"  # noqa: E731
+    n_major = int(counts[values == major][0])
+    if major:
+        plain = np.flatnonzero(used & (sig == 0))
+        if plain.size >= n_major:  # as many rows each way: no majority to repair by
+            problems.add(plain, detail, f"是不带带号的东坐标, 但同样多的行是带号{major}的东坐标 "
+                         f"(an easting without zone prefix, and as many rows with prefix "
+                         f"{major}: cannot tell which is right)", "fix the rows")
+        other = np.flatnonzero(used & (sig != major) & (sig != 0))
+        for z in np.unique(sig[other]):
+            problems.add(other[sig[other] == z], detail,
+                         f"是带号{z}的东坐标, 但其他行是带号{major}的东坐标 (an easting in zone "
+                         f"{z} among eastings with zone prefix {major}: the table mixes zones)",
+                         "fix the row or split the table")
+        return major, np.flatnonzero(used & (sig == 0)), none, None
+    removed = np.flatnonzero(used & (sig != 0))
+    zones = np.unique(sig[removed])
+    if zones.size > 1:
+        for z in zones:
+            problems.add(removed[sig[removed] == z], detail,
+                         f"是带号{z}的东坐标, 但其他行不带带号, 带号不一 (an easting with zone "
+                         f"prefix {z}; the other rows carry none and the prefixed rows disagree "
+                         f"on the zone: {', '.join(map(str, zones))})", "fix the rows")
+        return None, none, none, None
+    if removed.size >= n_major:
+        problems.add(removed, detail, f"是带号{zones[0]}的东坐标, 但同样多的行不带带号 (an "
+                     f"easting with zone prefix {zones[0]}, and as many rows without: cannot "
+                     "tell which is right)", "fix the rows")
+    return None, none, removed, (int(zones[0]) if zones.size else None)
 
 
 _DATUM_NAMES = {

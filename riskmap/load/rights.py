@@ -26,6 +26,7 @@ from pyproj.exceptions import CRSError
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.polygon import orient
 
+from riskmap.crs.meridian import CoordHints
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load import licences
 from riskmap.load.tables import TableInfo, read_table
@@ -78,7 +79,10 @@ class RightsReport:
     crs : str
         CRS of the output ("EPSG:4547" or a PROJ description).
     detection : str
-        :func:`riskmap.gk.detect_gk`'s message.
+        :func:`riskmap.crs.gk.detect_gk`'s message.
+    meridian : str
+        Where the central meridian of eastings without prefix was taken from
+        (:func:`riskmap.crs.meridian.resolve_meridian`), else ``""``.
     licences, blocks, corners : int
         Counts in the output.
     skipped_rows : int
@@ -102,6 +106,7 @@ class RightsReport:
     prefixed: bool = False
     crs: str = ""
     detection: str = ""
+    meridian: str = ""
     licences: int = 0
     blocks: int = 0
     corners: int = 0
@@ -117,6 +122,7 @@ class RightsReport:
         out = [f"坐标轴 (axes): {self.order}",
                f"坐标系 (CRS): {self.crs}" + (f"; 带号 (zone) {self.zone}" if self.zone else ""),
                f"检测 (detected): {self.detection}",
+               *([f"中央经线 (central meridian): {self.meridian}"] if self.meridian else []),
                f"采矿权 {self.licences} 个, 块段 {self.blocks} 个, 拐点 {self.corners} 个 "
                f"(licences, blocks, corners)"]
         if self.closing_points:
@@ -130,7 +136,7 @@ class RightsReport:
 
 def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | None = None,
                       datum: str = "cgcs2000", towgs84=None, crs=None,
-                      central_meridian: float | None = None
+                      central_meridian: float | None = None, hints: CoordHints | None = None
                       ) -> tuple[gpd.GeoDataFrame, RightsReport]:
     """Read a corner-coordinate table into one polygon per mining-right licence.
 
@@ -158,6 +164,12 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
         detected; a zone prefix is kept or removed to fit the CRS's false easting).
     central_meridian : float, optional
         Central meridian (degrees E) for eastings without a zone prefix.
+    hints : CoordHints, optional
+        The project's working CRS and district: without ``central_meridian``
+        or ``crs``, eastings without prefix take their meridian from the
+        table's prefixed rows, the working CRS or the district
+        (:func:`riskmap.crs.meridian.resolve_meridian`), said in
+        :attr:`RightsReport.meridian`.
 
     Returns
     -------
@@ -171,8 +183,9 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
     Raises
     ------
     LayerError
-        Naming the file, the row (as numbered in the sheet) and the fix: missing
-        columns, coordinates that are not numbers, mixed or impossible zones,
+        Naming the file, every offending row (as numbered in the sheet) and the
+        fix: missing columns, coordinates that are not numbers, mixed or
+        impossible zones,
         a block with fewer than three corners, an unknown zone without
         ``central_meridian``/``crs``, Xi'an 1980/Beijing 1954 without ``towgs84``.
     """
@@ -189,14 +202,14 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
         raise LayerError(f"{path}: 表头下没有数据行 (no data rows under the header on row "
                          f"{tinfo.header_row})")
     df, rows, xy, out_crs = _corners_xy(path, df, tinfo, report, datum, towgs84, crs,
-                                        central_meridian)
+                                        central_meridian, hints)
     gdf = _licence_polygons(path, df, rows, xy, out_crs, report)
     report.licences = len(gdf)
     report.overlaps = licences.licence_overlaps(gdf, report)
     return gdf, report
 
 
-def _corners_xy(path, df, tinfo, report, datum, towgs84, crs, central_meridian):
+def _corners_xy(path, df, tinfo, report, datum, towgs84, crs, central_meridian, hints):
     """Rows with coordinates, their easting/northing (m) and the CRS they are in."""
     from riskmap.crs import gk
     from riskmap.load import values
@@ -206,15 +219,16 @@ def _corners_xy(path, df, tinfo, report, datum, towgs84, crs, central_meridian):
     b, bad_b = values.parse_numbers(df["y"].to_numpy())
     bad = bad_a | bad_b
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise LayerError(f"{path}: 第 {rows[i]} 行 (row {rows[i]}): 坐标 {df['x'].iat[i]!r}, "
-                         f"{df['y'].iat[i]!r} 不是数字 (not numbers); fix the cell")
+        cells = {int(r): f"{df['x'].iat[i]!r}, {df['y'].iat[i]!r}"
+                 for i, r in zip(np.flatnonzero(bad), rows[bad], strict=True)}
+        raise LayerError(f"{path}: {_each_row(cells, '坐标不是数字 (not numbers)')}; "
+                         "fix the cells")
     blank_a, blank_b = np.isnan(a), np.isnan(b)
     half = blank_a ^ blank_b
     if half.any():
-        i = int(np.flatnonzero(half)[0])
-        raise LayerError(f"{path}: 第 {rows[i]} 行 (row {rows[i]}): 只有一个坐标 (only one of "
-                         "X/Y is filled); fill the other or delete the row")
+        r = ", ".join(map(str, rows[half]))
+        raise LayerError(f"{path}: 第 {r} 行 (row{'s' if half.sum() > 1 else ''} {r}): 只有一个"
+                         "坐标 (only one of X/Y is filled); fill the other or delete the row")
     skip = blank_a & blank_b
     report.skipped_rows = int(skip.sum())
     if report.skipped_rows:
@@ -225,9 +239,12 @@ def _corners_xy(path, df, tinfo, report, datum, towgs84, crs, central_meridian):
         raise LayerError(f"{path}: 没有带坐标的行 (no row has coordinates)")
 
     try:
-        guess = gk.detect_gk(a, b)
-    except LayerError as e:
-        raise LayerError(f"{path}: {_sheet_rows(str(e), rows)}") from None
+        guess = gk.detect_gk(a, b, rows=rows)
+    except LayerError as e:  # rows named as the sheet numbers them
+        raise LayerError(f"{path}: {e}") from None
+    for msg in guess.repairs:  # rows unambiguous from the others: repaired and named
+        report.warnings.append(msg)
+        warnings.warn(f"{path}: {msg}", RiskmapWarning, stacklevel=3)
     easting, northing = guess.to_xy(a, b)
     easting, northing = np.asarray(easting, float), np.asarray(northing, float)
     report.detection = guess.message
@@ -235,13 +252,23 @@ def _corners_xy(path, df, tinfo, report, datum, towgs84, crs, central_meridian):
     report.order = ("X = 北坐标 (northing), Y = 东坐标 (easting) — 测量坐标顺序 (surveyors' order)"
                     if guess.northing_col == 0 else
                     "X = 东坐标 (easting), Y = 北坐标 (northing) — 数学顺序 (swapped/math order)")
-    out_crs, easting = _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs,
-                                    central_meridian, report)
+    out_crs, easting = _resolve_crs(path, tinfo, guess, easting, northing, rows, datum, towgs84,
+                                    crs, central_meridian, hints, report)
     report.crs = _crs_label(out_crs)
     # removing the prefix leaves float noise (463176.799999997): keep micrometres
     easting, northing = np.round(easting, 6), np.round(northing, 6)
 
     return df, rows, np.c_[easting, northing], out_crs
+
+
+def _each_row(cells: dict[int, str], what: str) -> str:
+    """``第 4 行 (row 4): 坐标 '…' 不是数字`` for one row; every row listed for several."""
+    if len(cells) == 1:
+        (r, c), = cells.items()
+        return f"第 {r} 行 (row {r}): 坐标 {c} {what}"
+    rows = ", ".join(map(str, cells))
+    return f"第 {rows} 行 (rows {rows}): {what}: " + "; ".join(
+        f"row {r}: {c}" for r, c in cells.items())
 
 
 def _licence_polygons(path, df, rows, xy, out_crs, report) -> gpd.GeoDataFrame:
@@ -309,9 +336,11 @@ def _licence_polygons(path, df, rows, xy, out_crs, report) -> gpd.GeoDataFrame:
 
 
 # --------------------------------------------------------------------------- CRS
-def _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs, central_meridian, report):
+def _resolve_crs(path, tinfo, guess, easting, northing, rows, datum, towgs84, crs,
+                 central_meridian, hints, report):
     """The output CRS and the eastings that go with it."""
     from riskmap.crs import gk
+    from riskmap.crs.meridian import resolve_meridian
 
     text = " ".join(tinfo.titles + tinfo.footers)
     if crs is not None:
@@ -326,9 +355,10 @@ def _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs, central_merid
         fe, cm = _false_easting_cm(out)
         if fe is not None and fe > 1e6:
             easting = easting + (fe - 500000.0)  # the CRS wants the zone prefix
-        if guess.zone and cm is not None and not _cm_fits_zone(cm, guess.zone):
-            raise LayerError(f"{path}: 坐标带号 {guess.zone} 与坐标系 {crs} 的中央经线 {cm:g}° "
-                             f"不符 (zone prefix {guess.zone} does not fit the central meridian "
+        zone = guess.zone or guess.row_zone
+        if zone and cm is not None and not _cm_fits_zone(cm, zone):
+            raise LayerError(f"{path}: 坐标带号 {zone} 与坐标系 {crs} 的中央经线 {cm:g}° "
+                             f"不符 (zone prefix {zone} does not fit the central meridian "
                              f"of {crs}); check --crs")
         report.notes.append(f"坐标系由用户指定 (CRS given by the user): {crs}")
         return out, easting
@@ -338,14 +368,20 @@ def _resolve_crs(path, tinfo, guess, easting, datum, towgs84, crs, central_merid
                          f"name {mention[0]}: {text[:60]!r}) but the datum is {datum}; give "
                          f"--datum {mention[0]} (with --towgs84 for xian80/beijing54) or --crs "
                          "if the coordinates were already converted")
+    zone_rows = ", ".join(map(str, rows[list(guess.prefix_removed)]))
     if guess.zone is None and central_meridian is None:
-        raise LayerError(f"{path}: 东坐标没有带号 (eastings carry no zone prefix), so the "
-                         "central meridian is unknown; give --central-meridian (e.g. 114) or "
-                         "--crs (e.g. EPSG:4547)")
+        central_meridian, note = resolve_meridian(easting, northing, row_zone=guess.row_zone,
+                                                  zone_rows=zone_rows, hints=hints)
+        if central_meridian is None:
+            raise LayerError(f"{path}: 东坐标没有带号 (eastings carry no zone prefix), so the "
+                             f"central meridian is unknown{'; ' + note if note else ''}; give "
+                             "--central-meridian (e.g. 114) or --crs (e.g. EPSG:4547)")
+        report.meridian = note
     kw = {"towgs84": _towgs84(path, towgs84)}
     if central_meridian is not None:
-        if guess.zone is not None and not _cm_fits_zone(float(central_meridian), guess.zone):
-            raise LayerError(f"{path}: 坐标带号 {guess.zone} 与中央经线 {central_meridian}° 不符 "
+        zone = guess.zone or guess.row_zone
+        if zone is not None and not _cm_fits_zone(float(central_meridian), zone):
+            raise LayerError(f"{path}: 坐标带号 {zone} 与中央经线 {central_meridian}° 不符 "
                              f"(zone prefix does not fit the central meridian); check "
                              "--central-meridian")
         kw["central_meridian"] = float(central_meridian)
@@ -398,15 +434,3 @@ def _cm_fits_zone(cm: float, zone: int) -> bool:
 def _crs_label(crs: CRS) -> str:
     auth = crs.to_authority(min_confidence=90)
     return f"{auth[0]}:{auth[1]}" if auth else crs.name
-
-
-def _sheet_rows(msg: str, rows: np.ndarray) -> str:
-    """Turn "row N" (1-based index into the arrays) into the sheet row the user sees."""
-
-    def sub(m):
-        k = int(m.group(1))
-        return f"{m.group(0)[:-len(m.group(1))]}{rows[k - 1]}" if 1 <= k <= len(rows) else m[0]
-
-    return re.sub(r"\brows? (\d+)", sub, msg)
-
-

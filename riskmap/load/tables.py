@@ -28,6 +28,8 @@ HEADER_SCAN_ROWS = 30
 #: first cell of a row under the data that marks a note, total or signature line
 FOOTER_MARKERS = ("注", "备注", "说明", "合计", "总计", "小计", "制表", "填表", "审核", "校核",
                   "复核", "编制", "日期", "单位", "附注")
+#: longest header that a ``*word`` keyword may match inside (titles are longer)
+CONTAINS_MAX_CHARS = 10
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
 _DELIMITERS = ("\t", ",", ";", "，", "|")
@@ -72,7 +74,10 @@ def match_columns(headers: Sequence, keywords: Mapping[str, Sequence[str]]) -> d
         Role → candidate header names in order of preference. Matching ignores
         case, spaces, full/half width and brackets; a header also matches without
         its bracketed part (``"X坐标(m)"`` is ``"X坐标"``), but an exact match
-        (``"开采标高(上)"`` = ``"开采标高上"``) is preferred.
+        (``"开采标高(上)"`` = ``"开采标高上"``) is preferred. A candidate starting
+        with ``*`` matches a short header (at most
+        :data:`CONTAINS_MAX_CHARS` characters, so never a title) that
+        contains it (``"*位置"`` matches ``"排查点位置"``).
 
     Returns
     -------
@@ -85,12 +90,14 @@ def match_columns(headers: Sequence, keywords: Mapping[str, Sequence[str]]) -> d
     for role, cands in keywords.items():
         hit = None
         for cand in cands:
-            c = _header_keys(cand)[0]
+            part = cand.startswith("*")
+            c = _header_keys(cand[1:] if part else cand)[0]
             if not c:
                 continue
             for which in (0, 1):
-                hit = next((i for i, k in enumerate(keys) if i not in taken and k[which] == c),
-                           None)
+                hit = next((i for i, k in enumerate(keys) if i not in taken and (
+                    k[which] == c if not part
+                    else c in k[which] and len(k[which]) <= CONTAINS_MAX_CHARS)), None)
                 if hit is not None:
                     break
             if hit is not None:
@@ -175,7 +182,8 @@ def read_table(path, *, sheet: str | int | None = None, encoding: str | None = N
     elif name is not None:
         info.sheet = name
     if score == 0:
-        expect = "; ".join(f"{r}: {'/'.join(c[:4])}" for r, c in keywords.items())
+        expect = "; ".join(f"{r}: {'/'.join(c.lstrip('*') for c in cs[:4])}"
+                           for r, cs in keywords.items())
         raise LayerError(f"{path}: 找不到表头 (no header row found in the first "
                          f"{HEADER_SCAN_ROWS} rows); expected column names like {expect}")
     return _assemble(path, grid, copied, rows, h, height, found, keywords, numeric, required,
@@ -354,7 +362,8 @@ def _assemble(path, grid, copied, rows, h, height, found, keywords, numeric, req
 
     missing = [r for r in required if r not in found]
     if missing:
-        want = "; ".join(f"{r}: {'/'.join(keywords[r][:5])}" for r in missing)
+        want = "; ".join(f"{r}: {'/'.join(c.lstrip('*') for c in keywords[r][:5])}"
+                         for r in missing)
         have = ", ".join(str(v) for v in header if v is not None)
         raise LayerError(f"{path}: 第 {info.header_row} 行表头缺少列 (header row "
                          f"{info.header_row} lacks columns) {want}; columns found: {have}; "
