@@ -26,8 +26,8 @@ from riskmap.load.cells import TableInfo
 #: how many rows from the top are searched for the header
 HEADER_SCAN_ROWS = 30
 #: first cell of a row under the data that marks a note, total or signature line
-FOOTER_MARKERS = ("注", "备注", "说明", "合计", "总计", "小计", "制表", "填表", "审核", "校核",
-                  "复核", "编制", "日期", "单位", "附注")
+FOOTER_MARKERS = ("注", "备注", "说明", "合计", "总计", "小计", "制表", "填表", "填报", "审核",
+                  "校核", "复核", "编制", "日期", "单位", "附注", "签字", "签名")
 #: longest header that a ``*word`` keyword may match inside (titles are longer)
 CONTAINS_MAX_CHARS = 10
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}

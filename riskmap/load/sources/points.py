@@ -205,21 +205,36 @@ def _summary_of(p, keep) -> list[str]:
     return sub.summary()
 
 
-def _place_column(df: pd.DataFrame, headers: dict, info: LayerInfo) -> str | None:
+def find_pair_column(df: pd.DataFrame, headers: dict, skip=_ROLES[:5]):
     """The column of coordinate pairs, by its header (坐标, 位置, ...) or by its content.
 
-    A column whose header suggests coordinates is taken when at least half of its
-    filled cells read as pairs; any other text column when at least 80 % do.
+    A column whose header suggests coordinates (:data:`PLACE_WORDS`, or the
+    ``place`` role) is taken when at least half of its filled cells read as
+    pairs (:func:`riskmap.load.values.parse_pairs`); any other text column when
+    at least 80 % do (and two or more).
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        A table as :func:`riskmap.load.tables.read_table` returns it.
+    headers : dict
+        Role → header text (:attr:`TableInfo.columns`), for the found roles.
+    skip : sequence of str
+        Columns never taken (those holding other coordinates).
+
+    Returns
+    -------
+    tuple or None
+        ``(column, share read, found by header, header text, Pairs)``.
     """
     from riskmap.load import values
 
     best = None
     for c in df.columns:
-        if c in _ROLES[:5] or c == "_row":
+        if c in skip or c == "_row":
             continue
         s = df[c]
-        is_text = s.map(type).eq(str)
-        if not is_text.any():
+        if not s.map(type).eq(str).any():
             continue
         header = str(headers.get(c, c))
         named = c == "place" or any(w in header.lower() for w in PLACE_WORDS)
@@ -230,15 +245,24 @@ def _place_column(df: pd.DataFrame, headers: dict, info: LayerInfo) -> str | Non
         if read and share >= (0.5 if named else 0.8) and (named or read >= 2):
             if best is None or share > best[1]:
                 best = (c, share, named, header, p)
-    if best is None:
-        return None
-    c, share, named, header, p = best
+    return best
+
+
+def pair_column_note(found) -> str:
+    """The detected-note for :func:`find_pair_column`'s answer."""
+    _c, share, named, header, p = found
     how = "; ".join(p.summary())
-    info.detected.append(
-        f"坐标在 {header} 列, 一格两值 (coordinates as pairs in column {header}, found by its "
-        f"{'header' if named else 'content'}: {share:.0%} of its filled cells)"
-        + (f"; {how}" if how else ""))
-    return c
+    return (f"坐标在 {header} 列, 一格两值 (coordinates as pairs in column {header}, found by "
+            f"its {'header' if named else 'content'}: {share:.0%} of its filled cells)"
+            + (f"; {how}" if how else ""))
+
+
+def _place_column(df: pd.DataFrame, headers: dict, info: LayerInfo) -> str | None:
+    found = find_pair_column(df, headers)
+    if found is None:
+        return None
+    info.detected.append(pair_column_note(found))
+    return found[0]
 
 
 def _refuse_cells(source, df, used, bad, reasons) -> None:

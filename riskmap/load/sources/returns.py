@@ -2,13 +2,16 @@
 
 A returned ``ledger.xlsx`` (or its CSV twin, or any sheet with the same column
 names) may have title rows above the header, full-width digits, dates typed as
-text (``2023.12.5``, ``2023年12月5日``, ``12月5日``), blank rows, and
-coordinates typed by hand (decimal or degree-minute-second, latitude first, in
-one cell or swapped columns, or working-CRS X/Y). This module finds the ledger
-sheets and their columns (:data:`KEYWORDS`) and reads the cells into values:
-dates through :func:`riskmap.load.values.parse_dates`, coordinates through
-:func:`riskmap.load.values.parse_angles` / :func:`~riskmap.load.values.parse_numbers`.
-Matching the rows to patrol cells is :mod:`riskmap.field.ingest`'s job.
+text (``2023.12.5``, ``2023年12月5日``, ``12月5日``), blank rows, a signature
+footer, and coordinates typed by hand (decimal or degree-minute-second,
+latitude first, labelled, in one cell or swapped columns, in one column headed
+排查点位置 or found by its content, or working-CRS X/Y). This module finds the
+ledger sheets and their columns (:data:`KEYWORDS`) and reads the cells into
+values: dates through :func:`riskmap.load.values.parse_dates`, coordinates
+through :func:`riskmap.load.values.parse_pairs` /
+:func:`~riskmap.load.values.parse_angles` / :func:`~riskmap.load.values.parse_numbers`,
+a whole sheet at once (:func:`sheet_places`). Matching the rows to patrol cells is
+:mod:`riskmap.field.ingest`'s job.
 """
 
 from __future__ import annotations
@@ -21,14 +24,24 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import numpy as np
+import pandas as pd
 
 from riskmap.crs.china import looks_swapped_lonlat
 from riskmap.errors import LayerError
+from riskmap.load.sources.points import find_pair_column, pair_column_note
 from riskmap.load.tables import read_sheets
-from riskmap.load.values import clean_text, parse_angles, parse_dates, parse_numbers
+from riskmap.load.values import (
+    clean_text,
+    find_dates,
+    parse_angles,
+    parse_dates,
+    parse_numbers,
+    parse_pairs,
+)
+from riskmap.load.values.pairs import LAT_FIRST
 
-__all__ = ["KEYWORDS", "ReturnedFile", "ReturnedSheet", "custom_property", "parse_lonlat",
-           "read_returned_file", "row_dates", "xy_pair"]
+__all__ = ["KEYWORDS", "Places", "ReturnedFile", "ReturnedSheet", "custom_property",
+           "parse_lonlat", "read_returned_file", "row_dates", "sheet_places", "xy_pair"]
 
 #: column roles of a returned ledger and the headers people give them
 KEYWORDS = {
@@ -40,14 +53,20 @@ KEYWORDS = {
     "lat": ["纬度", "北纬", "lat", "latitude"],
     "x": ["X", "X坐标", "东坐标"],
     "y": ["Y", "Y坐标", "北坐标"],
-    "date": ["排查日期", "巡查日期", "检查日期", "日期", "date"],
+    "date": ["排查日期", "巡查日期", "检查日期", "日期", "排查时间", "巡查时间", "检查时间", "时间",
+             "date"],
     "inspector": ["排查人", "巡查人", "检查人", "排查人员", "巡查人员"],
     "result": ["排查结果", "巡查结果", "检查结果", "结果", "result"],
     "note": ["备注", "说明", "情况说明", "note"],
+    # both coordinates in one cell; after x/y, so that "X坐标" stays X
+    "place": ["位置", "坐标", "定位", "经纬度", "坐标位置", "位置坐标", "定位坐标", "排查点位置",
+              "排查位置", "点位", "gps", "location", "*位置", "*坐标", "*定位", "*经纬", "*点位",
+              "*gps"],
 }
 #: roles that locate a row (a cell id or coordinates)
-PLACE_ROLES = ("id", "lon", "lat", "x", "y")
-_SPLIT_PAIR = re.compile(r"\s*[,，;；、/]\s*")
+PLACE_ROLES = ("id", "lon", "lat", "x", "y", "place")
+_CHINA_LON, _CHINA_LAT = (73.0, 136.0), (18.0, 54.0)
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -66,12 +85,24 @@ class ReturnedSheet:
         Text of the title rows above the header.
     note : str
         Why the sheet was skipped (no ledger header), else ``""``.
+    detected : list of str
+        What was found about the columns (a column of coordinate pairs found by
+        its header or content, the forms its cells are written in).
+    places : Places or None
+        Every row's coordinates read at once (:func:`sheet_places`).
     """
 
     name: str | None
     rows: list[dict] = field(default_factory=list)
     titles: list[str] = field(default_factory=list)
     note: str = ""
+    detected: list[str] = field(default_factory=list)
+    places: Places | None = None
+
+    @property
+    def title_dates(self) -> list[dt.date]:
+        """Dates written in the title rows (``2025年12月01日—12月07日`` gives both)."""
+        return find_dates(" ".join(self.titles))
 
     @property
     def used(self) -> bool:
@@ -86,6 +117,11 @@ class ReturnedFile:
     path: Path
     sheets: list[ReturnedSheet]
     week_text: str | None = None  # the ``riskmap_week`` property, as written
+
+    @property
+    def name_dates(self) -> list[dt.date]:
+        """Dates written in the file name (``20251201_下栅乡排查表.xlsx``)."""
+        return find_dates(self.path.stem)
 
 
 def read_returned_file(path) -> ReturnedFile:
@@ -115,6 +151,12 @@ def read_returned_file(path) -> ReturnedFile:
             sheets.append(ReturnedSheet(name, note=f"工作表 {name}: 无台账表头, 跳过 "
                                                    "(no ledger header, skipped)"))
             continue
+        detected = []
+        if "result" in df.columns and not set(PLACE_ROLES) & set(df.columns):
+            found = find_pair_column(df, info.columns, skip=list(KEYWORDS))
+            if found is not None:  # a column of pairs under a header nobody foresaw
+                df = df.rename(columns={found[0]: "place"})
+                detected.append(pair_column_note(found))
         if "result" not in df.columns or not (set(PLACE_ROLES) & set(df.columns)):
             if name is None:
                 raise LayerError(f"{path}: 表头缺少 排查结果 或 网格编号/经纬度 列 (header lacks "
@@ -124,7 +166,13 @@ def read_returned_file(path) -> ReturnedFile:
             continue
         df = df.reindex(columns=[*KEYWORDS, "_row"]).astype(object)
         rows = df.where(df.notna(), None).to_dict("records")
-        sheets.append(ReturnedSheet(name, rows, list(info.titles)))
+        places = sheet_places(df)
+        if "place" in info.columns:
+            detected.append(f"坐标在 {info.columns['place']} 列, 一格两值 (coordinates as pairs "
+                            f"in column {info.columns['place']}, found by its header)")
+        detected += places.summary
+        sheets.append(ReturnedSheet(name, rows, list(info.titles), detected=detected,
+                                    places=places))
     if not any(s.used for s in sheets):
         raise LayerError(f"{path}: 没有台账工作表 (no sheet with the columns 网格编号/经纬度 and "
                          "排查结果); is this a returned ledger?")
@@ -169,12 +217,141 @@ def row_dates(rows: list[dict], near: dt.date | None = None
     return dates.astype(object).tolist(), errors
 
 
+@dataclass
+class Places:
+    """Every row's coordinates, read at once (:func:`sheet_places`).
+
+    Attributes
+    ----------
+    lon, lat : numpy.ndarray
+        WGS84 degrees, NaN where a row has none (or they could not be read).
+    x, y : numpy.ndarray
+        Working-CRS X/Y typed by hand, the northing in ``y``; NaN elsewhere.
+    how : list of str
+        Per row how the coordinates were written (``经纬度``, ``一格两值``, with
+        ``纬度在前已对调`` and the forms detected), ``""`` where none.
+    errors : dict
+        Row position → why its coordinates cannot be used (every such row).
+    summary : list of str
+        The forms found in the sheet's pairs, with counts.
+    """
+
+    lon: np.ndarray
+    lat: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    how: list[str]
+    errors: dict[int, str]
+    summary: list[str] = field(default_factory=list)
+
+
+def sheet_places(rows: list[dict] | pd.DataFrame) -> Places:
+    """The coordinates of every row of a sheet, each distinct text read once.
+
+    Per row, in order: 经度/纬度 in two cells (decimal or DMS; swapped when only
+    the other order fits China), both in one of them with the other blank, the
+    one cell of a 位置/坐标 column (:func:`riskmap.load.values.parse_pairs`: every
+    written form, projected pairs too), else working-CRS X/Y (the northing is
+    the larger number, in either order).
+
+    Parameters
+    ----------
+    rows : list of dict or pandas.DataFrame
+        :attr:`ReturnedSheet.rows` or the sheet's table (roles of :data:`KEYWORDS`).
+
+    Returns
+    -------
+    Places
+        Text without a digit (``定位失败``) in the place column is an error
+        saying there is no location.
+    """
+    df = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame.from_records(rows)
+    n = len(df)
+
+    def col(role):
+        return df[role].to_numpy(dtype=object) if role in df else np.full(n, None, dtype=object)
+
+    def text(v):  # each distinct cell cleaned once
+        codes, uniq = pd.factorize(pd.Series(v, dtype=object), use_na_sentinel=True)
+        clean = np.array([clean_text(u) for u in uniq] + [""], dtype=object)
+        return clean[codes]
+
+    lon_c, lat_c, place_c = col("lon"), col("lat"), col("place")
+    lon_t, lat_t, place_t = text(lon_c), text(lat_c), text(place_c)
+    lon, lat = np.full(n, np.nan), np.full(n, np.nan)
+    x, y = np.full(n, np.nan), np.full(n, np.nan)
+    how = np.full(n, "", dtype=object)
+    errors: dict[int, str] = {}
+    # two cells
+    both = (lon_t != "") & (lat_t != "")
+    (a, bad_a), (b, bad_b) = parse_angles(lon_t), parse_angles(lat_t)
+    ok = both & ~bad_a & ~bad_b
+    lon[ok], lat[ok], how[ok] = a[ok], b[ok], "经纬度"
+    for i in np.flatnonzero(both & (bad_a | bad_b)):
+        errors[int(i)] = (f"坐标 {lon_t[i] if bad_a[i] else lat_t[i]!r} 无法识别 (not a "
+                          "coordinate); write 113.5225 or 113°31'20.5\"")
+    # one cell of the two, or the place column
+    one = (lon_t != "") ^ (lat_t != "")
+    cell = np.where(one, np.where(lon_t != "", lon_t, lat_t), "")
+    use_place = ~both & ~one & (place_t != "")
+    cell = np.where(use_place, place_t, cell).astype(object)
+    raw = np.where(one, np.where(lon_t != "", lon_c, lat_c), place_c)
+    raw = np.where(pd.Series(raw, dtype=object).map(type).eq(str).to_numpy(), raw, cell)
+    p = parse_pairs(np.where(one | use_place, raw, ""))  # raw text: full-width is said
+    geo, proj = (one | use_place) & p.geographic, use_place & p.projected
+    lon[geo], lat[geo] = p.lon[geo], p.lat[geo]
+    how[geo] = np.where(one[geo], "一格两值", "位置列")
+    first, second = p.x[proj], p.y[proj]
+    x[proj], y[proj] = np.minimum(first, second), np.maximum(first, second)
+    how[proj] = "xy"
+    for i in np.flatnonzero((one | use_place) & ~geo & ~proj):
+        t = cell[i]
+        if one[i] and not p.bad[i]:
+            errors[int(i)] = f"坐标 {t!r} 是平面坐标 (X/Y); put them in the X/Y columns"
+        elif one[i] and "single number" in str(p.reasons[i]):
+            errors[int(i)] = (f"坐标 {t!r} 只有一个值 (only one coordinate); fill both 经度 "
+                              "and 纬度")
+        elif not _DIGIT.search(t):
+            errors[int(i)] = f"没有坐标 (no location: {t!r}); fill the location or 网格编号"
+        else:
+            errors[int(i)] = f"坐标 {p.reasons[i]}"
+    # latitude and longitude swapped (two cells), then the China box
+    swapped = looks_swapped_lonlat(lon, lat)
+    lon, lat = np.where(swapped, lat, lon), np.where(swapped, lon, lat)
+    flipped = swapped | ((p.flags & LAT_FIRST) != 0) & geo
+    how[flipped] = how[flipped] + ", 纬度在前已对调 (lat-first, swapped)"
+    for i in np.flatnonzero(geo & (p.flags != 0)):
+        extra = p.how(int(i)).replace("纬度在前 (latitude first)", "").strip(", ")
+        if extra:
+            how[i] = f"{how[i]}, {extra}"
+    has = ~np.isnan(lon)
+    outside = has & ~((lon >= _CHINA_LON[0]) & (lon <= _CHINA_LON[1])
+                      & (lat >= _CHINA_LAT[0]) & (lat <= _CHINA_LAT[1]))
+    for i in np.flatnonzero(outside):
+        errors[int(i)] = (f"坐标 {lon[i]:g}, {lat[i]:g} 不在中国范围内 (not in China); check "
+                          "the values")
+    lon[outside] = lat[outside] = np.nan
+    how[outside] = ""
+    # working-CRS X/Y in two cells
+    xs, ys = text(col("x")), text(col("y"))
+    xy = ~has & ~proj & ((xs != "") | (ys != ""))
+    (xa, bad_x), (ya, bad_y) = parse_numbers(xs), parse_numbers(ys)
+    good = xy & ~bad_x & ~bad_y & ~np.isnan(xa) & ~np.isnan(ya)
+    x[good], y[good] = np.minimum(xa, ya)[good], np.maximum(xa, ya)[good]
+    how[good] = "xy"
+    for i in np.flatnonzero(xy & ~good):
+        errors.setdefault(int(i), f"X/Y {xs[i]!r}, {ys[i]!r} 不是数字 (not numbers)")
+    summary = p.summary() if (use_place | one).any() else []
+    return Places(lon, lat, x, y, how.tolist(), errors, summary)
+
+
 def parse_lonlat(lon_cell, lat_cell) -> tuple[float, float, str] | None:
-    """Longitude and latitude from two hand-typed cells.
+    """Longitude and latitude from two hand-typed cells (:func:`sheet_places` for one row).
 
     Decimal or DMS text; both values typed into one cell (``37.85, 113.52``, any
-    order); or latitude and longitude in each other's column. Values are told
-    apart by range (China: longitude 73–136°, latitude 18–54°).
+    order, any written form of :func:`riskmap.load.values.parse_pairs`); or
+    latitude and longitude in each other's column. Values are told apart by
+    range (China: longitude 73–136°, latitude 18–54°).
 
     Returns
     -------
@@ -186,30 +363,12 @@ def parse_lonlat(lon_cell, lat_cell) -> tuple[float, float, str] | None:
     ValueError
         Text that is not a coordinate, or a point outside China.
     """
-    a, b = clean_text(lon_cell), clean_text(lat_cell)
-    if not a and not b:
+    p = sheet_places([{"lon": lon_cell, "lat": lat_cell}])
+    if 0 in p.errors:
+        raise ValueError(p.errors[0])
+    if np.isnan(p.lon[0]):
         return None
-    how = "经纬度"
-    if bool(a) != bool(b):
-        parts = [p for p in _SPLIT_PAIR.split(a or b) if p]
-        if len(parts) != 2:
-            raise ValueError(f"坐标 {a or b!r} 只有一个值 (only one coordinate); fill both "
-                             "经度 and 纬度")
-        a, b = parts
-        how = "一格两值"
-    vals, bad = parse_angles([a, b])
-    if bad.any() or np.isnan(vals).any():
-        txt = a if bad[0] or np.isnan(vals[0]) else b
-        raise ValueError(f"坐标 {txt!r} 无法识别 (not a coordinate); write 113.5225 or "
-                         "113°31'20.5\"")
-    lon, lat = float(vals[0]), float(vals[1])
-    if bool(looks_swapped_lonlat([lon], [lat])[0]):
-        lon, lat = lat, lon
-        how += ", 纬度在前已对调 (lat-first, swapped)"
-    if not (73 <= lon <= 136 and 18 <= lat <= 54):
-        raise ValueError(f"坐标 {lon:g}, {lat:g} 不在中国范围内 (not in China); check the "
-                         "values")
-    return lon, lat, how
+    return float(p.lon[0]), float(p.lat[0]), p.how[0]
 
 
 def xy_pair(x_cell, y_cell) -> tuple[float, float] | None:
@@ -225,11 +384,9 @@ def xy_pair(x_cell, y_cell) -> tuple[float, float] | None:
     ValueError
         A cell that is not a number.
     """
-    a, b = clean_text(x_cell), clean_text(y_cell)
-    if not a and not b:
+    p = sheet_places([{"x": x_cell, "y": y_cell}])
+    if 0 in p.errors:
+        raise ValueError(p.errors[0])
+    if np.isnan(p.x[0]):
         return None
-    vals, bad = parse_numbers([a, b])
-    if bad.any() or np.isnan(vals).any():
-        raise ValueError(f"X/Y {a!r}, {b!r} 不是数字 (not numbers)")
-    x, y = float(vals[0]), float(vals[1])
-    return (x, y) if y >= x else (y, x)
+    return float(p.x[0]), float(p.y[0])
