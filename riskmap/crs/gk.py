@@ -79,7 +79,7 @@ class _Problems:
         if not self.groups:
             return
         parts = []
-        for (reason, fix), items in self.groups.items():
+        for (reason, fix), items in sorted(self.groups.items(), key=lambda kv: min(kv[1])):
             items.sort()
             if len(items) == 1:
                 i, detail = items[0]
