@@ -272,6 +272,55 @@ def test_csv_twin_with_xy_and_quoted_ids(tiny, tmp_path):
     rows, errors, rep = read_returned(path, tiny.project, tiny.surface)
     assert [r.cell_id for r in rows] == ["451-4190-97", DMS_CELL]
     assert rows[1].matched_by == "xy" and rows[1].result == "已取缔" and rows[1].found
-    assert rep.week is None and rows[0].week == W49  # from the date
+    assert rep.week == W49 and rows[0].week == W49  # from the rows' dates, and said so
+    assert any("week from the rows' dates" in n for n in rep.notes)
     assert len(errors) == 1 and errors[0].row == 4 and errors[0].sheet is None
     assert "no cell id and no coordinates" in errors[0].message
+
+
+def _as_villages_send_it(path, cells):
+    """A sheet not made by riskmap: title with the week as a date range, the location in one
+    cell in the forms people type, dates without year, failed fixes, a signature footer."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["东镇非法采矿排查情况表（2026年11月30日—12月06日）"])
+    ws.append(["填报单位：东镇人民政府（盖章）"])
+    ws.append(["序号", "村名", "排查点位置", "排查时间", "排查人员", "排查结果", "备注"])
+    forms = [lambda lo, la: f"{lo:.6f},{la:.6f}", lambda lo, la: f"{la:.6f}，{lo:.6f}",
+             lambda lo, la: f"东经{lo:.6f} 北纬{la:.6f}", lambda lo, la: f"E{lo:.6f} N{la:.6f}",
+             lambda lo, la: f"经度:{lo:.6f} 纬度:{la:.6f}",
+             lambda lo, la: f"{lo:.6f} {la:.6f}".translate(
+                 {ord(c): ord(c) + 0xFEE0 for c in "0123456789"})]
+    n = 0
+    for i, (x, y, village) in enumerate(cells):
+        lon, lat = lonlat_of(x, y)
+        n += 1
+        ws.append([n, village, forms[i % len(forms)](lon, lat), f"12月{1 + i % 5}日", "赵建、钱明",
+                   "发现疑似" if i == 0 else "未发现", None])
+    ws.append([n + 1, "东一村", "定位失败", "12月2日", "赵建", "未发现", None])
+    ws.append([n + 2, "东一村", None, "12月3日", "赵建", "未发现", None])
+    ws.append(["填报人：赵建", None, "审核人：钱明", None, "日期：2026年12月6日"])
+    wb.save(path)
+
+
+def test_sheets_as_villages_send_them(tiny, tmp_path):
+    """Every locatable row goes in (one cell, any form, no year); every other row is named; the
+    week comes from the title; a point in another village than written is kept and said."""
+    cells = [(X0 + 1550 + 100 * k, Y0 + 350, "东一村") for k in range(4)]
+    cells += [(X0 + 1450, Y0 + 1550, "东一村"), (X0 + 250, Y0 + 1650, "西村")]
+    path = tmp_path / "20261130_东镇排查表.xlsx"
+    _as_villages_send_it(path, cells)
+    rows, errors, rep = read_returned(path, tiny.project, tiny.surface)
+    assert len(rows) == len(cells) and rep.week == W49
+    assert any("week from the title" in n for n in rep.notes)
+    assert {r.date for r in rows} <= {dt.date(2026, 12, d) for d in range(1, 6)}
+    assert sorted(e.row for e in errors) == [len(cells) + 4, len(cells) + 5]
+    assert all("no location" in e.message or "no cell id" in e.message for e in errors)
+    other = [n for n in rep.notes if "not in the village written" in n]
+    assert len(other) == 1 and "东二村" in other[0]  # the 5th point lies in 东二村
+    # the week from the file name when the title has none
+    wb = openpyxl.load_workbook(path)
+    wb.active["A1"] = "东镇非法采矿排查情况表"
+    wb.save(tmp_path / "20261130_b.xlsx")
+    _, _, rep = read_returned(tmp_path / "20261130_b.xlsx", tiny.project, tiny.surface)
+    assert rep.week == W49 and any("week from the file name" in n for n in rep.notes)

@@ -7,9 +7,12 @@ results in words of their own (``无``, ``正常``, ``疑似``) become one of
 :data:`~riskmap.field.schema.RESULTS`. The good rows of a file are stored
 together in one transaction (:meth:`riskmap.field.history.History.add_file`).
 
-The week of a row is the ISO week of its date; without a date, the ledger's week
-(``--week``, else the workbook's ``riskmap_week`` property, else a
-``2026-W49`` in the sheet's title).
+The week of a row is the ISO week of its date. The sheet's week — which also
+gives the year of a date written without one (``12月6日``) — is, in order:
+``--week``, the workbook's ``riskmap_week`` property, the sheet's title rows (a
+``2026-W49``, a date range such as ``2023年12月04日—12月10日``, ``第49周`` with a
+year), the file name (``20231204_…``), and the rows' own full dates; the report
+says which was used.
 """
 
 from __future__ import annotations
@@ -194,7 +197,6 @@ def read_returned(path, project, surface, week: Week | None = None
     path = Path(path)
     returned = read_returned_file(path)
     rep = FileReport(path)
-    prop_week = _week_or_none(returned.week_text)
     matcher = _Matcher(project, surface)
     rows: list[Inspection] = []
     errors: list[RowError] = []
@@ -202,11 +204,59 @@ def read_returned(path, project, surface, week: Week | None = None
         if not sheet.used:
             rep.notes.append(sheet.note)
             continue
-        sheet_week = week or prop_week or Week.find(" ".join(sheet.titles))
+        sheet_week, why = sheet_week_of(sheet, returned, week)
+        if sheet_week is not None and f"{sheet_week}: {why}" not in rep.notes:
+            rep.notes.append(f"{sheet_week}: {why}")
+        rep.notes += [d for d in sheet.detected if d not in rep.notes]
         rep.week = rep.week or sheet_week
         for item in _sheet_rows(sheet, sheet_week, matcher, path.name, rep):
             (errors if isinstance(item, RowError) else rows).append(item)
     return rows, errors, rep
+
+
+def sheet_week_of(sheet: ReturnedSheet, returned, week: Week | None = None
+                  ) -> tuple[Week | None, str]:
+    """The week a returned sheet was filled in, and where that was read.
+
+    In order: ``week`` (``--week``), the workbook's ``riskmap_week`` property, the
+    title rows (``2026-W49``, ``第49周`` with a year, a date or date range), the
+    file name's date, the rows' own dates (the week most of them fall in).
+    """
+    if week is not None:
+        return week, "周次取自 --week (week given with --week)"
+    prop = _week_or_none(returned.week_text)
+    if prop is not None:
+        return prop, "周次取自台账属性 (week from the ledger's riskmap_week property)"
+    title = " ".join(sheet.titles)
+    found = Week.find(title) or _numbered_week(title)
+    if found is None and sheet.title_dates:
+        found = Week.of(sheet.title_dates[0])
+    if found is not None:
+        return found, f"周次取自标题 (week from the title: {title.strip()[:60]!r})"
+    if returned.name_dates:
+        return (Week.of(returned.name_dates[0]),
+                f"周次取自文件名 (week from the file name {returned.path.name!r})")
+    dates, _ = row_dates(sheet.rows)  # full dates only: without a week there is no year
+    weeks = [Week.of(d) for d in dates if d is not None]
+    if weeks:
+        common = max(set(weeks), key=weeks.count)
+        return common, (f"周次取自排查日期 (week from the rows' dates: {weeks.count(common)} "
+                        f"of {len(weeks)} dated rows)")
+    return None, ""
+
+
+_WEEK_NO = re.compile(r"(\d{4})\s*年.*?第\s*(\d{1,2})\s*周")
+
+
+def _numbered_week(text: str) -> Week | None:
+    """``2023年…第49周`` in a title."""
+    m = _WEEK_NO.search(clean_text(text))
+    if not m:
+        return None
+    try:
+        return Week.parse(f"{m[1]}-W{m[2]}")
+    except RiskmapError:
+        return None
 
 
 def _week_or_none(text: str | None) -> Week | None:
@@ -225,14 +275,37 @@ def _sheet_rows(sheet: ReturnedSheet, week: Week | None, m: _Matcher, fname: str
     dates, date_errors = row_dates(sheet.rows, week.monday if week else None)
     out = []
     for i, rec in enumerate(sheet.rows):
-        item = _row(rec, dates[i], date_errors.get(i), week, m, fname, sheet.name, rep)
+        item = _row(rec, dates[i], date_errors.get(i), week, m, fname, sheet.name, rep,
+                    _Place(sheet.places, i))
         if item is not None:
             out.append(item)
     return out
 
 
+@dataclass
+class _Place:
+    """One row's coordinates as the sheet reader found them."""
+
+    places: object
+    i: int
+
+    def error(self) -> str | None:
+        return None if self.places is None else self.places.errors.get(self.i)
+
+    def lonlat(self):
+        if self.places is None or self.places.lon[self.i] != self.places.lon[self.i]:
+            return None
+        return float(self.places.lon[self.i]), float(self.places.lat[self.i]), \
+            self.places.how[self.i]
+
+    def xy(self):
+        if self.places is None or self.places.x[self.i] != self.places.x[self.i]:
+            return None
+        return float(self.places.x[self.i]), float(self.places.y[self.i])
+
+
 def _row(rec: dict, date: dt.date | None, date_error: str | None, week: Week | None,
-         m: _Matcher, fname: str, sheet, rep: FileReport):
+         m: _Matcher, fname: str, sheet, rep: FileReport, place: _Place | None = None):
     rowno = int(rec["_row"])
 
     def err(msg):
@@ -240,7 +313,7 @@ def _row(rec: dict, date: dt.date | None, date_error: str | None, week: Week | N
 
     g = {k: rec.get(k) for k in KEYWORDS}
     filled = [clean_text(g[k]) for k in ("date", "inspector", "result")]
-    where = [clean_text(g[k]) for k in ("id", "lon", "lat", "x", "y")]
+    where = [clean_text(g[k]) for k in ("id", "lon", "lat", "x", "y", "place")]
     if not any(filled):
         if any(where) or clean_text(g["note"]):
             rep.unfilled += 1  # a planned row nobody filled in
@@ -261,25 +334,38 @@ def _row(rec: dict, date: dt.date | None, date_error: str | None, week: Week | N
         return err("没有排查日期, 台账也没有周次 (no date and no week); fill the date or "
                    "give --week")
     try:
-        cid, x, y, town, vill, how = _place(g, where[0], m)
+        cid, x, y, town, vill, how = _place(g, where[0], m, place)
     except (GridError, ValueError) as e:
         return err(str(e))
     if cid is None:
         return err("没有网格编号也没有坐标 (no cell id and no coordinates); fill "
                    "网格编号 or 经度/纬度")
+    written = clean_text(g.get("village"))
+    if written and vill and written != vill:
+        rep.notes.append(f"工作表 {sheet} 第 {rowno} 行: 坐标在 {vill}, 不在所填的 {written} "
+                         f"(the point lies in {vill}, not in the village written); kept")
     inspector = clean_text(g["inspector"]) or None
     return Inspection(cell_id=cid, week=row_week, result=result, x=x, y=y, township=town,
                       village=vill, date=date, inspector=inspector, note=note, sheet=sheet,
                       row=rowno, matched_by=how)
 
 
-def _place(g: dict, cell_id: str, m: _Matcher):
+def _place(g: dict, cell_id: str, m: _Matcher, place: _Place | None = None):
     """(cell id, x, y, township, village, how matched) of a row; ids first, then lon/lat, X/Y.
 
     All None when the row has neither an id nor coordinates.
     """
     if cell_id:
         return (*m.by_id(cell_id), "id")
+    if place is not None and place.places is not None:
+        if (why := place.error()) is not None:
+            raise ValueError(why)
+        ll = place.lonlat()
+        if ll is not None:
+            how = "lonlat" if ll[2] == "经纬度" else f"lonlat: {ll[2]}"
+            return (*m.by_lonlat(ll[0], ll[1]), how)
+        xy = place.xy()
+        return (*m.by_xy(*xy), "xy") if xy else (None,) * 6
     ll = parse_lonlat(g["lon"], g["lat"])
     if ll is not None:
         how = "lonlat" if ll[2] == "经纬度" else f"lonlat: {ll[2]}"
