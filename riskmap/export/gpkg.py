@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+from collections.abc import Mapping, Sequence
+from contextlib import closing
 from pathlib import Path
 
 import geopandas as gpd
@@ -14,10 +17,46 @@ from rasterio.features import shapes
 
 from riskmap.errors import ExportError
 from riskmap.export.atomic import atomic_file
+from riskmap.export.styles import (
+    CLASS_DOMAIN,
+    INPUT_TITLES,
+    METADATA_TITLES,
+    ZONE_TITLES,
+    FactorTitle,
+    LayerStyle,
+    cell_titles,
+    cells_style,
+    input_style,
+    zones_style,
+)
 from riskmap.grid import Grid
+from riskmap.marks import CLASS_NAMES, LAYER_COLOURS
 
 #: Layer name of the mining-right licences written by ``riskmap import-rights``.
 RIGHTS_LAYER = "mining_rights"
+#: The QGIS table of layer styles.
+STYLES_LAYER = "layer_styles"
+#: Dataset creation options of every GeoPackage: version 1.2, which GDAL 3.6, QGIS and
+#: ArcGIS read without "GeoPackage v1.4.0 may only be partially supported".
+GPKG_OPTIONS = {"VERSION": "1.2"}
+#: Input layers drawn as outlines with their names (area borders).
+AREA_LAYERS = ("townships", "villages", "district")
+_SCHEMA_URL = "http://www.geopackage.org/spec121/#extension_schema"
+_SCHEMA_TABLES = ("gpkg_data_columns", "gpkg_data_column_constraints")
+_SCHEMA_DDL = """
+CREATE TABLE IF NOT EXISTS gpkg_extensions (
+  table_name TEXT, column_name TEXT, extension_name TEXT NOT NULL, definition TEXT NOT NULL,
+  scope TEXT NOT NULL, CONSTRAINT ge_tce UNIQUE (table_name, column_name, extension_name));
+CREATE TABLE IF NOT EXISTS gpkg_data_columns (
+  table_name TEXT NOT NULL, column_name TEXT NOT NULL, name TEXT, title TEXT,
+  description TEXT, mime_type TEXT, constraint_name TEXT,
+  CONSTRAINT pk_gdc PRIMARY KEY (table_name, column_name),
+  CONSTRAINT gdc_tn UNIQUE (table_name, name));
+CREATE TABLE IF NOT EXISTS gpkg_data_column_constraints (
+  constraint_name TEXT NOT NULL, constraint_type TEXT NOT NULL, value TEXT, min NUMERIC,
+  min_is_inclusive BOOLEAN, max NUMERIC, max_is_inclusive BOOLEAN, description TEXT,
+  CONSTRAINT gdcc_ntv UNIQUE (constraint_name, constraint_type, value));
+"""
 
 
 def zones(classes: np.ndarray, score: np.ndarray, grid: Grid, keep: np.ndarray,
@@ -70,25 +109,125 @@ def zones(classes: np.ndarray, score: np.ndarray, grid: Grid, keep: np.ndarray,
 
 
 def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
-               inputs: dict[str, gpd.GeoDataFrame], metadata: dict) -> None:
+               inputs: dict[str, gpd.GeoDataFrame], metadata: dict, *,
+               factors: Sequence[FactorTitle] = (), labels: Mapping[str, str] | None = None,
+               colours: Mapping[str, str] | None = None) -> None:
     """Write the GeoPackage layers ``cells``, ``zones``, ``input_*`` and ``metadata``.
 
-    The file is written under a temporary name and replaces ``path`` whole.
+    The file is a GeoPackage 1.2 (GDAL 3.6, QGIS and ArcGIS open it without a
+    version warning) with a default style per layer in ``layer_styles`` (QML and
+    SLD: cells by class in the map's colours) and Chinese column titles in
+    ``gpkg_data_columns`` (the schema extension; GDAL ≥ 3.7 shows them as
+    alternative names, QGIS as aliases). It is written under a temporary name
+    and replaces ``path`` whole.
+
+    Parameters
+    ----------
+    path : path-like
+    cells, zone_df : geopandas.GeoDataFrame
+        Patrol cells and high-priority zones.
+    inputs : dict of str to geopandas.GeoDataFrame
+        Input layers by source name, written as ``input_<name>`` (empty ones skipped).
+    metadata : dict
+        Key/value figures (values that are not text are written as JSON).
+    factors : sequence of FactorTitle
+        Titles of the ``c_<name>`` / ``v_<name>`` columns.
+    labels, colours : mapping of str to str, optional
+        Chinese name and ``#rrggbb`` colour of each input layer.
     """
+    labels, colours = dict(labels or {}), dict(colours or {})
     meta = pd.DataFrame({
         "key": list(metadata),
         "value": [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
                   for v in metadata.values()],
     })
+    titles = {"cells": cell_titles(factors), "zones": ZONE_TITLES, "metadata": METADATA_TITLES}
+    styles = {"cells": cells_style(_columns(cells), titles["cells"]),
+              "zones": zones_style(_columns(zone_df))}
+    written = {name: gdf for name, gdf in inputs.items() if len(gdf)}
+    for i, (name, gdf) in enumerate(written.items()):
+        styles[f"input_{name}"] = input_style(
+            f"input_{name}", labels.get(name, name), _geometry_type(gdf),
+            colours.get(name, LAYER_COLOURS[i % len(LAYER_COLOURS)]), _columns(gdf),
+            outline=name in AREA_LAYERS, label_field="name" if name in AREA_LAYERS
+            and "name" in gdf.columns else None)
     with atomic_file(path, overwrite=True, create=False) as tmp:
-        pyogrio.write_dataframe(cells, tmp, layer="cells", driver="GPKG")
-        pyogrio.write_dataframe(zone_df, tmp, layer="zones", driver="GPKG",
-                                promote_to_multi=True)
-        for name, gdf in inputs.items():
-            if len(gdf):
-                pyogrio.write_dataframe(_plain(gdf), tmp, layer=f"input_{name}", driver="GPKG",
-                                        promote_to_multi=True)
-        pyogrio.write_dataframe(meta, tmp, layer="metadata", driver="GPKG")
+        _write(cells, tmp, "cells", styles["cells"].title, dataset_options=GPKG_OPTIONS)
+        _write(zone_df, tmp, "zones", styles["zones"].title, promote_to_multi=True)
+        for name, gdf in written.items():
+            _write(_plain(gdf), tmp, f"input_{name}", styles[f"input_{name}"].title,
+                   promote_to_multi=True)
+        _write(meta, tmp, "metadata", "元数据 (metadata)")
+        _write(_style_table(styles, str(metadata.get("build_date", ""))), tmp, STYLES_LAYER,
+               "图层样式 (QGIS layer styles)", layer_options={"FID": "id"})
+        titles.update({f"input_{name}": INPUT_TITLES for name in written})
+        write_data_columns(tmp, titles, class_columns={"cells": "class", "zones": "max_class"})
+
+
+def _write(df, path, layer: str, title: str, *, layer_options: dict | None = None,
+           **kwargs) -> None:
+    """One layer, its Chinese title in gpkg_contents (identifier)."""
+    opts = {"IDENTIFIER": title, **(layer_options or {})}
+    pyogrio.write_dataframe(df, path, layer=layer, driver="GPKG", layer_options=opts, **kwargs)
+
+
+def _columns(gdf) -> list[str]:
+    return [c for c in gdf.columns if c != getattr(gdf, "_geometry_column_name", None)]
+
+
+def _geometry_type(gdf: gpd.GeoDataFrame) -> str:
+    types = gdf.geometry.geom_type.dropna().unique()
+    return str(types[0]) if len(types) else "Polygon"
+
+
+def _style_table(styles: Mapping[str, LayerStyle], build_date: str) -> pd.DataFrame:
+    """Rows of ``layer_styles`` as QGIS writes them (one default style per layer)."""
+    names = list(styles)
+    stamp = np.datetime64(build_date[:19]) if build_date[:4].isdigit() else np.datetime64("now")
+    n = len(names)
+    return pd.DataFrame({
+        "f_table_catalog": [""] * n, "f_table_schema": [""] * n, "f_table_name": names,
+        "f_geometry_column": ["geom"] * n, "styleName": ["riskmap"] * n,
+        "styleQML": [styles[k].qml for k in names], "styleSLD": [styles[k].sld for k in names],
+        "useAsDefault": np.ones(n, dtype=bool),
+        "description": [f"riskmap: {styles[k].title}" for k in names],
+        "owner": [""] * n, "ui": pd.Series([None] * n, dtype=object),
+        "update_time": np.full(n, stamp, dtype="datetime64[s]"),
+    })
+
+
+def write_data_columns(path, titles: Mapping[str, Mapping[str, tuple[str, str]]], *,
+                       class_columns: Mapping[str, str] | None = None) -> None:
+    """Add the GeoPackage schema extension: a title and description per column.
+
+    Parameters
+    ----------
+    path : path-like
+        A GeoPackage written by GDAL (closed).
+    titles : mapping
+        ``{table: {column: (title, description)}}``; columns the table lacks are skipped.
+    class_columns : mapping of str to str, optional
+        ``{table: column}`` holding priority classes 1–5: they get the coded
+        constraint :data:`~riskmap.export.styles.CLASS_DOMAIN` (GDAL reads it
+        as a field domain, QGIS shows the class names).
+    """
+    class_columns = dict(class_columns or {})
+    with closing(sqlite3.connect(path)) as db, db:
+        tables = {t: {r[1] for r in db.execute(f'PRAGMA table_info("{t}")')} for t in titles}
+        db.executescript(_SCHEMA_DDL)
+        db.executemany("INSERT OR REPLACE INTO gpkg_extensions VALUES (?, NULL, 'gpkg_schema', "
+                       "?, 'read-write')", [(t, _SCHEMA_URL) for t in _SCHEMA_TABLES])
+        rows = []
+        for table, cols in titles.items():
+            for col, (title, desc) in cols.items():
+                if col in tables[table]:
+                    rows.append((table, col, title, title, desc, None,
+                                 CLASS_DOMAIN if class_columns.get(table) == col else None))
+        db.executemany("INSERT OR REPLACE INTO gpkg_data_columns VALUES (?, ?, ?, ?, ?, ?, ?)",
+                       rows)
+        db.executemany("INSERT OR REPLACE INTO gpkg_data_column_constraints VALUES "
+                       "(?, 'enum', ?, NULL, NULL, NULL, NULL, ?)",
+                       [(CLASS_DOMAIN, str(c), CLASS_NAMES[c]) for c in range(1, 6)])
 
 
 def write_layer(gdf: gpd.GeoDataFrame, dest, *, layer: str, overwrite: bool = False) -> Path:
@@ -118,7 +257,8 @@ def write_layer(gdf: gpd.GeoDataFrame, dest, *, layer: str, overwrite: bool = Fa
     dest = Path(dest)
     try:
         with atomic_file(dest, overwrite, create=False) as tmp:  # GDAL creates the file
-            pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG")
+            pyogrio.write_dataframe(gdf, tmp, layer=layer, driver="GPKG",
+                                    dataset_options=GPKG_OPTIONS)
     except ExportError:
         raise
     except (OSError, RuntimeError) as e:  # pyogrio's errors are RuntimeErrors

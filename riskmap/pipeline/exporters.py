@@ -24,10 +24,11 @@ import numpy as np
 from riskmap import __version__
 from riskmap.export.gpkg import write_gpkg
 from riskmap.export.html import InputLayer, MapPage, basemaps, write_html
+from riskmap.export.styles import FactorTitle
 from riskmap.export.summary import SUMMARY, output_sizes, write_summary
 from riskmap.export.tif import write_score_tif
 from riskmap.factors import kind_of
-from riskmap.marks import INTERNAL
+from riskmap.marks import INTERNAL, LAYER_COLOURS
 from riskmap.pipeline.area import AreaContext
 
 
@@ -59,7 +60,15 @@ def export_gpkg(area: AreaContext, folder: Path) -> None:
     """``risk.gpkg``: cells, zones, clipped inputs and the figures as metadata."""
     meta = {k: v for k, v in area.figures.items() if k != "factors"}
     meta["factors"] = area.figures["factors"]  # the longest value last
-    write_gpkg(folder / "risk.gpkg", area.cells, area.zones, area.clipped, meta)
+    project, s = area.project, area.surface
+    factors = [FactorTitle(f.name, f.label, s.factors[f.name].unit) for f in project.factors]
+    labels = {"townships": "乡镇界 (townships)", "villages": "村界 (villages)",
+              **{f.name: f.label for f in project.factors}}
+    colours = {f.name: LAYER_COLOURS[i % len(LAYER_COLOURS)]
+               for i, f in enumerate(project.factors)}
+    colours.update(townships="#222222", villages="#555555")
+    write_gpkg(folder / "risk.gpkg", area.cells, area.zones, area.clipped, meta,
+               factors=factors, labels=labels, colours=colours)
 
 
 def export_html(area: AreaContext, folder: Path) -> None:
