@@ -263,6 +263,51 @@ def test_bad_dates_are_listed_at_once(tmp_path):
     assert "row 11: date 为空" in msg
 
 
+def _ledger(path: Path, extra_rows=()) -> Path:
+    """The synthetic project with its incidents in a 案件编号 ledger, plus ``extra_rows``
+    (``(case number, x, y, date)``) appended, and a density factor built on the ledger."""
+    import openpyxl
+
+    inc = gpd.read_file(path.parent / "synth.gpkg", layer="incidents")
+    rows = [(f"案{i}", p.x, p.y, d) for i, (p, d) in enumerate(zip(inc.geometry, inc["date"],
+                                                                     strict=True))]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["案件编号", "X", "Y", "date"])
+    for r in [*rows, *extra_rows]:
+        ws.append(list(r))
+    name = f"ledger{len(extra_rows)}"
+    wb.save(path.parent / f"{name}.xlsx")
+    src = {"path": f"{name}.xlsx", "x_field": "X", "y_field": "Y", "crs": CRS}
+    d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    d["incidents"] = {"source": src, "date_field": "date"}
+    d["factors"].append({"name": "cases", "label": "cases", "source": src, "kind": "density",
+                         "bandwidth": 250, "date_field": "date", "half_life_days": 365,
+                         "weight": 5})
+    out = path.with_name(f"{name}.yaml")
+    out.write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return out
+
+
+def test_the_same_case_twice_counts_once(tmp_path):
+    """A case entered twice (one 案件编号, one date) calibrates as if entered once, and is
+    named; its density factor sees it once too."""
+    path = write_synthetic(tmp_path, n_events=200)
+    inc = gpd.read_file(tmp_path / "synth.gpkg", layer="incidents")
+    p, d = inc.geometry.iloc[5], inc["date"].iloc[5]
+    base = calibrate(load_project(_ledger(path)))
+    twice = calibrate(load_project(_ledger(path, [("案5", p.x, p.y, d.replace("-", "/"))])))
+    skip = ("timings", "project", "notes")
+    assert ({k: v for k, v in twice.to_dict().items() if k not in skip}
+            == {k: v for k, v in base.to_dict().items() if k not in skip})
+    note = next(n for n in twice.notes if "同一案件" in n)
+    assert f"案5 {d}: rows 7, 202" in note and "counted once" in note
+    # another case at the same place is another event
+    other = calibrate(load_project(_ledger(path, [("案X", p.x, p.y, d)])))
+    assert not any("同一案件" in n for n in other.notes)
+    assert other.n_events in (base.n_events, base.n_events + 1)  # +1 if in the counted half
+
+
 # --- the command line (subprocess) -------------------------------------------------------
 _RUN = ("import sys, riskmap.cli.calibrate; from riskmap.cli import main; "
         "sys.exit(main(sys.argv[1:]))")

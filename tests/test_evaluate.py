@@ -314,6 +314,49 @@ def test_bad_dates_are_listed_at_once(tmp_path):
     assert "row 2:" not in msg and "row 4:" not in msg
 
 
+def _ledger_project(folder, rows):
+    """The tiny project with a case ledger (案件编号, X, Y, 发现日期) and a factor on it."""
+    import openpyxl
+
+    def edit(d):
+        wb = openpyxl.Workbook()
+        ws = wb.active
+        ws.append(["序号", "案件编号", "X", "Y", "发现日期"])
+        for i, (no, x, y, day_) in enumerate(rows):
+            ws.append([i + 1, no, X0 + x, Y0 + y, day_])
+        wb.save(folder / "cases.xlsx")
+        d["factors"].append({"name": "near_cases", "label": "案件附近", "source": TABLE,
+                             "kind": "proximity", "range": 300, "weight": 5})
+        d["incidents"] = {"source": TABLE, "date_field": "发现日期", "kde_bandwidth": 200}
+
+    return make_project(folder, edit)
+
+
+def test_the_same_case_twice_counts_once(tmp_path):
+    """Two rows with one 案件编号 and one date (written two ways) are one case, named;
+    two cases at one place (two numbers) stay two."""
+    base = [(f"案{i}", x, y, d) for i, (x, y, d) in enumerate(PRE + POST + OUTSIDE)]
+    twice = [base[0], ("案0", base[0][1], base[0][2], dt.datetime(2025, 2, 10)), *base[1:],
+             ("案99", POST[0][0], POST[0][1], POST[0][2])]  # another case where 案6 was
+    got = {}
+    for name, rows in (("base", base), ("twice", twice)):
+        folder = tmp_path / name
+        folder.mkdir()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got[name] = evaluate(load_project(_ledger_project(folder, rows)), SPLIT)
+        got[name + "_warnings"] = [str(w.message) for w in caught]
+    a, b = got["base"], got["twice"]
+    assert b["n_train"] == a["n_train"] == 6 and b["n_test"] == a["n_test"] + 1 == 5
+    assert a["same_case_rows"] == 0 and b["same_case_rows"] == 1
+    assert b["same_cases"] == [{"case": "案0", "date": "2025-02-10", "rows": [2, 3]}]
+    said = [m for m in got["twice_warnings"] if "同一案件" in m]
+    assert said and "案0 2025-02-10: rows 2, 3" in said[0] and "counted once" in said[0]
+    # the factor built on the ledger sees the case once too
+    fa, fb = a["filtered_factors"]["near_cases"], b["filtered_factors"]["near_cases"]
+    assert fb["kept"] == fa["kept"] and fb["same_case_rows"] == 1
+
+
 # --- the command line ---------------------------------------------------------------------
 def test_cli_writes_json_png_html(tmp_path):
     proj = dated_project(tmp_path)

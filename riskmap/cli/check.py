@@ -36,7 +36,8 @@ def check(ctx, target, district, as_json, crs, encoding, table, datum, central_m
     r"""Check a project's layers, or one data file / a folder of them (检查数据).
 
     \b
-    A project: exit 0 only if it can build.
+    A project: every input read as build, calibrate, evaluate, plan, ingest,
+    weekly and power-check read it; exit 0 only if none of them would refuse.
     A file or folder: exit 0 usable as is, 1 usable after the stated repairs,
     2 refused. Files are opened read-only and never changed.
     """
@@ -65,21 +66,48 @@ def _check_data(target, district, as_json, crs, encoding, table, datum, central_
 
 def _check_project(project):
     from riskmap.cli.text import echo_table
-    from riskmap.pipeline.check import check_inputs
+    from riskmap.pipeline.check import COMMANDS, check_project_inputs
     from riskmap.pipeline.project import load_project
 
-    proj = load_project(project)
-    rows, problems = check_inputs(proj)
-    head = ["用途", "要素数", "几何类型", "坐标系", "编码", "范围", "空/修复", "来源"]
+    res = check_project_inputs(load_project(project))
+    head = ["用途", "要素数", "几何类型", "坐标系", "编码", "范围", "空/修复", "用于", "来源"]
     table = [[r.role, "" if r.features is None else str(r.features), r.geom_types, r.crs,
-              r.encoding, r.extent, f"{r.empty}/{r.repaired}", r.source] for r in rows]
+              r.encoding, r.extent, f"{r.empty}/{r.repaired}", _commands(r.used_by), r.source]
+             for r in res.rows]
     echo_table(head, table)
-    for r in rows:
+    click.echo("用于 (read by): all = build, calibrate, evaluate, plan, ingest")
+    for r in res.rows:
         for n in r.notes:
             click.echo(f"注意 {r.role}: {n}")
-    if problems:
-        for p in problems:
-            click.echo(f"错误: {p}", err=True)
-        click.echo(f"不能生成 (cannot build): {len(problems)} problem(s)", err=True)
+    status = {"ok": "✓", "refused": "✗", "n/a": "—"}
+    line = "; ".join(f"{c} {status[res.status(c)]}" + (f" ({res.skipped[c]})"
+                                                       if res.status(c) == "n/a" else "")
+                     for c in COMMANDS)
+    click.echo(f"命令 (commands): {line}")
+    seconds = f"检查用时 (checked in) {res.seconds:.1f} s"
+    if "power_s" in res.timings:
+        seconds += (", 其中电表台账评分 (of which scoring the meter table) "
+                    f"{res.timings['power_s']:.1f} s")
+    click.echo(seconds)
+    if res.problems:
+        for p in res.problems:
+            click.echo(f"错误 [{', '.join(p.commands)}]: {p.message}", err=True)
+        refused = [c for c in COMMANDS if res.status(c) == "refused"]
+        if "build" in refused:
+            click.echo(f"不能生成 (cannot build): {len(res.problems)} problem(s)", err=True)
+        else:
+            click.echo(f"可以生成, 但 {', '.join(refused)} 会拒绝 (ready to build, but "
+                       f"{', '.join(refused)} would refuse): {len(res.problems)} problem(s)",
+                       err=True)
         sys.exit(1)
-    click.echo("可以生成 (ready to build)")
+    click.echo("可以生成 (ready to build); 各命令均可运行 (every command accepts the project)")
+
+
+def _commands(used_by) -> str:
+    """The commands of a row, the five that read every layer said as one word."""
+    from riskmap.pipeline.checks import LAYER_COMMANDS
+
+    if set(LAYER_COMMANDS) <= set(used_by):
+        rest = [c for c in used_by if c not in LAYER_COMMANDS]
+        return "+".join(["all", *rest])
+    return ",".join(used_by)

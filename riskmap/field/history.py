@@ -42,7 +42,7 @@ from riskmap.field.schema import FINDS, RESULTS
 from riskmap.field.week import Week
 
 __all__ = ["FINDS", "RESULTS", "FileOutcome", "History", "HistoryError", "Inspection", "Week",
-           "file_sha256", "open_history"]
+           "check_history", "file_sha256", "open_history"]
 
 
 class HistoryError(RiskmapError):
@@ -151,23 +151,10 @@ class History:
         self.close()
 
     def _setup(self) -> None:
-        c = self.conn
-        tables = {r[0] for r in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if tables and "riskmap_meta" not in tables:
-            raise HistoryError(f"{self.path}: 这个文件不是 riskmap 历史数据库 (exists but holds no "
-                               "riskmap history); set `history:` to another file")
-        crs = CRS.from_user_input(self.crs)
-        if "riskmap_meta" not in tables:
-            self.srs_id = schema.create(c, self.crs)
+        meta = _stored_meta(self.path, self.conn, self.crs)
+        if meta is None:
+            self.srs_id = schema.create(self.conn, self.crs)
             return
-        meta = dict(c.execute("SELECT key, value FROM riskmap_meta").fetchall())
-        if int(meta.get("schema", 0)) > schema.SCHEMA_VERSION:
-            raise HistoryError(f"{self.path}: made by a newer riskmap (schema "
-                               f"{meta['schema']}); update riskmap")
-        if CRS.from_user_input(meta["crs"]) != crs:
-            raise HistoryError(f"{self.path}: 历史数据库的坐标系 {meta['crs']} 与项目的 "
-                               f"{self.crs} 不同 (the history was kept in another CRS); "
-                               "use the project it belongs to")
         self.srs_id = int(meta["srs_id"])
 
     def _point(self, x: float, y: float) -> bytes:
@@ -350,3 +337,81 @@ def open_history(project) -> History:
     """The history database of ``project`` (its ``history`` path, in its CRS)."""
     path = project.history or Path(project.path).with_suffix(".history.gpkg")
     return History(path, project.crs)
+
+
+def _stored_meta(path, conn: sqlite3.Connection, crs_text: str) -> dict | None:
+    """The stored ``riskmap_meta`` of a history database, None when it is empty.
+
+    Raises
+    ------
+    HistoryError
+        The database holds something else, was made by a newer riskmap, or for
+        another CRS.
+    sqlite3.DatabaseError
+        The file is not a SQLite database.
+    """
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "riskmap_meta" not in tables:
+        raise HistoryError(f"{path}: 这个文件不是 riskmap 历史数据库 (exists but holds no "
+                           "riskmap history); set `history:` to another file")
+    crs = CRS.from_user_input(crs_text)
+    if "riskmap_meta" not in tables:
+        return None
+    meta = dict(conn.execute("SELECT key, value FROM riskmap_meta").fetchall())
+    if int(meta.get("schema", 0)) > schema.SCHEMA_VERSION:
+        raise HistoryError(f"{path}: made by a newer riskmap (schema "
+                           f"{meta['schema']}); update riskmap")
+    if CRS.from_user_input(meta["crs"]) != crs:
+        raise HistoryError(f"{path}: 历史数据库的坐标系 {meta['crs']} 与项目的 "
+                           f"{crs_text} 不同 (the history was kept in another CRS); "
+                           "use the project it belongs to")
+    return meta
+
+
+def check_history(path, crs: str) -> dict | None:
+    """Check a history database as :class:`History` opens it, without creating or changing it.
+
+    Parameters
+    ----------
+    path : str or Path
+        The project's ``history`` file.
+    crs : str
+        The project's working CRS.
+
+    Returns
+    -------
+    dict or None
+        None when the file does not exist yet (the first plan or ingest creates
+        it); else rows per table (:data:`riskmap.field.schema.TABLES`, empty for
+        a database not laid out yet) and ``weeks``: the first and last week
+        planned or inspected.
+
+    Raises
+    ------
+    HistoryError
+        With the message :class:`History` would give.
+    """
+    path = Path(path)
+    if not path.exists():
+        return None
+    try:  # read-only: check never creates, lays out or journals the file
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+    except sqlite3.DatabaseError as e:
+        raise HistoryError(f"{path}: 不是可用的历史数据库 (not a usable history "
+                           f"database): {e}") from None
+    try:
+        meta = _stored_meta(path, conn, crs)
+        if meta is None:
+            return {"weeks": []}
+        out = {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
+               for t in schema.TABLES}
+        weeks = conn.execute("SELECT MIN(w), MAX(w) FROM (SELECT week AS w FROM plan_runs "
+                             "UNION ALL SELECT week FROM inspections)").fetchone()
+        out["weeks"] = [w for w in weeks if w]
+        return out
+    except sqlite3.DatabaseError as e:
+        raise HistoryError(f"{path}: 不是可用的历史数据库 (not a usable history "
+                           f"database): {e}; move it away or set `history:` in the "
+                           "project file") from None
+    finally:
+        conn.close()

@@ -10,23 +10,34 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
 
 from riskmap import factors
-from riskmap.errors import LayerError, ProjectFileError
+from riskmap.errors import LayerError, ProjectFileError, RiskmapWarning
 from riskmap.grid import Grid, burn
 from riskmap.grid.blocks import blocks
 from riskmap.load.columns import column_dates, required_dates
 from riskmap.load.project import FactorSpec, Project, Source
 from riskmap.models.calibrate.options import Options
+from riskmap.models.evaluate.incidents import (
+    case_column,
+    drop_same_cases,
+    repeated_rows,
+    same_cases,
+)
 from riskmap.models.power import is_anomaly_source, read_anomaly_source
 from riskmap.score.engine import factor_on_grid
 
-__all__ = ["Design", "Period", "block_folds", "count_per_cell", "factor_columns",
-           "incident_events", "patrol_design", "range_param", "spec_with_range", "time_split"]
+__all__ = ["MIN_EVENTS", "Design", "Period", "block_folds", "count_per_cell", "counted_events",
+           "enough_events", "factor_columns", "incident_events", "patrol_design", "range_param",
+           "spec_with_range", "time_split"]
+
+#: the fewest events (in the counted period) a calibration runs on
+MIN_EVENTS = 10
 
 @dataclass
 class Design:
@@ -48,6 +59,7 @@ class Period:
     split: dt.date | None = None  # first counted day; dated factors are computed as of it
     skip: dict[str, str] = field(default_factory=dict)  # factor -> why it is left out
     notes: list[str] = field(default_factory=list)
+    repeats: frozenset = frozenset()  # table rows of incidents that repeat a case
 
 
 def block_folds(grid: Grid, cells: np.ndarray, block_size: float, folds: int,
@@ -85,11 +97,15 @@ def _same_source(a: Source, b: Source) -> bool:
 def incident_events(project: Project, inc, district, until: dt.date | None):
     """Event geometries inside the district (and before ``until``) with their dates.
 
+    A row with the same case number and date as an earlier one (the same case
+    entered twice, :func:`riskmap.models.evaluate.incidents.same_cases`) counts once.
+
     Returns
     -------
-    (numpy.ndarray, numpy.ndarray or None)
-        Geometries, and their ``datetime64[D]`` dates (None without
-        ``incidents.date_field``).
+    (numpy.ndarray, numpy.ndarray or None, list of str, frozenset of int)
+        Geometries, their ``datetime64[D]`` dates (None without
+        ``incidents.date_field``), notes (the merged rows, named) and the table
+        rows that repeat a case (for the factors built on the incidents).
 
     Raises
     ------
@@ -105,12 +121,18 @@ def incident_events(project: Project, inc, district, until: dt.date | None):
         j = inc[jf].astype(str).str.strip()
         inc = inc[j.str.startswith("违法").to_numpy()]
     df = cfg.get("date_field")
-    dates = None
+    dates, notes, repeats = None, [], set()
     if df:
         if df not in inc.columns:
             raise LayerError(f"{src}: no field {df!r} (incidents.date_field); fields: "
                              f"{', '.join(map(str, inc.columns[:-1]))}")
         dates = required_dates(inc, df, src)
+        same = same_cases(inc, dates, case_column(inc.columns, cfg.get("case_field"), src))
+        if same.groups:
+            notes.append(same.note(src))
+            warnings.warn(notes[-1], RiskmapWarning, stacklevel=2)
+            repeats.update(repeated_rows(inc, same))
+            inc, dates = inc[~same.repeat], dates[~same.repeat]
         if until is not None:
             keep = dates < np.datetime64(until, "D")
             inc, dates = inc[keep], dates[keep]
@@ -123,7 +145,7 @@ def incident_events(project: Project, inc, district, until: dt.date | None):
     geoms = np.asarray(geoms)[inside]
     if dates is not None:
         dates = dates[inside]
-    return geoms, dates
+    return geoms, dates, notes, frozenset(repeats)
 
 
 def count_per_cell(geoms, grid: Grid, events_as: str) -> np.ndarray:
@@ -198,21 +220,44 @@ def patrol_design(project: Project, district, events, opts: Options,
     LayerError
         Fewer than 10 events inside the district.
     """
-    fine = Grid.from_bounds(district.bounds, project.cell_size, project.crs,
-                            snap=project.patrol_cell_size)
-    k = round(project.patrol_cell_size / project.cell_size)
-    pgrid = fine.coarsen(k)
+    fine, k, pgrid = _grids(project, district)
     share = blocks(burn.mask([district], fine), k).mean(axis=2).reshape(-1)
     y_all = count_per_cell(events, pgrid, project.incidents.get("events_as", "centroid"))
     cells = np.flatnonzero((share > 0) | (y_all > 0))
     y = y_all[cells]
     offset = np.log(np.maximum(share[cells], 1.0 / (k * k)))
     fold = block_folds(pgrid, cells, max(opts.block_size, pgrid.cell), opts.folds, opts.seed)
-    if y.sum() < 10:
-        raise LayerError(f"{project.incidents['source']}: only {int(y.sum())} incident(s) "
-                         f"inside the district {'before ' + str(until) if until else ''} for "
-                         "calibration; need ≥ 10")
+    enough_events(project, float(y.sum()), until)
     return Design(pgrid, cells, offset, y.astype(np.float64), fold, {})
+
+
+def _grids(project: Project, district) -> tuple[Grid, int, Grid]:
+    """The analysis grid over the district, cells per patrol cell, the patrol grid."""
+    fine = Grid.from_bounds(district.bounds, project.cell_size, project.crs,
+                            snap=project.patrol_cell_size)
+    k = round(project.patrol_cell_size / project.cell_size)
+    return fine, k, fine.coarsen(k)
+
+
+def counted_events(project: Project, district, events) -> float:
+    """The events the design counts (on the district's patrol grid), without burning it."""
+    pgrid = _grids(project, district)[2]
+    return float(count_per_cell(events, pgrid,
+                                project.incidents.get("events_as", "centroid")).sum())
+
+
+def enough_events(project: Project, n: float, until: dt.date | None) -> None:
+    """Refuse a calibration on fewer than :data:`MIN_EVENTS` counted events.
+
+    Raises
+    ------
+    LayerError
+        Naming the incidents source and the count.
+    """
+    if n < MIN_EVENTS:
+        raise LayerError(f"{project.incidents['source']}: only {int(n)} incident(s) "
+                         f"inside the district {'before ' + str(until) if until else ''} for "
+                         f"calibration; need ≥ {MIN_EVENTS}")
 
 
 def _factor_rows(project: Project, spec: FactorSpec, gdf, period: Period,
@@ -226,10 +271,13 @@ def _factor_rows(project: Project, spec: FactorSpec, gdf, period: Period,
         except LayerError:
             gdf = gdf.iloc[:0]
         period.notes.append(f"{spec.name}: the meter table re-scored from readings before {cut}")
-    if (spec.name in period.dated and period.split is not None
-            and _same_source(spec.source, project.incidents["source"])):
+    if _same_source(spec.source, project.incidents["source"]):
         fld = spec.params.get("date_field") or project.incidents.get("date_field")
-        gdf = gdf[column_dates(gdf[fld], str(fld)) < np.datetime64(period.split, "D")]
+        # the same case entered twice counts once in the factor built on the cases too
+        gdf = drop_same_cases(gdf, fld, project.incidents.get("case_field"), spec.source,
+                              period.repeats)[0]
+        if spec.name in period.dated and period.split is not None:
+            gdf = gdf[column_dates(gdf[fld], str(fld)) < np.datetime64(period.split, "D")]
     return gdf
 
 

@@ -69,12 +69,13 @@ def calibrate(project: Project, *, until=None, seed: int | None = None,
 
     inputs = load_inputs(project, progress=progress)
     inc, _ = read_source(project.incidents["source"], project.crs)
-    events, dates = incident_events(project, inc, inputs.district, until)
+    events, dates, read_notes, repeats = incident_events(project, inc, inputs.district, until)
     timings["read_s"] = time.perf_counter() - t0
 
     # grids: patrol cells, their share inside the district (from analysis cells)
     t1 = time.perf_counter()
     events, period = time_split(project, events, dates, until)
+    period.repeats = repeats
     design = patrol_design(project, inputs.district, events, opts, until)
     timings["grid_s"] = time.perf_counter() - t1
 
@@ -94,7 +95,7 @@ def calibrate(project: Project, *, until=None, seed: int | None = None,
 
     out, pos = _factor_results(project, sel, period.skip)
     timings["total_s"] = time.perf_counter() - t0
-    notes = period.notes
+    notes = read_notes + period.notes
     if pos <= 0:
         notes.append("no kept factor raises risk: the data do not support a map from these "
                      "factors")

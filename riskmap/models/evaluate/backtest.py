@@ -26,7 +26,7 @@ from riskmap.models.evaluate.errors import (
 from riskmap.models.evaluate.incidents import ILLEGAL, Incidents, day, read_incidents
 from riskmap.models.evaluate.scores import kde_score, model_surface, raster_score
 
-__all__ = ["CURVE_STEP", "MAPS", "TABLE_KEYS", "evaluate", "quarters"]
+__all__ = ["CURVE_STEP", "MAPS", "TABLE_KEYS", "evaluate", "event_span", "quarters"]
 
 TABLE_KEYS = ("hit@5", "PAI@5", "hit@10", "PAI@10", "hit@20", "PAI@20", "PEI@10", "AUC",
               "n_test")
@@ -66,7 +66,8 @@ class _Backtest:
         filtered = {}
         if self.raster_values is None:
             self.say(f"计算训练期风险图 (map from data before {test_from})")
-            surface, filtered = model_surface(project, self.inputs, test_from)
+            surface, filtered = model_surface(project, self.inputs, test_from,
+                                              repeats=inc.repeats)
             model_a = surface.score.astype(np.float64)
         else:
             model_a = self.raster_values
@@ -191,6 +192,9 @@ def _summary(bt: _Backtest, main: dict, split: dt.date, end: dt.date, raster) ->
         "negatives_test_period": int((inc.negative & inc.inside & (inc.dates >= day(split))
                                       & (inc.dates <= day(end))).sum()),
         "ignored_rows": inc.ignored,
+        "same_case_rows": int(inc.same.repeat.sum()) if inc.same else 0,
+        "same_cases": [{"case": c, "date": d, "rows": r} for c, d, r in
+                       (inc.same.groups if inc.same else [])],
     }
     curves = {}
     for name in MAPS:
@@ -246,12 +250,25 @@ def _test_end(project: Project, inc: Incidents) -> dt.date:
     return min(project.as_of, d.max().astype(dt.date)) if len(d) else project.as_of
 
 
-def _check_split(project: Project, inc: Incidents, split: dt.date, end: dt.date):
+def event_span(project: Project, inc: Incidents) -> tuple[dt.date, dt.date, dt.date]:
+    """First and last event date, and the last day a test period can reach.
+
+    A split must fall after the first and on or before the last of these.
+
+    Raises
+    ------
+    NoTrainingEventsError
+        The layer holds no event (no row judged 违法).
+    """
     d = inc.dates[inc.event & ~np.isnat(inc.dates)]
     if not len(d):
         raise NoTrainingEventsError(f"{project.incidents['source']}: no events (rows judged "
                                     f"{ILLEGAL}) in the incidents layer")
-    first, last = d.min().astype(dt.date), d.max().astype(dt.date)
+    return d.min().astype(dt.date), d.max().astype(dt.date), _test_end(project, inc)
+
+
+def _check_split(project: Project, inc: Incidents, split: dt.date, end: dt.date):
+    first, last, _ = event_span(project, inc)
     if not first < split <= min(last, end):
         raise SplitError(f"split {split} is outside the incident dates: it must fall after the "
                          f"first event ({first}) and on or before the last one "

@@ -17,13 +17,16 @@ from riskmap.errors import LayerError
 from riskmap.grid import Grid
 from riskmap.load.columns import column_dates
 from riskmap.load.project import Project
-from riskmap.models.evaluate.incidents import day
+from riskmap.models.evaluate.incidents import day, drop_same_cases
 
 __all__ = ["kde_score", "model_surface", "raster_score", "training_inputs"]
 
 
-def training_inputs(project: Project, inputs, split: dt.date):
+def training_inputs(project: Project, inputs, split: dt.date, repeats: frozenset = frozenset()):
     """A copy of ``inputs`` whose dated layers keep only rows dated before ``split``.
+
+    A factor built on the incidents also loses the rows that repeat a case
+    (:func:`~riskmap.models.evaluate.incidents.drop_same_cases`).
 
     Parameters
     ----------
@@ -32,6 +35,8 @@ def training_inputs(project: Project, inputs, split: dt.date):
         From :func:`riskmap.load.inputs.load_inputs` (not changed).
     split : datetime.date
         First day of the test period.
+    repeats : frozenset of int, optional
+        Table rows of the incidents that repeat a case (:attr:`Incidents.repeats`).
 
     Returns
     -------
@@ -66,15 +71,22 @@ def training_inputs(project: Project, inputs, split: dt.date):
         if field not in gdf.columns:
             raise LayerError(f"{spec.source}: factor {spec.name}: no date field {field!r} to "
                              "keep the test period out of the map")
+        merged = 0
+        if from_incidents:  # the same case entered twice counts once in its factor too
+            gdf, merged = drop_same_cases(gdf, field, project.incidents.get("case_field"),
+                                          spec.source, repeats)
         dates = column_dates(gdf[field], str(field))
         keep = ~np.isnat(dates) & (dates < cut)  # an undated row cannot be proved older
         factors[spec.name] = gdf.loc[keep].reset_index(drop=True)
         filtered[spec.name] = {"date_field": str(field), "from_incidents": bool(from_incidents),
                                "kept": int(keep.sum()), "dropped": int((~keep).sum())}
+        if merged:
+            filtered[spec.name]["same_case_rows"] = merged
     return dataclasses.replace(inputs, factors=factors), filtered
 
 
-def model_surface(project: Project, inputs, split: dt.date, progress=None):
+def model_surface(project: Project, inputs, split: dt.date, progress=None,
+                  repeats: frozenset = frozenset()):
     """The project's map built from data dated before ``split`` only.
 
     Parameters
@@ -84,6 +96,8 @@ def model_surface(project: Project, inputs, split: dt.date, progress=None):
         All layers (filtered here, not changed).
     split : datetime.date
     progress : callable, optional
+    repeats : frozenset of int, optional
+        As for :func:`training_inputs`.
 
     Returns
     -------
@@ -92,7 +106,7 @@ def model_surface(project: Project, inputs, split: dt.date, progress=None):
     """
     from riskmap.score.engine import compute
 
-    train, filtered = training_inputs(project, inputs, split)
+    train, filtered = training_inputs(project, inputs, split, repeats)
     return compute(dataclasses.replace(project, as_of=split), train, progress), filtered
 
 

@@ -34,10 +34,18 @@ from riskmap.models.power.anomalies import (
     check_power,
     is_anomaly_source,
     read_anomaly_source,
+    read_derived,
 )
 from riskmap.models.power.config import DEFAULT_MIN_SCORE, DEFAULT_TOP, PowerConfig, power_config
 from riskmap.models.power.ledger import LEDGER_COLUMNS, ledger_frame
-from riskmap.models.power.locate import SPREAD_POINTS, locate, spread_points
+from riskmap.models.power.locate import (
+    AMBIGUOUS,
+    SPREAD_POINTS,
+    UNPLACED,
+    ambiguous_villages,
+    locate,
+    spread_points,
+)
 from riskmap.models.power.reasons import SEASON_TEXT
 from riskmap.models.power.score import (
     LEVEL_MONTHS,
@@ -57,6 +65,7 @@ from riskmap.models.power.score import (
 DERIVED["power"] = READER  # factor sources power:anomalies
 
 __all__ = [
+    "AMBIGUOUS",
     "ANOMALY_SOURCE",
     "CATEGORY_ALIASES",
     "DEFAULT_MIN_SCORE",
@@ -73,9 +82,11 @@ __all__ = [
     "SEASONS",
     "SEASON_TEXT",
     "SPREAD_POINTS",
+    "UNPLACED",
     "PowerConfig",
     "PowerResult",
     "PowerTable",
+    "ambiguous_villages",
     "anomaly_layer",
     "anomaly_users",
     "check_power",
@@ -89,6 +100,7 @@ __all__ = [
     "peer_groups",
     "power_config",
     "read_anomaly_source",
+    "read_derived",
     "read_expansions",
     "read_power_table",
     "reconcile_estimates",

@@ -19,11 +19,21 @@ from riskmap.load.layers import LayerInfo
 from riskmap.load.project import Project, Source
 from riskmap.load.sources.meters import PowerTable, read_expansions, read_power_table
 from riskmap.models.power.config import PowerConfig, power_config
-from riskmap.models.power.locate import fill_villages, locate, place, read_areas, spread_points
+from riskmap.models.power.locate import (
+    AMBIGUOUS,
+    UNPLACED,
+    ambiguity_note,
+    fill_villages,
+    locate,
+    place,
+    read_areas,
+    spread_points,
+)
 from riskmap.models.power.score import score_users, table_until
 
 __all__ = ["ANOMALY_SOURCE", "LAYER_COLUMNS", "READER", "PowerResult", "anomaly_layer",
-           "anomaly_users", "check_power", "is_anomaly_source", "read_anomaly_source"]
+           "anomaly_users", "check_power", "is_anomaly_source", "read_anomaly_source",
+           "read_derived"]
 
 #: the factor source that means "this project's anomaly layer"
 ANOMALY_SOURCE = "power:anomalies"
@@ -39,8 +49,10 @@ class PowerResult:
     ----------
     users : geopandas.GeoDataFrame
         :func:`~riskmap.models.power.score.score_users` columns plus
-        ``placed_by`` (坐标 / 村委会 / 村范围 / 未定位) and the point (working
-        CRS; None when not placed), sorted by score, highest first.
+        ``placed_by`` (坐标 / 村委会 / 村范围 / 村名重复 / 未定位) and the point
+        (working CRS; None when not placed: 村名重复 is a user without
+        coordinates whose village name is written in two townships), sorted by
+        score, highest first.
     table : PowerTable
     config : PowerConfig
     villages : geopandas.GeoDataFrame or None
@@ -111,8 +123,8 @@ def check_power(project: Project, *, progress=None, until=None) -> PowerResult:
     villages = read_areas(project.villages, project.crs) if project.villages else None
     vpoints = read_areas(project.village_points, project.crs) if project.village_points else None
     u = table.users
-    if villages is not None:
-        fill_villages(u, x, y, villages, project.crs)
+    if villages is not None or vpoints is not None:
+        fill_villages(u, x, y, villages, project.crs, vpoints)
     expansions = None
     if cfg.expansions is not None:
         expansions = read_expansions(cfg.expansions, table.months)
@@ -124,11 +136,15 @@ def check_power(project: Project, *, progress=None, until=None) -> PowerResult:
     say("评分")
     scores = score_users(table, expansions)
     gx, gy, placed = place(u, x, y, villages, vpoints)
-    lost = placed == "未定位"
-    if lost.any():
-        names = sorted(set(u["village"][lost].fillna("（空）").astype(str)))
-        notes.append(f"{int(lost.sum())} 个用户无坐标且村名无法匹配，未上图 (users without "
+    unknown = placed == UNPLACED
+    if unknown.any():
+        names = sorted(set(u["village"][unknown].fillna("（空）").astype(str)))
+        notes.append(f"{int(unknown.sum())} 个用户无坐标且村名无法匹配，未上图 (users without "
                      f"coordinates whose village is unknown, not placed): {', '.join(names[:8])}")
+    twice = ambiguity_note(u, placed, villages, vpoints)
+    if twice:
+        notes.append(twice)
+    lost = np.isin(placed, (UNPLACED, AMBIGUOUS))
     geom = np.where(lost, None, gpd.points_from_xy(gx, gy))
     scores["placed_by"] = placed
     gdf = gpd.GeoDataFrame(scores, geometry=gpd.GeoSeries(geom, crs=project.crs))
@@ -153,7 +169,7 @@ def anomaly_users(result: PowerResult, min_score: float | None = None) -> gpd.Ge
     """
     ms = result.config.min_score if min_score is None else min_score
     u = result.users
-    sel = u[(u["score"] >= ms) & (u["placed_by"] != "未定位")].copy()
+    sel = u[(u["score"] >= ms) & ~u["placed_by"].isin([UNPLACED, AMBIGUOUS])].copy()
     sel["weight"] = sel["score"] / 100.0
     return gpd.GeoDataFrame(sel[[*LAYER_COLUMNS, "geometry"]].reset_index(drop=True),
                             crs=u.crs)
@@ -194,7 +210,8 @@ def is_anomaly_source(source: Source) -> bool:
     return Path(source.path).name == ANOMALY_SOURCE or str(source.path).endswith(ANOMALY_SOURCE)
 
 
-def read_anomaly_source(project: Project, source: Source | None = None, *, until=None):
+def read_anomaly_source(project: Project, source: Source | None = None, *, until=None,
+                        result: PowerResult | None = None):
     """The anomaly layer as :func:`riskmap.load.layers.read_source` returns a layer.
 
     Parameters
@@ -204,6 +221,9 @@ def read_anomaly_source(project: Project, source: Source | None = None, *, until
         The factor's source (for the info record).
     until : datetime.date, optional
         Score only the readings before this date (see :func:`check_power`).
+    result : PowerResult, optional
+        The meter table already scored by :func:`check_power` (``until`` is then
+        not used); ``riskmap check`` scores it once for every reader.
 
     Returns
     -------
@@ -214,7 +234,7 @@ def read_anomaly_source(project: Project, source: Source | None = None, *, until
     LayerError
         No users at or above ``min_score`` (an empty layer cannot be a factor).
     """
-    result = check_power(project, until=until)
+    result = result or check_power(project, until=until)
     gdf = anomaly_layer(project, result=result)
     src = source or Source(path=project.folder / ANOMALY_SOURCE)
     info = LayerInfo(source=src, format="power anomalies", crs=project.crs,
@@ -232,12 +252,26 @@ def read_anomaly_source(project: Project, source: Source | None = None, *, until
     return gdf, info
 
 
-def _read_derived(project: Project, source: Source):
-    """``power:anomalies`` as a factor layer (the registered reader)."""
+def read_derived(project: Project, source: Source, *, result: PowerResult | None = None):
+    """``power:anomalies`` as a factor layer (the registered reader).
+
+    Parameters
+    ----------
+    project : Project
+    source : Source
+        The factor's source.
+    result : PowerResult, optional
+        The meter table already scored (see :func:`read_anomaly_source`).
+
+    Raises
+    ------
+    LayerError
+        The project has no ``power`` section, or as :func:`read_anomaly_source`.
+    """
     if not project.power:
         raise LayerError(f"{project.path}: a factor reads power:anomalies but the project "
                          "has no 'power' section (the meter table)")
-    return read_anomaly_source(project, source)
+    return read_anomaly_source(project, source, result=result)
 
 
 def _meter_files(project: Project) -> list[Path]:
@@ -249,4 +283,4 @@ def _meter_files(project: Project) -> list[Path]:
 
 
 #: the reader of ``power:*`` sources, for :func:`riskmap.load.inputs.load_inputs`
-READER = DerivedReader(read=_read_derived, files=_meter_files)
+READER = DerivedReader(read=read_derived, files=_meter_files)

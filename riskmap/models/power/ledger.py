@@ -12,6 +12,7 @@ import pandas as pd
 
 from riskmap.load.roster import Roster
 from riskmap.models.power.anomalies import PowerResult
+from riskmap.models.power.locate import AMBIGUOUS
 from riskmap.models.power.reasons import join_texts
 
 __all__ = ["LEDGER_COLUMNS", "ledger_frame"]
@@ -27,12 +28,14 @@ def _advice(users: pd.DataFrame) -> np.ndarray:
     night = users["reasons"].str.contains("谷段").to_numpy()
     vil = users["placed_by"].isin(["村委会", "村范围"]).to_numpy()
     est = users["reasons"].str.contains("估抄").to_numpy()
+    twice = (users["placed_by"] == AMBIGUOUS).to_numpy()
     first = np.where(hi, "优先现场核查用电设备与实际用途（提升机、水泵、风机、照明）",
                      "安排现场核对用电性质与设备")
     parts = [first,
              np.where(dong, "核实是否办理报装增容", ""),
              np.where(night, "夜间突击查看", ""),
              np.where(vil, "台账无坐标：核实表箱位置并补录坐标", ""),
+             np.where(twice, "村名在两个乡镇重复、台账无坐标和乡镇：核实所属乡镇并补录坐标", ""),
              np.where(est, "安排实抄核对", ""),
              np.where(hi, "发现非法采矿用电的，会同打非办依法中止供电", "")]
     return join_texts(parts)
