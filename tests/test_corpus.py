@@ -144,13 +144,16 @@ def case_kmz_folders(d: Path) -> Path:
 # case -> (exit code, a phrase the report must hold, where: repairs/notes/refusal)
 CASES = {
     "control": (case_control, 0, None, None),
-    "gbk_no_cpg": (case_gbk_no_cpg, 0, "notes", "no .cpg: text decodes as GB18030"),
+    # no .cpg and no language byte: the encoding is a guess, stated as a repair
+    "gbk_no_cpg": (case_gbk_no_cpg, 1, "repairs", "no .cpg, no language byte in the .dbf): "
+                   "field names and text decoded as GB18030, a guess"),
     "gbk_wrong_cpg": (case_gbk_wrong_cpg, 1, "repairs", ".cpg says UTF-8 but the text decodes"),
     "utf8_says_gbk": (case_utf8_says_gbk, 1, "repairs", ".cpg says GBK"),
     "no_prj": (case_no_prj, 2, "refusal", "no CRS"),
     "bowtie": (case_bowtie, 1, "repairs", "repaired 1 invalid polygon"),
     "collection": (case_collection, 1, "repairs", "split 1 geometry collection"),
-    "duplicates": (case_duplicates, 0, "notes", "repeat another's geometry"),
+    "duplicates": (case_duplicates, 1, "repairs", "repeat an earlier one exactly: same "
+                   "geometry and attributes): rows 3 = 1"),
     "zero_bytes": (case_zero_bytes, 2, "refusal", "zero-byte"),
     "truncated": (case_truncated, 2, "refusal", "truncated.gpkg"),
     "kml_folders": (case_kml_folders, 1, "repairs", "without geometry"),

@@ -8,9 +8,11 @@ from dataclasses import dataclass, field
 import shapely
 
 from riskmap.errors import RiskmapError
+from riskmap.load.extent import inside_share, outside
 from riskmap.load.inputs import load_inputs, read_any
 from riskmap.load.layers import read_source
 from riskmap.load.project import Project
+from riskmap.load.sources.base import named_rows
 
 
 @dataclass
@@ -23,7 +25,7 @@ class CheckRow:
     geom_types: str = ""
     crs: str = ""
     encoding: str = ""
-    extent: str = ""  # share of features touching the district
+    extent: str = ""  # share inside the district (of the area, for polygons)
     empty: int = 0
     repaired: int = 0
     problem: str = ""
@@ -36,29 +38,33 @@ def check_project(project: Project) -> tuple[list[CheckRow], list[str]]:
     Returns
     -------
     rows : list of CheckRow
-        One per (role, source), in project-file order.
+        One per (role, source), in project-file order; a factor of several sources
+        has one row per source.
     problems : list of str
         Everything that would stop a build; empty means the project can build.
     """
-    roles = [("district", project.district.source), ("townships", project.townships.source)]
+    roles = [("district", project.district.source, None),
+             ("townships", project.townships.source, None)]
     if project.villages:
-        roles.append(("villages", project.villages.source))
-    roles += [(f"factor {f.name} ({f.label})", f.source) for f in project.factors]
+        roles.append(("villages", project.villages.source, None))
+    for f in project.factors:
+        parts = f.source.parts or (f.source,)
+        for i, src in enumerate(parts):
+            tag = f" [{i + 1}/{len(parts)}]" if len(parts) > 1 else ""
+            roles.append((f"factor {f.name} ({f.label}){tag}", src, f))
     if project.incidents:
-        roles.append(("incidents", project.incidents["source"]))
+        roles.append(("incidents", project.incidents["source"], None))
 
     district = None
-    rows, problems = [], []
-    read = {}  # what is read here is not read again by load_inputs below
-    for role, src in roles:
+    rows, problems, read, seen = [], [], {}, []  # read: what load_inputs below need not read
+    for role, src, f in roles:
         row = CheckRow(role=role, source=str(src))
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                key = (src.path, src.layer, src.where)
-                if key not in read:
-                    read[key] = read_any(project, src)
-                gdf, info = read[key]
+                if src.key not in read:
+                    read[src.key] = read_any(project, src, allow_empty=f is not None)
+                gdf, info = read[src.key]
             row.notes += [str(w.message) for w in caught]
         except RiskmapError as e:
             row.problem = str(e)
@@ -66,22 +72,59 @@ def check_project(project: Project) -> tuple[list[CheckRow], list[str]]:
             rows.append(row)
             continue
         row.features, row.crs, row.encoding = info.features, info.crs or "", info.encoding or ""
-        row.geom_types = ",".join(info.geom_types)
         row.empty, row.repaired = info.empty, info.repaired
-        row.notes += [f"识别 (detected): {d}" for d in info.detected] + info.notes
         if role == "district":
-            district = shapely.union_all(gdf.geometry.values)
-        if district is not None:
-            share = shapely.intersects(gdf.geometry.values, district).mean()
-            row.extent = f"{share:.0%} 在区内"
+            district = shapely.union_all(gdf.geometry.values) if len(gdf) else None
         rows.append(row)
-    if not problems:
-        # the checks that need several layers together (fields, kinds, extents)
-        try:
-            load_inputs(project, cache=read)
-        except RiskmapError as e:
-            problems.append(str(e))
-    return rows, problems
+        seen.append((row, src, f, info))
+    inputs = None
+    if district is not None:
+        # the checks that need several layers together (fields, kinds, extents, borders)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                inputs = load_inputs(project, cache=read, problems=problems)
+            except RiskmapError as e:
+                problems.append(str(e))
+        _route([str(w.message) for w in caught], seen, rows)
+    for row, src, f, info in seen:
+        _finish(row, src, f, info, read, district, inputs)
+    return rows, list(dict.fromkeys(problems))
+
+
+def _finish(row: CheckRow, src, f, info, read, district, inputs) -> None:
+    """A row's geometry, extent and notes once every check has run."""
+    gdf = read[src.key][0]
+    lines = read.get(("lines", src.key))
+    if lines is not None:  # shared_boundary: the factor uses the border lines
+        gdf = lines[0]
+        row.features = len(gdf)
+    row.geom_types = ",".join(sorted(set(gdf.geom_type.astype(str)))) if len(gdf) else ""
+    if district is not None and len(gdf):
+        row.extent = f"{inside_share(gdf.geometry.values, district):.0%} 在区内"
+    if f is not None and not len(gdf):
+        row.notes.append(f"factor {f.name}: 图层为空 (no features): 该因子处处为 0 (the factor "
+                         "is zero everywhere); the build carries on")
+    row.notes += [f"识别 (detected): {d}" for d in info.detected]
+    row.notes += [n for n in info.notes if n not in row.notes]
+    if f is not None and f.source.parts and src is f.source.parts[0]:
+        whole = read.get(("parts", f.source.key))
+        if whole is not None:
+            row.notes += [n for n in whole[1].notes if n not in row.notes]
+
+
+def _route(messages: list[str], seen, rows) -> None:
+    """Warnings of the joint checks, each on the row of the source it names."""
+    noted = {n for _r, _s, _f, i in seen for n in i.notes}
+    for m in messages:
+        if m in noted:  # said in a layer's notes: on that layer's row
+            continue
+        target = next((r for r, src, _f, _i in seen if m.startswith(str(src) + ":")), None)
+        target = target or next((r for r in rows if m.startswith(r.source)), None)
+        if target is None and rows:
+            target = rows[0]
+        if target is not None and m not in target.notes:
+            target.notes.append(m)
 
 
 # --- one data file or a folder, without a project ------------------------------
@@ -207,8 +250,11 @@ def _check_one(src, rep: FileReport, district) -> None:
             rep.refusal = (f"{src}: coordinates do not convert to valid longitude/latitude "
                            f"(extent {rep.extent_lonlat}); the declared CRS is wrong")
     if district is not None and len(gdf):
-        rep.inside_district = round(float(shapely.intersects(gdf.geometry.values,
-                                                             district).mean()), 4)
+        rep.inside_district = round(inside_share(gdf.geometry.values, district), 4)
+        out = np.flatnonzero(outside(gdf.geometry.values, district))
+        if len(out):
+            rep.notes.append(f"{len(out)} of {len(gdf)} feature(s) lie outside the district: "
+                             f"rows {named_rows(gdf, out, info.rows)}")
 
 
 def render_reports(reports: list[FileReport]) -> list[str]:

@@ -13,10 +13,13 @@ import numpy as np
 import shapely
 
 from riskmap.errors import LayerError, RiskmapWarning
+from riskmap.load.borders import shared_boundary
 from riskmap.load.columns import required_dates
-from riskmap.load.layers import LayerInfo, file_sha256, read_source
+from riskmap.load.extent import lonlat_of, outside_reach
+from riskmap.load.layers import LayerInfo, combine_parts, file_sha256, read_source
 from riskmap.load.project import AreaSpec, FactorSpec, Project, Source
 from riskmap.load.sources import DERIVED
+from riskmap.load.sources.base import named_rows
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +58,8 @@ class Inputs:
 
 
 def load_inputs(project: Project, progress=None, cache: dict | None = None,
-                derived: Mapping[str, DerivedReader] | None = None) -> Inputs:
+                derived: Mapping[str, DerivedReader] | None = None,
+                problems: list | None = None) -> Inputs:
     """Read and check all layers of ``project``.
 
     Parameters
@@ -64,55 +68,66 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None,
     progress : callable, optional
         Called with a short Chinese message per layer read.
     cache : dict, optional
-        Layers already read, ``(path, layer, where) -> (GeoDataFrame, LayerInfo)``
+        Layers already read, :attr:`Source.key` → ``(GeoDataFrame, LayerInfo)``
         (``riskmap check`` passes what it read); filled with what is read here.
     derived : mapping, optional
         Source prefix → :class:`DerivedReader` for layers made from other inputs
         (``power`` for ``power:anomalies``); default: the registry
         :data:`riskmap.load.sources.DERIVED`, which :mod:`riskmap.models.power`
         fills when imported.
+    problems : list, optional
+        Given (``riskmap check``), a factor's or an area layer's error is appended
+        here and the others are still checked (the factor is left out of the
+        result); else the first error is raised.
 
     Raises
     ------
     LayerError
-        For a missing file or layer, a missing field, no CRS, an empty layer, a
-        geometry type the factor cannot use, a layer wholly outside the district,
+        For a missing file or layer, a missing field, no CRS, an empty area layer,
+        a geometry type the factor cannot use, a layer wholly outside the district,
         or a derived source (``power:anomalies``) without a registered reader.
     """
     derived = DERIVED if derived is None else derived
-    cache = {} if cache is None else cache  # (path, layer, where) -> (gdf, info)
+    cache = {} if cache is None else cache  # Source.key -> (gdf, info)
     infos: list[LayerInfo] = []
 
     def read(src: Source):
-        key = (src.path, src.layer, src.where)
-        if key not in cache:
+        if src.key not in cache:
             if progress:
                 progress(f"读取 {src}")
-            cache[key] = read_any(project, src, derived)
-        if all(i is not cache[key][1] for i in infos):
-            infos.append(cache[key][1])
-        return cache[key]
+            cache[src.key] = read_any(project, src, derived, allow_empty=True)
+        if all(i is not cache[src.key][1] for i in infos):
+            infos.append(cache[src.key][1])
+        return cache[src.key]
+
+    def trying(fn, *args):
+        if problems is None:
+            return fn(*args)
+        try:
+            return fn(*args)
+        except LayerError as e:
+            problems.append(str(e))
+            return None
 
     dgdf, _ = read(project.district.source)
     _need_polygons(dgdf, project.district.source, "district")
     district = shapely.union_all(dgdf.geometry.values)
 
-    townships = _areas(read, project.townships, "townships", district)
+    townships = trying(_areas, read, project.townships, "townships", district)
     villages = None
     if project.villages:
-        villages = _areas(read, project.villages, "villages", district)
-        tf = project.villages.township_field
-        if tf:
-            villages["township"] = read(project.villages.source)[0][tf].astype(str).to_numpy()
+        villages = trying(_villages, read, project.villages, district, townships)
 
     factors = {}
     for f in project.factors:
-        gdf, info = read(f.source)
-        _check_factor_layer(f, gdf, info, district)
-        factors[f.name] = _places_only(f, gdf, info)
+        layer = trying(_factor, f, lambda src: factor_layer(read, src, district, project.crs,
+                                                            cache), district,
+                       _incident_fields(project, f))
+        if layer is not None:
+            factors[f.name] = layer
 
     hashes = {}
-    files = {i.source.path for i in infos if i.source.path.exists()}
+    files = {p for i in infos for p in i.source.files if p.exists()}
     readers = {id(r): r for r in (derived_reader(i.source, derived) for i in infos) if r}
     for r in readers.values():
         # a derived layer is made from other files (power: the meter table, expansions)
@@ -124,8 +139,43 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None,
     return Inputs(district, townships, villages, factors, infos, hashes)
 
 
+def factor_layer(read, src: Source, district, crs: str, cache: dict):
+    """A factor's layer: its source read (several sources concatenated), border lines made.
+
+    Parameters
+    ----------
+    read : callable
+        ``read(source) -> (GeoDataFrame, LayerInfo)`` of one source (cached).
+    src : Source
+    district : shapely geometry
+    crs : str
+        Working CRS.
+    cache : dict
+        Where the lines of a ``shared_boundary`` source and the union of several
+        sources are kept (``("lines", key)``, ``("parts", key)``).
+
+    Returns
+    -------
+    (GeoDataFrame, LayerInfo)
+    """
+    if src.parts:
+        key = ("parts", src.key)
+        if key not in cache:
+            cache[key] = combine_parts(src, [factor_layer(read, p, district, crs, cache)
+                                             for p in src.parts], crs)
+        return cache[key]
+    gdf, info = read(src)
+    if src.shared_boundary is None:
+        return gdf, info
+    key = ("lines", src.key)
+    if key not in cache:
+        lines = shared_boundary(gdf, district, src.shared_boundary, src, info)
+        cache[key] = (lines, info)
+    return cache[key]
+
+
 def read_any(project: Project, src: Source,
-             derived: Mapping[str, DerivedReader] | None = None):
+             derived: Mapping[str, DerivedReader] | None = None, *, allow_empty: bool = False):
     """Read a source: a file, or a derived layer such as ``power:anomalies``.
 
     Parameters
@@ -134,6 +184,8 @@ def read_any(project: Project, src: Source,
     src : Source
     derived : mapping, optional
         As for :func:`load_inputs` (default: :data:`riskmap.load.sources.DERIVED`).
+    allow_empty : bool, optional
+        As for :func:`riskmap.load.layers.read_source` (a file's empty layer is a warning).
 
     Returns
     -------
@@ -147,7 +199,7 @@ def read_any(project: Project, src: Source,
     reader = derived_reader(src, DERIVED if derived is None else derived)
     if reader is not None:
         return reader.read(project, src)
-    return read_source(src, project.crs)
+    return read_source(src, project.crs, allow_empty=allow_empty)
 
 
 def derived_reader(src: Source, derived: Mapping[str, DerivedReader] | None = None
@@ -186,11 +238,24 @@ def derived_reader(src: Source, derived: Mapping[str, DerivedReader] | None = No
                      "do), or pass derived= to load_inputs")
 
 
-def _places_only(f: FactorSpec, gdf, info: LayerInfo):
+def _incident_fields(project: Project, f: FactorSpec) -> tuple:
+    """The incidents' date and judgement fields, for a factor made from the incidents.
+
+    Calibrate and evaluate keep such a factor to the cases before their split by
+    the incidents' ``date_field`` (the factor needs none of its own): it is a place
+    attribute, never scrubbed as a number.
+    """
+    inc = project.incidents
+    if not inc or (f.source.path, f.source.layer) != (inc["source"].path, inc["source"].layer):
+        return ()
+    return tuple(c for c in (inc.get("date_field"), inc.get("judgement_field")) if c)
+
+
+def _places_only(f: FactorSpec, gdf, info: LayerInfo, keep=()):
     """Drop personal columns (names, ID and phone numbers) of a factor layer."""
     from riskmap.load.privacy import strip_personal
 
-    out, dropped = strip_personal(gdf, set(_traits(f).columns))
+    out, dropped = strip_personal(gdf, set(_traits(f).columns) | set(keep))
     if dropped:
         note = ("个人信息列不进入地图和输出 (personal columns kept out of the map and every "
                 "output): " + "; ".join(f"{c}: {why}" for c, why in dropped.items()))
@@ -202,11 +267,14 @@ def _places_only(f: FactorSpec, gdf, info: LayerInfo):
 
 def _areas(read, spec: AreaSpec, key: str, district) -> gpd.GeoDataFrame:
     gdf, _ = read(spec.source)
+    if not len(gdf):
+        raise LayerError(f"{spec.source}: 图层为空 (the {key} layer has no features); "
+                         f"{key} are needed to label the cells — check the file or the filter")
     _need_polygons(gdf, spec.source, key)
     for fld in (spec.name_field, spec.township_field):
         if fld and fld not in gdf.columns:
             raise LayerError(f"{spec.source}: no field {fld!r} (set by {key}.name_field/"
-                             f"township_field); fields: {', '.join(map(str, gdf.columns[:-1]))}")
+                             f"township_field); fields: {_fields(gdf)}")
     names = gdf[spec.name_field]
     if names.isna().any():
         row = int(np.flatnonzero(names.isna().to_numpy())[0])
@@ -222,7 +290,75 @@ def _areas(read, spec: AreaSpec, key: str, district) -> gpd.GeoDataFrame:
     return out
 
 
+def _villages(read, spec: AreaSpec, district, townships) -> gpd.GeoDataFrame:
+    """Village polygons (``name``, ``township``), one per (township, village) pair.
+
+    Villages of one name in two townships stay two villages (cells are labelled
+    by polygon; every join downstream is on the pair). A pair written twice is
+    one village in two pieces: merged, and said.
+    """
+    out = _areas(read, spec, "villages", district)
+    gdf, info = read(spec.source)
+    tf = spec.township_field
+    rows = info.rows if info.rows is not None else np.arange(1, len(gdf) + 1)
+    if not tf:
+        out["township"] = None
+        dup = out["name"].duplicated(keep=False).to_numpy()
+        if dup.any():
+            warnings.warn(
+                f"{spec.source}: 村名重复 (the same village name in several polygons): "
+                f"{_repeated(out['name'], dup, rows)} — without villages.township_field they "
+                "cannot be told apart in the roster, plans and returns; set township_field",
+                RiskmapWarning, stacklevel=3)
+        return out
+    out["township"] = gdf[tf].astype(str).str.strip().to_numpy()
+    pair = out["township"] + " " + out["name"]
+    dup = pair.duplicated(keep=False).to_numpy()
+    if dup.any():
+        warnings.warn(
+            f"{spec.source}: (乡镇, 村) 重复 (a township–village pair on several polygons, "
+            f"merged into one village): {_repeated(pair, dup, rows)}",
+            RiskmapWarning, stacklevel=3)
+        out = out.dissolve(by=["township", "name"], as_index=False, sort=False)[
+            ["name", "township", "geometry"]]
+    shared = out["name"][out["name"].duplicated(keep=False)].unique()
+    if len(shared):
+        info_note = (f"同名村 (the same village name in several townships, told apart by "
+                     f"{tf}): " + "; ".join(
+                         f"{n} ({'、'.join(out.loc[out['name'] == n, 'township'])})"
+                         for n in shared[:8]) + (f" … (+{len(shared) - 8})" if len(shared) > 8
+                                                 else ""))
+        if info_note not in info.notes:
+            info.notes.append(info_note)
+    if townships is not None:
+        unknown = sorted(set(out["township"]) - set(townships["name"]))
+        if unknown:
+            warnings.warn(f"{spec.source}: {tf} values that are no township's name "
+                          f"({', '.join(unknown[:8])}); cells are labelled by the townships "
+                          "layer — check the spelling", RiskmapWarning, stacklevel=3)
+    return out
+
+
+def _repeated(labels, dup, rows, most: int = 6) -> str:
+    """``上屯村 (rows 3, 17); …`` for the repeated labels."""
+    lab = labels.to_numpy()
+    rows = np.asarray(rows, dtype=object)
+    groups = {}
+    for i in np.flatnonzero(dup):  # only the repeated rows: few
+        groups.setdefault(lab[i], []).append(str(rows[i]))
+    text = "; ".join(f"{k} (rows {', '.join(v)})" for k, v in list(groups.items())[:most])
+    return text + (f" … (+{len(groups) - most})" if len(groups) > most else "")
+
+
+def _fields(gdf) -> str:
+    geom = getattr(gdf, "_geometry_column_name", None)
+    return ", ".join(str(c) for c in gdf.columns if c not in (geom, "_row")) or "none"
+
+
 def _need_polygons(gdf, src, key):
+    if not len(gdf):
+        raise LayerError(f"{src}: 图层为空 (the {key} layer has no features); check the file "
+                         "or the 'where' filter")
     types = set(gdf.geom_type.astype(str))
     if not types <= {"Polygon", "MultiPolygon"}:
         raise LayerError(f"{src}: {key} must be polygons, found {', '.join(sorted(types))}")
@@ -235,51 +371,101 @@ def _traits(f: FactorSpec):
     return f.traits
 
 
+def _factor(f: FactorSpec, layer, district, keep=()) -> gpd.GeoDataFrame:
+    """One factor's layer read, checked, trimmed to its reach and stripped of personal data."""
+    gdf, info = layer(f.source)
+    gdf = _check_factor_layer(f, gdf, info, district)
+    if f.is_density and len(info.repeats):
+        # the same place entered twice would count twice in a density
+        gdf = gdf.drop(index=gdf.index[info.repeats])
+        note = (f"factor {f.name}: {len(info.repeats)} exact repeat(s) dropped (a density "
+                "counts each place once)")
+        if note not in info.notes:
+            info.notes.append(note)
+    return _places_only(f, gdf, info, keep)
+
+
 def _check_factor_layer(f: FactorSpec, gdf, info: LayerInfo, district):
+    """``gdf`` checked for the factor, features beyond its reach left out (named)."""
     tr = _traits(f)
     bad = set(info.geom_types) - set(tr.geometries) if tr.geometries else set()
-    if bad:
+    if bad and len(gdf):
         raise LayerError(
             f"{f.source}: factor {f.name} ({f.label}) of kind {f.kind!r} cannot use "
             f"{', '.join(sorted(bad))} geometries; it needs {tr.needs}")
-    _check_extent(f, gdf, info, district)
     missing = [c for c in tr.columns if c not in gdf.columns]
     if missing:
         key = next((k for k, v in f.params.items() if v == missing[0]), "field")
         raise LayerError(f"{f.source}: factor {f.name}: no field {missing[0]!r} ({key}); "
-                         f"fields: {', '.join(map(str, gdf.columns[:-1]))}")
+                         f"fields: {_fields(gdf)}")
     if isinstance(f.params.get("types"), dict) and f.params.get("type_field") in gdf.columns:
         present = set(gdf[f.params["type_field"]].astype(str))
         unknown = sorted(present - set(f.params["types"]))
         if unknown:
-            info.notes.append(f"types without a weight (ignored): {', '.join(unknown[:8])}")
+            note = f"types without a weight (ignored): {', '.join(unknown[:8])}"
+            if note not in info.notes:
+                info.notes.append(note)
     for col in tr.dates:
         required_dates(gdf, col, f.source, key=f"factors ({f.name}).date_field")
+    return _check_extent(f, gdf, info, district)
 
 
-def _check_extent(f: FactorSpec, gdf, info: LayerInfo, district) -> None:
-    """Refuse a layer wholly (or mostly) outside the district and its reach; note the rest."""
+def _check_extent(f: FactorSpec, gdf, info: LayerInfo, district) -> gpd.GeoDataFrame:
+    """Refuse a layer wholly (or mostly) outside the district and its reach; name the rest.
+
+    Features beyond the factor's reach change no cell and are named; those
+    farther than :data:`FAR_M` beyond it (a typo point, a swapped coordinate)
+    are left out of the factor and of every output, so that no layer stretches
+    across the country.
+    """
+    if not len(gdf):
+        return gdf
     reach = max(f.reach, 0.0)
-    area = shapely.buffer(district, reach) if reach else district
-    outside = ~shapely.intersects(gdf.geometry.values, area)
+    outside = outside_reach(gdf.geometry.values, district, reach)
+    if not outside.any():
+        return gdf
     if outside.all():
         raise LayerError(
             f"{f.source}: all {len(gdf)} features of factor {f.name} lie outside the district "
             f"(and beyond its {reach:g} m reach); check the layer's CRS "
             f"(read as {info.crs}) and extent"
         )
-    if outside.any():
-        n, share = int(outside.sum()), float(outside.mean())
-        first = int(np.flatnonzero(outside)[0])
-        row = gdf["_row"].iloc[first] if "_row" in gdf.columns else first + 1
-        c = gdf.geometry.values[first].representative_point()
-        msg = (f"{f.source}: {n} of {len(gdf)} features ({share:.0%}) lie outside the district "
-               f"and beyond the factor's reach, e.g. row {row} at ({c.x:.0f}, {c.y:.0f})")
-        if share > 0.5 and not f.source.allow_outside:
-            raise LayerError(msg + "; check the coordinate system and the lon/lat order, or "
-                             "set allow_outside: true on the source")
-        info.notes.append(msg + " (ignored)")
-        warnings.warn(msg + " (ignored)", RiskmapWarning, stacklevel=4)
+    rows = info.rows if info.rows is not None and len(info.rows) == len(gdf) else None
+    far = outside & outside_reach(gdf.geometry.values, district, reach + FAR_M)
+    allowed = f.source.allow_outside or any(p.allow_outside for p in f.source.parts)
+    share = float(outside.mean())
+    if share > 0.5 and not allowed:
+        msg = _outside_message(f, gdf, outside, rows, "lie outside the district and beyond the "
+                               f"factor's reach ({reach:g} m)")
+        raise LayerError(msg + "; check the coordinate system and the lon/lat order, or set "
+                         "allow_outside: true on the source")
+    said = []
+    if (outside & ~far).any():
+        said.append(_outside_message(f, gdf, outside & ~far, rows, "lie outside the district "
+                                     f"and beyond the factor's reach ({reach:g} m)")
+                    + " (ignored: they change no cell)")
+    if far.any():
+        msg = _outside_message(f, gdf, far, rows, "lie far outside the district (more than "
+                               f"{FAR_M / 1000:g} km beyond the factor's {reach:g} m reach)")
+        said.append(msg + " — left out of the factor and the maps; fix the coordinates if "
+                    "they belong inside")
+    for msg in said:
+        if msg not in info.notes:
+            info.notes.append(msg)
+            warnings.warn(msg, RiskmapWarning, stacklevel=4)
+    return gdf.loc[~far]
+
+
+#: features farther than this beyond a factor's reach are left out of it (m)
+FAR_M = 5_000.0
+
+
+def _outside_message(f: FactorSpec, gdf, mask, rows, what: str) -> str:
+    pos = np.flatnonzero(mask)
+    lon, lat = lonlat_of(gdf.geometry.values[pos[0]], gdf.crs)
+    first = rows[pos[0]] if rows is not None else pos[0] + 1
+    return (f"{f.source}: {len(pos)} of {len(gdf)} features ({mask.mean():.0%}) {what}: rows "
+            f"{named_rows(gdf, pos, rows)} (row {first} at lon/lat {lon:.4f}, {lat:.4f})")
 
 
 def _sidecars(p):

@@ -81,7 +81,9 @@ __all__ = [
 # ``*`` stands for every item of a list; a source is a path string or {path: ...}.
 PATH_KEYS = (
     ("district", "source"), ("townships", "source"), ("villages", "source"),
-    ("village_points", "source"), ("factors", "*", "source"), ("incidents", "source"),
+    ("village_points", "source"), ("factors", "*", "source"),
+    ("factors", "*", "source", "*"),  # a factor reading several sources
+    ("incidents", "source"),
     ("roster", "source"), ("power", "source"), ("power", "expansions"), ("plan", "roads"),
     ("history",), ("output",), ("map", "font"),
 )

@@ -19,6 +19,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from riskmap.errors import ProjectFileError
+from riskmap.load.filters import where_from_mapping
 from riskmap.load.specs import AreaSpec, FactorSpec, Source
 from riskmap.load.values import date_of
 
@@ -37,8 +38,11 @@ BASEMAPS = ("none", "osm", "tianditu", "tianditu-imagery")
 _AREA_KEYS = {"source", "name_field", "township_field", "label"}
 _SOURCE_KEYS = {
     "path", "layer", "where", "x_field", "y_field", "crs", "encoding", "sheet", "table",
-    "crs_field", "datum", "towgs84", "central_meridian", "allow_outside",
+    "crs_field", "datum", "towgs84", "central_meridian", "allow_outside", "shared_boundary",
 }
+#: default tolerance (m) of ``shared_boundary: true``: neighbours' polygons and the
+#: district's rarely match exactly (AMap/Tianditu outlines differ by tens of metres)
+SHARED_BOUNDARY_TOLERANCE_M = 100.0
 DATUMS = ("cgcs2000", "wgs84", "xian80", "beijing54")
 # coordinate systems that are not CRSs PROJ knows: China's obfuscated web-map datums
 MARS_CRS = {"GCJ02": "GCJ02", "GCJ-02": "GCJ02", "AMAP": "GCJ02", "高德": "GCJ02",
@@ -176,7 +180,9 @@ class Checker:
             return Source(
                 path=(folder / path).resolve(),
                 layer=None if layer is None else str(layer),
-                where=v.get("where"),
+                where=self.where(v.get("where"), f"{key}.where"),
+                shared_boundary=self.shared_boundary(v.get("shared_boundary"),
+                                                     f"{key}.shared_boundary"),
                 x_field=v.get("x_field"),
                 y_field=v.get("y_field"),
                 crs=crs,
@@ -190,6 +196,39 @@ class Checker:
                 allow_outside=allow,
             )
         self.fail(key, "must be a path ('file.gpkg:layer') or a mapping with 'path'")
+
+    def where(self, v, key) -> str | None:
+        """A ``where`` filter: SQL text, or a ``{field: value | [values]}`` mapping."""
+        if v is None:
+            return None
+        if isinstance(v, dict):
+            return where_from_mapping(v, lambda msg: self.fail(key, msg))
+        if not isinstance(v, str) or not v.strip():
+            self.fail(key, "must be a filter like \"类型 = '取缔坑口'\" or a mapping like "
+                      f"{{类型: [取缔坑口, 废弃井口]}}, got {v!r}")
+        return v
+
+    def shared_boundary(self, v, key) -> float | None:
+        """``shared_boundary``: true (default tolerance), false, or a tolerance in metres."""
+        if v is None or v is False:
+            return None
+        if v is True:
+            return SHARED_BOUNDARY_TOLERANCE_M
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return self.number(v, key, positive=True)
+        self.fail(key, "must be true, false or a tolerance in metres (e.g. 100): the part of "
+                  "the district's boundary within that distance of the layer's polygons")
+
+    def sources(self, v, key, folder: Path) -> Source:
+        """A factor's source: one source, or a list of them read together."""
+        if not isinstance(v, list):
+            return self.source(v, key, folder)
+        if not v:
+            self.fail(key, "an empty list; give one source or a list of sources")
+        parts = tuple(self.source(item, f"{key}[{i}]", folder) for i, item in enumerate(v))
+        if len(parts) == 1:
+            return parts[0]
+        return Source(path=parts[0].path, parts=parts)
 
     def crs_any(self, v, key) -> str:
         """Any CRS PROJ knows, or GCJ02 / BD09."""
@@ -232,7 +271,7 @@ class Checker:
                       "(lower case, digits, _); put the Chinese name in 'label'")
         label = str(f.get("label") or name)
         weight = self.number(self.req(f, "weight", where), f"{where}.weight")
-        src = self.source(self.req(f, "source", where), f"{where}.source", folder)
+        src = self.sources(self.req(f, "source", where), f"{where}.source", folder)
         params = {str(k): v for k, v in f.items() if k not in FACTOR_COMMON_KEYS}
         return FactorSpec(name=name, label=label, source=src, kind=kind, weight=weight,
                           params=params)

@@ -28,14 +28,38 @@ class Source:
     towgs84: tuple | None = None  # Helmert parameters for xian80 / beijing54
     central_meridian: float | None = None  # of GK eastings without zone prefix
     allow_outside: bool = False  # accept a layer whose features are mostly outside
+    #: tolerance (m) of ``shared_boundary``: the layer's polygons become the part of the
+    #: district's boundary within this distance of them; None: the layer as it is
+    shared_boundary: float | None = None
+    #: the sources of a factor that reads several (``source:`` a list), each with its
+    #: own options; ``path`` is then the first one's
+    parts: tuple = ()
 
     def __str__(self) -> str:
+        if self.parts:
+            return " + ".join(str(p) for p in self.parts)
         return f"{self.path}" + (f" (图层 {self.layer})" if self.layer else "")
 
     @property
     def is_table(self) -> bool:
         """True for CSV/TXT/XLSX point tables (read by pandas, not OGR)."""
-        return self.path.suffix.lower() in {".csv", ".txt", ".xlsx", ".xls"}
+        return not self.parts and self.path.suffix.lower() in {".csv", ".txt", ".xlsx", ".xls"}
+
+    @property
+    def key(self) -> tuple:
+        """What identifies the layer read (a cache key): file, layer, filter, parts."""
+        return (self.path, self.layer, self.where, self.shared_boundary,
+                tuple(p.key for p in self.parts))
+
+    @property
+    def files(self) -> tuple[Path, ...]:
+        """Every file the source reads (its parts' for several sources)."""
+        return tuple(f for p in self.parts for f in p.files) if self.parts else (self.path,)
+
+    @property
+    def label(self) -> str:
+        """Short name of the source: the file name and layer (for a column and messages)."""
+        return self.path.name + (f":{self.layer}" if self.layer else "")
 
 
 @dataclass(frozen=True)
@@ -124,7 +148,8 @@ class Project:
         """Every input source, in project-file order, without repeats."""
         seen, out = set(), []
         areas = [self.district, self.townships, self.villages]
-        for s in [a.source for a in areas if a] + [f.source for f in self.factors]:
+        factor_sources = [p for f in self.factors for p in (f.source.parts or (f.source,))]
+        for s in [a.source for a in areas if a] + factor_sources:
             if (s.path, s.layer) not in seen:
                 seen.add((s.path, s.layer))
                 out.append(s)

@@ -136,7 +136,7 @@ def _layers(project: Project, inputs: Inputs) -> dict:
                                                 if inputs.villages is not None else {})}
     seen = set()
     for spec in project.factors:
-        key = (spec.source.path, spec.source.layer, spec.source.where)
+        key = spec.source.key
         if key not in seen:
             seen.add(key)
             layers[spec.name] = inputs.factors[spec.name]

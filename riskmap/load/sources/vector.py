@@ -121,22 +121,23 @@ def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
 def _read_one(source: Source, layer, info: LayerInfo) -> gpd.GeoDataFrame:
     shp = source.path.suffix.lower() == ".shp"
     # shapefile text is read byte for byte (latin-1) and decoded after a
-    # decode test: a missing or wrong .cpg must not produce mojibake
+    # decode test: a missing or wrong .cpg must not produce mojibake. The
+    # 'where' filter runs after decoding (riskmap.load.filters), not in GDAL.
     enc = source.encoding or ("latin1" if shp else None)
     try:
         meta = pyogrio.read_info(source.path, layer=layer, encoding=enc)
         info.format = meta.get("driver") or ""
-        gdf = pyogrio.read_dataframe(source.path, layer=layer, where=source.where,
-                                     encoding=enc, on_invalid="warn")
+        gdf = pyogrio.read_dataframe(source.path, layer=layer, encoding=enc, on_invalid="warn")
     except Exception as e:
-        hint = "; check the 'where' filter" if source.where else ""
-        raise LayerError(f"{source}: 读取失败 (cannot read): {first_line(e)}{hint}") from None
+        raise LayerError(f"{source}: 读取失败 (cannot read): {first_line(e)}") from None
     if shp and (note := _dbf_count_note(source.path)):
         warnings.warn(f"{source}: {note}; read {len(gdf)} feature(s) — re-export the "
                       "shapefile if rows are missing", RiskmapWarning, stacklevel=4)
     if shp and not source.encoding:
-        gdf, info.encoding, why = decode_shapefile_text(gdf, _shapefile_cpg(source.path))
-        if why and (why.startswith(".cpg") or "neither" in why):
+        gdf, info.encoding, why, repair = decode_shapefile_text(
+            gdf, _shapefile_cpg(source.path), _dbf_language(source.path))
+        if why and repair:
+            # a guess (no hint in the file, or a wrong one) is a repair the user should see
             warnings.warn(f"{source}: {why}", RiskmapWarning, stacklevel=4)
         elif why:
             info.notes.append(why)
@@ -145,24 +146,64 @@ def _read_one(source: Source, layer, info: LayerInfo) -> gpd.GeoDataFrame:
     return gdf
 
 
-def decode_shapefile_text(gdf, declared: str | None):
-    """Decode latin-1-read shapefile text with the encoding that decodes it.
+#: DBF language driver ids (byte 29 of the header) that name an encoding
+_LDID = {0x4D: "CP936", 0x7A: "CP936", 0x4E: "CP949", 0x4F: "CP950", 0x78: "CP950",
+         0x57: "ANSI", 0x03: "CP1252", 0x01: "CP437", 0x02: "CP850", 0x13: "CP932",
+         0x7B: "CP932"}
+_GBK_NAMES = ("GBK", "GB2312", "GB18030", "936", "CP936", "ANSI936")
 
-    Tries UTF-8, then GB18030 (a superset of GBK and GB2312), on every text
-    value; the .cpg declaration only breaks ties for pure-ASCII data.
+
+def _dbf_language(path: Path) -> str | None:
+    """The code page a shapefile's .dbf names in its language driver byte, if any."""
+    dbf = next((p for p in path.parent.glob(glob.escape(path.stem) + ".*")
+                if p.suffix.lower() == ".dbf"), None)
+    if dbf is None:
+        return None
+    try:
+        with open(dbf, "rb") as f:
+            head = f.read(30)
+    except OSError:
+        return None
+    if len(head) < 30 or head[29] == 0:
+        return None
+    return _LDID.get(head[29], f"LDID {head[29]}")
+
+
+def decode_shapefile_text(gdf, declared: str | None, language: str | None = None):
+    """Decode latin-1-read shapefile text, field names and values, with the encoding that fits.
+
+    Tries UTF-8, then GB18030 (a superset of GBK and GB2312), on every
+    non-ASCII field name and text value; the .cpg declaration (else the DBF
+    language byte) only breaks ties for pure-ASCII data.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame
+        As read with ``encoding="latin1"`` (every byte one character).
+    declared : str or None
+        The .cpg's code page.
+    language : str or None
+        The code page the .dbf's language driver byte names.
 
     Returns
     -------
-    (GeoDataFrame, encoding, note)
-        ``note`` explains a choice that differs from the .cpg (or its absence).
+    (GeoDataFrame, encoding, note, repair)
+        ``note`` explains a choice that differs from the .cpg (or its absence);
+        ``repair`` is True when the note states a guess or a correction: the
+        file gave no hint at all (no .cpg, no language byte) for non-ASCII
+        text, or a hint the text contradicts.
     """
-    cols = [c for c in gdf.columns if c != gdf.geometry.name
+    geom = gdf.geometry.name
+    cols = [c for c in gdf.columns if c != geom
             and (gdf[c].dtype == object or pd.api.types.is_string_dtype(gdf[c]))]
     raw = {c: gdf[c].map(lambda v: v.encode("latin1") if isinstance(v, str) else v)
            for c in cols}
+    names = {c: c.encode("latin1", errors="replace") for c in gdf.columns if c != geom}
     values = [b for c in cols for b in raw[c] if isinstance(b, bytes) and not b.isascii()]
+    values += [b for b in names.values() if not b.isascii()]
+    hint = declared or language
     if not values:
-        return _strings_from(gdf, raw, "ascii"), (declared or "ASCII"), None
+        return _strings_from(gdf, raw, names, "ascii"), (hint or "ASCII"), None, False
     chosen = None
     for enc in ("utf-8", "gb18030"):
         try:
@@ -174,27 +215,37 @@ def decode_shapefile_text(gdf, declared: str | None):
         break
     if chosen is None:
         enc = declared or "latin1"
-        return (_strings_from(gdf, raw, enc, errors="replace"), enc,
+        return (_strings_from(gdf, raw, names, enc, errors="replace"), enc,
                 f"text decodes as neither UTF-8 nor GBK/GB18030; read as {enc} with "
-                "replacement characters — give 'encoding:' in the project file")
+                "replacement characters — give 'encoding:' in the project file", True)
     label = {"utf-8": "UTF-8", "gb18030": "GB18030"}[chosen]
-    note = None
-    norm = (declared or "").upper().replace("-", "").replace("_", "")
-    if not declared:
-        note = f"no .cpg: text decodes as {label}"
-    elif not (norm == "UTF8" and chosen == "utf-8") and not (
-            norm in ("GBK", "GB2312", "GB18030", "936", "CP936", "ANSI936")
-            and chosen == "gb18030"):
-        note = f".cpg says {declared} but the text decodes only as {label}; using {label}"
-    return _strings_from(gdf, raw, chosen), label, note
+    out = _strings_from(gdf, raw, names, chosen)
+    if not declared and not language:
+        return (out, label, f"编码未声明 (no .cpg, no language byte in the .dbf): field names "
+                f"and text decoded as {label}, a guess (the only encoding that decodes them) — "
+                f"add a .cpg holding {'UTF-8' if chosen == 'utf-8' else 'GBK'} or give "
+                "'encoding:' in the project file to be sure", True)
+    if declared:
+        norm = declared.upper().replace("-", "").replace("_", "")
+        if (norm == "UTF8" and chosen == "utf-8") or (norm in _GBK_NAMES
+                                                      and chosen == "gb18030"):
+            return out, label, None, False
+        return (out, label, f".cpg says {declared} but the text decodes only as {label}; "
+                f"using {label}", True)
+    # ESRI writes 0x57 ("ANSI": the system code page, GBK on a Chinese Windows)
+    if chosen == "gb18030" and language in ("CP936", "ANSI"):
+        return (out, label, f"no .cpg: the .dbf's language byte says {language}; text decodes "
+                f"as {label}", False)
+    return (out, label, f"no .cpg, and the .dbf's language byte says {language} but the text "
+            f"decodes only as {label}; using {label}", True)
 
 
-def _strings_from(gdf, raw, enc, errors="strict"):
+def _strings_from(gdf, raw, names, enc, errors="strict"):
     out = gdf.copy()
     for c, col in raw.items():
         out[c] = col.map(lambda b: b.decode(enc, errors) if isinstance(b, bytes) else b)
         out[c] = out[c].astype(object)
-    return out
+    return out.rename(columns={c: b.decode(enc, errors) for c, b in names.items()})
 
 
 def _shapefile_cpg(path: Path) -> str | None:
