@@ -200,6 +200,12 @@ def _someone_elses_gpkg(folder, d):
     con.close()
 
 
+def _history_of_another_crs(folder, d):
+    from riskmap.field.history import History
+
+    History(folder / "history.gpkg", "EPSG:4546").close()
+
+
 def _bad_plan_option(folder, d):
     d["plan"] = {"per_village": -2}
 
@@ -230,6 +236,7 @@ CASES = {
                                                  "ingest", "power-check"}),
     "a history that is not a history": (_not_a_history, {"plan", "ingest", "weekly"}),
     "someone else's GeoPackage as history": (_someone_elses_gpkg, {"plan", "ingest", "weekly"}),
+    "a history kept in another CRS": (_history_of_another_crs, {"plan", "ingest", "weekly"}),
     "a bad plan option": (_bad_plan_option, {"plan"}),
     "a bad calibration option": (_bad_calibration_option, {"calibrate"}),
     "too few cases to calibrate": (_too_few_cases, {"calibrate"}),
@@ -322,3 +329,26 @@ def test_county_b_check_predicts_every_command(tmp_path):
     assert all(v in power for v in ("上屯村", "南营村", "安峪村", "安窑村"))
     if res.problems:  # another issue's class may still refuse a layer: it is named
         assert all(p.message for p in res.problems)
+
+
+def test_an_existing_history_is_read_not_changed(tmp_path):
+    """The history's counts are listed; its bytes stay the same (opened read-only)."""
+    import hashlib
+
+    from riskmap.field.history import check_history
+    from riskmap.pipeline.field import run_plan
+
+    path = full_project(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        run_plan(load_project(path), WEEK, out=tmp_path / "plan")
+    db = tmp_path / "history.gpkg"
+    before = hashlib.sha256(db.read_bytes()).hexdigest()
+    got = check_history(db, CRS)
+    assert got["plan_runs"] == 2 and got["weeks"] == [WEEK, WEEK]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = check_project_inputs(load_project(path))
+    row = next(r for r in res.rows if r.role == "history (历史数据库)")
+    assert "计划 2 次" in " ".join(row.notes) and not row.problems
+    assert hashlib.sha256(db.read_bytes()).hexdigest() == before
