@@ -137,8 +137,11 @@ def scrub_series(col: pd.Series, names=()) -> pd.Series:
     return col.map(lambda v: uniq.get(str(v), v) if isinstance(v, str) else v)
 
 
-def _content_reason(col: pd.Series) -> str | None:
-    """Why a text column is personal by its values (any row counts), else None."""
+def _content_reason(col: pd.Series, names: bool = True) -> str | None:
+    """Why a text column is personal by its values (any row counts), else None.
+
+    ``names=False`` for a column whose header says it holds a type or category.
+    """
     text = col.dropna().astype(str).map(_plain)
     text = text[text.str.strip() != ""]
     if text.empty:
@@ -150,7 +153,10 @@ def _content_reason(col: pd.Series) -> str | None:
         return "身份证号 (resident ID numbers)"
     if text.str.contains(_PHONE).any():
         return "电话号码 (phone numbers)"
-    if text.map(_looks_like_name).mean() > 0.5:
+    # names: mostly name-like and nearly all different (a category repeats a few words)
+    distinct = text.nunique()
+    if (names and distinct >= 3 and distinct >= 0.8 * len(text)
+            and text.map(_looks_like_name).mean() > 0.5):
         return "人名 (personal names)"
     return None
 
@@ -188,7 +194,7 @@ def personal_columns(df: pd.DataFrame, keep=(), event: bool | None = None) -> di
             out[name] = (f"列 {name!r}: 举报/案件表只保留地点属性 "
                          "(event table: place attributes only)")
         elif df[c].dtype == object or pd.api.types.is_string_dtype(df[c]):
-            why = _content_reason(df[c])
+            why = _content_reason(df[c], names=not _PLACE_ATTRIBUTES.search(name))
             if why:
                 out[name] = f"列 {name!r}: {why}"
     return out
