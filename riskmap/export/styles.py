@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
 
 __all__ = ["CLASS_DOMAIN", "INPUT_TITLES", "METADATA_TITLES", "ZONE_TITLES", "FactorTitle",
-           "LayerStyle", "cell_titles", "cells_style", "input_style", "zones_style"]
+           "LayerStyle", "cell_titles", "cells_style", "class_raster_qml", "input_style",
+           "score_raster_qml", "zones_style"]
 
 #: Name of the coded domain (gpkg_data_column_constraints) of the class columns.
 CLASS_DOMAIN = "riskmap_class"
@@ -348,3 +349,47 @@ def input_style(table: str, label: str, geometry_type: str, colour: str,
     if label_field:
         _sld_label(rule, label_field)
     return LayerStyle(_qml_text(root), _sld_text(sld), label)
+
+
+# --- rasters (QGIS reads <name>.qml beside a raster as its default style) ---------------------
+
+def _raster_qml(renderer: ET.Element) -> str:
+    root = _qml_root("raster", labels=False)
+    pipe = ET.SubElement(root, "pipe")
+    pipe.append(renderer)
+    ET.SubElement(pipe, "brightnesscontrast", brightness="0", contrast="0", gamma="1")
+    ET.SubElement(pipe, "huesaturation", saturation="0", grayscaleMode="0",
+                  colorizeOn="0", colorizeStrength="100")
+    ET.SubElement(pipe, "rasterresampler", maxOversampling="2")
+    ET.SubElement(root, "blendMode").text = "0"
+    return _qml_text(root)
+
+
+def class_raster_qml() -> str:
+    """Paletted style of risk_class.tif: the five classes in the map's colours and names."""
+    r = ET.Element("rasterrenderer", type="paletted", band="1", opacity="0.8",
+                   alphaBand="-1", nodataColor="")
+    ET.SubElement(r, "rasterTransparency")
+    pal = ET.SubElement(r, "colorPalette")
+    for c in range(5, 0, -1):
+        ET.SubElement(pal, "paletteEntry", value=str(c), color=CLASS_COLOURS[c], alpha="255",
+                      label=CLASS_NAMES[c])
+    return _raster_qml(r)
+
+
+def score_raster_qml(thresholds: Sequence[float]) -> str:
+    """Style of risk.tif: the score 0–100 coloured by the class thresholds (as the map)."""
+    t = [float(v) for v in thresholds]
+    r = ET.Element("rasterrenderer", type="singlebandpseudocolor", band="1", opacity="0.8",
+                   alphaBand="-1", classificationMin="0", classificationMax="100",
+                   nodataColor="")
+    ET.SubElement(r, "rasterTransparency")
+    shader = ET.SubElement(ET.SubElement(r, "rastershader"), "colorrampshader",
+                           colorRampType="DISCRETE", classificationMode="1", clip="0",
+                           minimumValue="0", maximumValue="100")
+    uppers = [*t, float("inf")]
+    for c in range(1, 6):
+        label = CLASS_NAMES[c] + (f" (< {t[0]:.1f})" if c == 1 else f" (≥ {t[c - 2]:.1f})")
+        ET.SubElement(shader, "item", value="inf" if c == 5 else f"{uppers[c - 1]:.4f}",
+                      color=CLASS_COLOURS[c], alpha="255", label=label)
+    return _raster_qml(r)

@@ -26,7 +26,7 @@ from riskmap.export.gpkg import write_gpkg
 from riskmap.export.html import InputLayer, MapPage, basemaps, write_html
 from riskmap.export.styles import FactorTitle
 from riskmap.export.summary import SUMMARY, output_sizes, write_summary
-from riskmap.export.tif import write_score_tif
+from riskmap.export.tif import CLASS_TIF, write_class_tif, write_score_tif
 from riskmap.factors import kind_of
 from riskmap.marks import INTERNAL, LAYER_COLOURS
 from riskmap.pipeline.area import AreaContext
@@ -46,14 +46,24 @@ class Deferred:
     finish: Callable | None = None
 
 
+def _tif_tags(area: AreaContext) -> dict:
+    return {"project": area.project.name, "area": area.name, "build_date": area.build_date,
+            "class_thresholds": json.dumps([round(float(t), 3)
+                                            for t in area.surface.thresholds]),
+            "marking": INTERNAL, "riskmap_version": __version__}
+
+
 def export_tif(area: AreaContext, folder: Path) -> None:
-    """``risk.tif``: the analysis-cell score of the area's window (NaN outside)."""
+    """``risk.tif``: the analysis-cell score of the area's window (NaN outside), a COG."""
     s = area.surface
     score = np.where(area.akeep, s.score[area.awin], np.nan).astype(np.float32)
-    tags = {"project": area.project.name, "area": area.name, "build_date": area.build_date,
-            "class_thresholds": json.dumps([round(float(t), 3) for t in s.thresholds]),
-            "marking": INTERNAL, "riskmap_version": __version__}
-    write_score_tif(folder / "risk.tif", score, area.agrid, tags)
+    write_score_tif(folder / "risk.tif", score, area.agrid, _tif_tags(area),
+                    thresholds=s.thresholds)
+
+
+def export_class_tif(area: AreaContext, folder: Path) -> None:
+    """``risk_class.tif``: the analysis cells' classes 1–5 (0 outside), paletted COG."""
+    write_class_tif(folder / CLASS_TIF, area.aclass, area.agrid, _tif_tags(area))
 
 
 def export_gpkg(area: AreaContext, folder: Path) -> None:
@@ -123,6 +133,7 @@ def export_summary(area: AreaContext, folder: Path) -> None:
 #: Every area's outputs, in order (summary.json last: it lists the others' sizes).
 EXPORTERS: tuple[Callable[[AreaContext, Path], Deferred | None], ...] = (
     export_tif,
+    export_class_tif,
     export_gpkg,
     export_html,
     export_sheet,
