@@ -241,6 +241,12 @@ def swapped(folder, prj=True):
     return p
 
 
+def test_no_prj_names_what_the_numbers_look_like(tmp_path):
+    with pytest.raises(LayerError, match=r"no CRS.*look like Gauss-Krüger metres with x ≈ "
+                                         r"4,191,000 the northing: axes swapped"):
+        read_source(Source(path=swapped(tmp_path, prj=False)), CRS)
+
+
 @pytest.mark.parametrize("prj", [True, False])
 def test_swapped_gk_axes_are_detected_and_repaired(tmp_path, prj):
     p = swapped(tmp_path, prj)

@@ -397,3 +397,18 @@ def test_bad_shared_boundary_names_the_key(project_dict, write_project, bad):
     project_dict["factors"][0]["source"] = {"path": "layers.gpkg:mines", "shared_boundary": bad}
     with pytest.raises(ProjectFileError, match=r"source\.shared_boundary"):
         read_project(write_project(project_dict))
+
+
+def test_a_table_beside_the_layer_is_not_a_layer(tmp_path):
+    import pandas as pd
+    import pyogrio
+
+    p = tmp_path / "out.gpkg"
+    pits().to_file(p, layer="pits")
+    pyogrio.write_dataframe(pd.DataFrame({"key": ["a"], "value": ["b"]}), p, layer="metadata")
+    gdf, _info, _ = read_quiet(Source(path=p))  # the one layer with geometries
+    assert len(gdf) == 4
+    with pytest.raises(LayerError, match=r"没有几何 \(layer 'metadata' is a table"):
+        read_source(Source(path=p, layer="metadata"), CRS)
+    rc, rep = check_json(p)
+    assert rc == 0 and [f["layer"] for f in rep["files"]] == [None], rep

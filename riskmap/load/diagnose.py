@@ -195,15 +195,15 @@ def check_file(path, *, district=None, crs=None, encoding=None, table="points",
     """
     from pathlib import Path
 
-    from riskmap.load.layers import list_layers
     from riskmap.load.project import Source
+    from riskmap.load.sources.vector import spatial_layers
 
     path = Path(path)
     layers = [None]
     if (path.suffix.lower() in (".gpkg", ".gml", ".fgb", ".geojson", ".json")
             and path.is_file() and path.stat().st_size > 0):
         try:
-            names = list_layers(path)
+            names = spatial_layers(path)  # tables without geometry (metadata) are not layers
             layers = names if len(names) > 1 else [None]
         except RiskmapError:
             layers = [None]

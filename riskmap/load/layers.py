@@ -132,7 +132,8 @@ def _with_crs(gdf: gpd.GeoDataFrame, source: Source, info: LayerInfo) -> gpd.Geo
     if gdf.crs is None:
         if source.crs is None:
             raise LayerError(f"{source}: 没有坐标系 (the layer has no CRS); add a .prj / CRS to "
-                             "the file or give 'crs:' in the project file source")
+                             "the file or give 'crs:' in the project file source"
+                             + _crs_hint(gdf))
         gdf = gdf.set_crs(source.crs)
     elif source.crs not in (None, "GCJ02", "BD09") and not CRS.from_user_input(
             source.crs).equals(gdf.crs):
@@ -140,6 +141,24 @@ def _with_crs(gdf: gpd.GeoDataFrame, source: Source, info: LayerInfo) -> gpd.Geo
         gdf = gdf.set_crs(source.crs, allow_override=True)
     info.crs = crs_label(gdf.crs)
     return gdf
+
+
+def _crs_hint(gdf) -> str:
+    """What the numbers of a layer without CRS look like (degrees, GK metres, swapped)."""
+    b = np.asarray(gdf.total_bounds, dtype=float) if len(gdf) else np.full(4, np.nan)
+    if not np.isfinite(b).all():
+        return ""
+    x, y = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+    north, east = (1e6 <= y < 6.2e6), (2e5 <= x <= 8e5 or 2.5e7 <= x < 4.6e7)
+    if north and east:
+        return (f" (the numbers look like Gauss-Krüger metres, x ≈ {x:,.0f} east, y ≈ {y:,.0f} "
+                "north: e.g. EPSG:4546 for CM 111°E, EPSG:4547 for 114°E)")
+    if (1e6 <= x < 6.2e6) and (2e5 <= y <= 8e5 or 2.5e7 <= y < 4.6e7):
+        return (f" (the numbers look like Gauss-Krüger metres with x ≈ {x:,.0f} the northing: "
+                "axes swapped; give the zone's CRS and they are swapped back)")
+    if abs(x) <= 180 and abs(y) <= 90:
+        return " (the numbers look like longitude/latitude: crs: EPSG:4326)"
+    return ""
 
 
 def _row_numbers(gdf) -> np.ndarray:

@@ -34,6 +34,16 @@ def list_layers(path: Path) -> list[str]:
                          "check that the file is complete and is GPKG/SHP/GeoJSON/KML") from None
 
 
+def spatial_layers(path: Path) -> list[str]:
+    """Names of the layers of a vector file that hold geometries (tables left out)."""
+    try:
+        info = pyogrio.list_layers(path)
+    except Exception as e:
+        raise LayerError(f"{path}: 无法打开 (cannot open as a vector file): {first_line(e)}") \
+            from None
+    return [str(n) for n, g in info if g is not None] or [str(n) for n, _ in info]
+
+
 def check_zip(path: Path) -> None:
     """Refuse a .zip/.kmz whose members inflate beyond :data:`ZIP_LIMIT_BYTES`."""
     import zipfile
@@ -108,6 +118,8 @@ def _read_vector(source: Source, info: LayerInfo) -> gpd.GeoDataFrame:
             return _read_one(source, layers[0], info)
         return gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=parts[0].crs)
     if layer is None:
+        if len(layers) > 1 and len(spatial := spatial_layers(source.path)) == 1:
+            layers = spatial  # the one layer with geometries (the rest are tables)
         if len(layers) > 1:
             raise LayerError(f"{source.path}: holds {len(layers)} layers "
                              f"({', '.join(layers)}); name one as 'file:layer' in the project file")
@@ -130,6 +142,9 @@ def _read_one(source: Source, layer, info: LayerInfo) -> gpd.GeoDataFrame:
         gdf = pyogrio.read_dataframe(source.path, layer=layer, encoding=enc, on_invalid="warn")
     except Exception as e:
         raise LayerError(f"{source}: 读取失败 (cannot read): {first_line(e)}") from None
+    if not isinstance(gdf, gpd.GeoDataFrame):
+        raise LayerError(f"{source}: 没有几何 (layer {layer!r} is a table without geometries); "
+                         "name a layer with points, lines or polygons as 'file:layer'")
     if shp and (note := _dbf_count_note(source.path)):
         warnings.warn(f"{source}: {note}; read {len(gdf)} feature(s) — re-export the "
                       "shapefile if rows are missing", RiskmapWarning, stacklevel=4)
