@@ -150,3 +150,217 @@ def test_build_reports_html_size_and_load_time(tmp_path):
     s = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     assert s["map_html"]["bytes"] == (folder / "map.html").stat().st_size
     assert 0 < s["map_html"]["load_s"] < 10
+
+
+# --- a phone, a tolerant search, every cell's popup, a large point layer ----------------------
+
+PHONE = {"width": 390, "height": 844}
+COVERAGE = """() => {
+  const W = innerWidth, H = innerHeight, step = 2;
+  const rects = [...document.querySelectorAll('.leaflet-control')]
+    .map(e => e.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
+  let hit = 0, all = 0;
+  for (let y = 0; y < H; y += step) for (let x = 0; x < W; x += step) {
+    all++;
+    if (rects.some(r => x >= r.left && x < r.right && y >= r.top && y < r.bottom)) hit++;
+  }
+  const box = s => { const e = document.querySelector(s); if (!e) return null;
+                     const r = e.getBoundingClientRect();
+                     return [r.left, r.top, r.right, r.bottom]; };
+  return {share: hit / all, legend: box('.rm-legend'), search: box('.rm-search'),
+          title: box('.rm-title'), expanded: !!document.querySelector(
+            '.leaflet-control-layers-expanded')};
+}"""
+
+
+def open_phone(browser, path):
+    ctx = browser.new_context(offline=True, viewport=PHONE, is_mobile=True, has_touch=True,
+                              device_scale_factor=2)
+    page = ctx.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.as_uri())
+    page.wait_for_function("window.riskmapReady === true", timeout=15000)
+    return ctx, page, errors
+
+
+def _inside(box, w=PHONE["width"], h=PHONE["height"]):
+    return box is not None and box[0] >= 0 and box[1] >= 0 and box[2] <= w and box[3] <= h
+
+
+@pytest.mark.parametrize("area", ["全区", "东镇"])
+def test_phone_shows_the_map_unobstructed(built, browser, area, tmp_path):
+    import os
+
+    ctx, page, errors = open_phone(browser, built / area / "map.html")
+    try:
+        m = page.evaluate(COVERAGE)
+        shot = tmp_path / f"phone_{area}.png"
+        page.screenshot(path=str(shot))
+        if os.environ.get("RISKMAP_SCREENSHOTS"):  # keep them, e.g. for a report
+            shutil.copy(shot, os.path.join(os.environ["RISKMAP_SCREENSHOTS"], shot.name))
+        assert not m["expanded"]  # the layer list starts behind its button
+        assert m["share"] < 0.25, m
+        for what in ("legend", "search", "title"):
+            assert _inside(m[what]), (what, m)
+        assert m["legend"][3] - m["legend"][1] < 60  # one or two lines
+        page.tap(".leaflet-control-layers-toggle")
+        page.wait_for_selector(".leaflet-control-layers-expanded")
+        box = page.evaluate("() => { const r = document.querySelector("
+                            "'.leaflet-control-layers-expanded').getBoundingClientRect();"
+                            " return [r.left, r.top, r.right, r.bottom]; }")
+        assert _inside(box), box  # the open list scrolls inside the screen
+        assert errors == []
+    finally:
+        ctx.close()
+    from PIL import Image
+
+    im = np.asarray(Image.open(shot).convert("RGB")).astype(int)
+    h, w = im.shape[:2]
+    middle = im[h // 4: 3 * h // 4, w // 6: 5 * w // 6]
+    red = (middle[..., 0] > 180) & (middle[..., 1] < 90) & (middle[..., 2] < 90)
+    assert red.sum() > 50  # class-5 cells drawn in the free middle of the screen
+
+
+def _fullwidth(s):
+    return "".join(chr(ord(c) + 0xFEE0) if c.isdigit() else ("－" if c == "-" else c) for c in s)
+
+
+def test_search_takes_ids_as_people_type_them(built, browser):
+    from riskmap.export.pdf.layout import short_label
+
+    cells = pyogrio.read_dataframe(built / "东镇" / "risk.gpkg", layer="cells")
+    cid = cells.sort_values("score")["id"].iloc[0]
+    e, n, cr = cid.split("-")
+    ctx, page, errors = open_phone(browser, built / "东镇" / "map.html")
+    try:
+        for q in (cid, _fullwidth(cid), f"{e} {n} {cr}", f" {e}{n}{cr} ", f"{e}—{n}—{cr}",
+                  f"{e}－{n}－{cr}", f"网格{cid}号", _fullwidth(f"{e} {n} {cr}"), f"{n}-{cr}"):
+            assert page.evaluate("q => riskmapFind(q)", q) == [cid], q
+        short = short_label(cid)
+        hits = page.evaluate("q => riskmapFind(q)", short)
+        assert cid in hits and all(h.endswith("-" + short) for h in hits)
+        assert set(hits) == {c for c in cells["id"] if c.endswith("-" + short)}
+        classes = cells.set_index("id").loc[hits, "class"].tolist()
+        assert classes == sorted(classes, reverse=True)  # the top cells first
+        assert page.evaluate("q => riskmapFind(q)", "999-9999-99") == []
+        # as a phone user does it: full-width digits from the IME, then the button
+        page.fill(".rm-search input", _fullwidth(cid))
+        page.tap(".rm-search button")
+        page.wait_for_selector(".leaflet-popup-content")
+        assert cid in page.inner_text(".leaflet-popup-content")
+        if len(hits) > 1:  # the short form: a list to pick from
+            page.fill(".rm-search input", short)
+            page.tap(".rm-search button")
+            page.wait_for_selector(".rm-search .rm-pick")
+            page.locator(".rm-search .rm-pick", has_text=cid).tap()
+            page.wait_for_function("id => document.querySelector('.leaflet-popup-content')"
+                                   ".innerText.includes(id)", arg=cid)
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+def test_every_exported_cell_has_its_popup(built, browser):
+    from pyproj import Transformer
+
+    folder = built / "全区"
+    cells = pyogrio.read_dataframe(folder / "risk.gpkg", layer="cells")
+    ctx, page, errors = open_phone(browser, folder / "map.html")
+    try:
+        assert page.evaluate("riskmapCellIds") == cells["id"].tolist()
+        recs = page.evaluate("ids => ids.map(riskmapCell)", cells["id"].tolist())
+        for rec, row in zip(recs, cells.itertuples(), strict=True):
+            assert rec["id"] == row.id
+            assert rec["township"] == row.township and rec["village"] == row.village
+            assert rec["score"] == pytest.approx(row.score, abs=0.005)
+            assert rec["factors"] == [f for f in (row.top_factors or "").split("; ") if f]
+        assert [r["class"] for r in recs] == cells["class"].tolist()
+        assert all(r["factors"] for r in recs if r["class"] >= 4)
+        # corners rebuilt in the page match pyproj to well under a metre
+        to_ll = Transformer.from_crs(CRS, 4326, always_xy=True)
+        got = np.array(page.evaluate("ids => ids.map(riskmapCorners)", cells["id"].tolist()))
+        b = shapely.bounds(cells.geometry.values)
+        xs = np.stack([b[:, 0], b[:, 2], b[:, 2], b[:, 0]], axis=1)
+        ys = np.stack([b[:, 1], b[:, 1], b[:, 3], b[:, 3]], axis=1)
+        lon, lat = to_ll.transform(xs, ys)
+        err_m = np.hypot((got[..., 0] - lat) * 111_320,
+                         (got[..., 1] - lon) * 111_320 * np.cos(np.radians(lat)))
+        assert err_m.max() < 0.05
+        # a tap on a cell of each class opens its popup with its factors
+        for c in (3, 4, 5):
+            row = cells.loc[cells["class"] == c].iloc[0]
+            lonc, latc = to_ll.transform(row.x, row.y)
+            xy = page.evaluate("""p => { riskmapMap.setView(p, 17, {animate: false});
+                const q = riskmapMap.latLngToContainerPoint(p); return [q.x, q.y]; }""",
+                               [latc, lonc])
+            page.mouse.click(*xy)
+            page.wait_for_function("id => (document.querySelector('.leaflet-popup-content')"
+                                   " || {innerText: ''}).innerText.includes(id)", arg=row.id)
+            text = page.inner_text(".leaflet-popup-content")
+            assert "主要风险因素" in text
+            for f in [f for f in (row.top_factors or "").split("; ") if f]:
+                assert f in text
+        assert errors == []
+    finally:
+        ctx.close()
+
+
+def test_a_large_point_layer_is_counted_per_patrol_cell():
+    """200,000 points over a 40 km district: a bounded number of squares, a small page."""
+    import json
+
+    from riskmap.export.html import BINS_MAX, _point_layer
+    from riskmap.grid import Grid
+
+    frame = Grid(CRS, X0, Y0 + 40_000, 100.0, 400, 400)
+    rng = np.random.default_rng(3)
+    centres = rng.uniform([X0, Y0], [X0 + 40_000, Y0 + 40_000], (300, 2))
+    xy = centres[rng.integers(0, 300, 200_000)] + rng.normal(0, 400, (200_000, 2))
+    gdf = gpd.GeoDataFrame({"name": [f"场所{i}" for i in range(len(xy))]},
+                           geometry=shapely.points(xy), crs=CRS)
+    layer = _point_layer(gdf, ["name"], frame)
+    assert layer["kind"] == "bins" and len(layer["n"]) <= BINS_MAX
+    assert sum(layer["n"]) == 200_000
+    assert len(json.dumps(layer, separators=(",", ":"))) < 60_000
+    small = _point_layer(gdf.iloc[:100], ["name"], frame)
+    assert small["kind"] == "points" and len(small["lat"]) == 100
+
+
+def test_big_premises_layer_map(tmp_path, browser):
+    import json
+    import re
+
+    n = 200_000
+
+    def edit(p):
+        rng = np.random.default_rng(4)
+        xy = rng.uniform([X0, Y0], [X0 + 2000, Y0 + 2000], (n, 2))
+        gpd.GeoDataFrame({"name": [f"院落{i}" for i in range(n)], "type": "养殖场"},
+                         geometry=shapely.points(xy), crs=CRS).to_file(
+            tmp_path / "premises.gpkg", layer="premises", engine="pyogrio")
+        p["factors"].append({"name": "premises", "label": "掩护场所",
+                             "source": "premises.gpkg:premises", "kind": "typed",
+                             "type_field": "type", "range": 300, "types": {"养殖场": 1.0},
+                             "weight": 15})
+
+    proj = make_project(tmp_path, edit)
+    r = subprocess.run([sys.executable, "-m", "riskmap.cli", "build", str(proj), "-q"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    path = tmp_path / "out" / "全区" / "map.html"
+    text = path.read_text(encoding="utf-8")
+    assert path.stat().st_size < 600_000  # 200,000 points one by one would be ~ 15 MB
+    data = json.loads(re.search(r'id="riskmap-data">(.*?)</script>', text, re.S).group(1))
+    (prem,) = [i for i in data["inputs"] if i["label"].startswith("掩护场所")]
+    assert prem["kind"] == "bins" and prem["bin"] == 1 and sum(prem["n"]) == n
+    ctx, page, seen = open_map(browser, path)
+    try:
+        page.evaluate("""() => { const box = [...document.querySelectorAll(
+            '.leaflet-control-layers-overlays label')].find(l => l.innerText.includes('掩护场所'));
+            box.querySelector('input').click(); }""")
+        assert page.evaluate("document.querySelectorAll('path.leaflet-interactive').length") \
+            >= len(prem["n"])
+        assert seen["errors"] == [] and seen["failed"] == []
+    finally:
+        ctx.close()

@@ -7,6 +7,12 @@ warped to Web Mercator; only the top cells are vector polygons. Data go into the
 page as JSON inside a ``<script type="application/json">`` element and reach the
 DOM only through ``textContent``: a name like ``<img src=x onerror=…>`` is shown
 as text and runs nothing.
+
+The page stays small on a district: exported cells travel as columns of patrol
+column/row numbers (ids and corners are rebuilt in the page through one fitted
+polynomial, checked to a few centimetres), names and factor phrases once each,
+input points as rounded integers, and a layer of more than :data:`POINTS_MAX`
+points as counts per patrol cell.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from importlib import resources
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import shapely
 from pyproj import Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
@@ -29,10 +36,17 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 from riskmap import __version__
 from riskmap.export.atomic import write_bytes
 from riskmap.grid import Grid
+from riskmap.grid.cellid import cell_ids
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL, LAYER_COLOURS
 
 _KEEP_COLUMNS = 5  # attribute columns shown per input feature (size)
 TIANDITU_ENV = "RISKMAP_TIANDITU_KEY"
+#: Points of one input layer drawn one by one; a larger layer is counted per patrol cell.
+POINTS_MAX = 3000
+#: Squares of a counted layer; beyond, squares of 2, 4, ... patrol cells.
+BINS_MAX = 3000
+#: Largest error (m) of the page's polynomial between patrol cells and lat/lon.
+FIT_TOLERANCE_M = 0.05
 
 
 @dataclass
@@ -61,6 +75,7 @@ class MapPage:
     note: str = ""
     top_label: str = "5级网格 (class 5 cells)"
     basemaps: list[dict] = field(default_factory=list)
+    patrol: Grid | None = None  #: the patrol grid of the window (cells' frame)
 
 
 def basemaps(kind: str | None, key: str | None = None) -> list[dict]:
@@ -130,10 +145,10 @@ def class_image(classes: np.ndarray, grid: Grid):
     return url, [[lat0, lon0], [lat1, lon1]]
 
 
-def _geojson(gdf: gpd.GeoDataFrame, columns) -> dict:
-    """GeoJSON in WGS84 with coordinates rounded to 1e-6° (≈ 0.1 m)."""
+def _geojson(gdf: gpd.GeoDataFrame, columns, digits: int = 5) -> dict:
+    """GeoJSON in WGS84 with coordinates rounded to ``digits`` decimals (5: ≈ 1 m)."""
     g = gdf.to_crs(4326)
-    geoms = shapely.transform(g.geometry.values, lambda c: np.round(c, 6))
+    geoms = shapely.transform(g.geometry.values, lambda c: np.round(c, digits))
     feats = []
     props = g[list(columns)].astype(object).where(g[list(columns)].notna(), None)
     for geom, rec in zip(geoms, props.to_dict("records"), strict=True):
@@ -154,32 +169,174 @@ def _labels(gdf: gpd.GeoDataFrame | None) -> list:
     if gdf is None or not len(gdf):
         return []
     pts = gpd.GeoSeries(shapely.point_on_surface(gdf.geometry.values), crs=gdf.crs).to_crs(4326)
-    return [{"name": n, "ll": [round(p.y, 6), round(p.x, 6)]}
+    return [{"name": n, "ll": [round(p.y, 5), round(p.x, 5)]}
             for n, p in zip(gdf["name"], pts, strict=True)]
 
 
-def _search_index(cells: gpd.GeoDataFrame) -> dict:
-    """Cell id -> lat/lon bounds, labels, score, class (and the why for classes 4–5)."""
+# --- the patrol frame: cells as (column, row) and one polynomial to and from lat/lon ----------
+
+def _frame(page: MapPage) -> Grid:
+    """The patrol grid of the page (derived from the cells when not given)."""
+    if page.patrol is not None:
+        return page.patrol
+    g = page.grid
+    size = g.cell
+    if len(page.cells):
+        b = shapely.bounds(page.cells.geometry.values[:1])[0]
+        size = float(round(b[2] - b[0], 6))
+    return Grid(g.crs, g.x0, g.y0, size, int(np.ceil(g.nrows * g.cell / size)),
+                int(np.ceil(g.ncols * g.cell / size)))
+
+
+def _fit(a, b, outs, deg: int):
+    terms = [(p, q) for p in range(deg + 1) for q in range(deg + 1 - p)]
+    m = np.column_stack([a ** p * b ** q for p, q in terms])
+    return terms, [np.linalg.lstsq(m, o, rcond=None)[0] for o in outs]
+
+
+def _norm(x) -> tuple[float, float]:
+    lo, hi = float(np.min(x)), float(np.max(x))
+    return (lo + hi) / 2, max((hi - lo) / 2, 1e-12)
+
+
+def _apply(c, terms, coefs, a, b):
+    a, b = (a - c[0]) / c[1], (b - c[2]) / c[3]
+    return [sum(k * a ** p * b ** q for k, (p, q) in zip(cf, terms, strict=True))
+            for cf in coefs]
+
+
+def frame_transforms(frame: Grid) -> dict:
+    """Polynomials between patrol-cell units and WGS84 for the page's script.
+
+    ``u, v`` count patrol cells east and north from the frame's south-west
+    corner. The forward fit gives latitude and longitude, the inverse one
+    ``u, v``; the degree rises (2 to 7) until both are within :data:`FIT_TOLERANCE_M`
+    of pyproj over the frame and a margin around it.
+    """
+    w, h, s = frame.ncols, frame.nrows, frame.cell
+    x0, y0 = frame.x0, frame.y0 - h * s
+    to_ll = Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True)
+
+    def lattice(n):
+        u, v = np.meshgrid(np.linspace(-3, w + 3, n), np.linspace(-3, h + 3, n))
+        lon, lat = to_ll.transform(x0 + u.ravel() * s, y0 + v.ravel() * s)
+        return u.ravel(), v.ravel(), np.asarray(lat), np.asarray(lon)
+
+    u, v, lat, lon = lattice(25)
+    cu, cv, clat, clon = lattice(49)
+    nu, nlat = (*_norm(u), *_norm(v)), (*_norm(lat), *_norm(lon))
+    m_per_deg = 111_320.0
+    for deg in range(2, 8):
+        ft, fc = _fit((u - nu[0]) / nu[1], (v - nu[2]) / nu[3], [lat, lon], deg)
+        it, ic = _fit((lat - nlat[0]) / nlat[1], (lon - nlat[2]) / nlat[3], [u, v], deg)
+        plat, plon = _apply(nu, ft, fc, cu, cv)
+        pu, pv = _apply(nlat, it, ic, clat, clon)
+        err = max(float(np.max(np.hypot((plat - clat) * m_per_deg,
+                                        (plon - clon) * m_per_deg * np.cos(np.radians(clat))))),
+                  float(np.max(np.hypot(pu - cu, pv - cv))) * s)
+        if err < FIT_TOLERANCE_M:
+            break
+    return {"x0": x0, "y0": y0, "size": s, "digits": _digits(s), "err_m": round(err, 4),
+            "fwd": {"c": list(nu), "t": ft, "k": [list(map(float, c)) for c in fc]},
+            "inv": {"c": list(nlat), "t": it, "k": [list(map(float, c)) for c in ic]}}
+
+
+def _digits(size: float) -> int:
+    """Digits of the column and of the row in an id (as riskmap.grid.cellid writes them)."""
+    per_km = int(1000 // size)
+    return len(str(per_km - 1)) if per_km > 1 else 0
+
+
+def _codes(values) -> tuple[list, list]:
+    """Dictionary encoding: (codes, uniques) of a column, in order of appearance."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object).fillna(""), sort=False)
+    return codes.tolist(), [str(u) for u in uniques]
+
+
+def cell_index(cells: gpd.GeoDataFrame, top: gpd.GeoDataFrame, frame: Grid) -> dict:
+    """Every exported cell as columns: position, labels, score, class and its main factors.
+
+    Ids are rebuilt in the page from the position (checked here against the
+    cells' own ids; they travel as text only where they would differ), the
+    factors' phrases are given once and referred to by number.
+    """
     if not len(cells):
-        return {}
+        return {"n": 0}
+    s = frame.cell
+    x0, y0 = frame.x0, frame.y0 - frame.nrows * s
     b = shapely.bounds(cells.geometry.values)
-    t = Transformer.from_crs(cells.crs, "EPSG:4326", always_xy=True)
-    lon0, lat0 = t.transform(b[:, 0], b[:, 1])
-    lon1, lat1 = t.transform(b[:, 2], b[:, 3])
-    bounds = np.round(np.column_stack([lat0, lon0, lat1, lon1]), 6).tolist()
-    cls = cells["class"].to_numpy().astype(int).tolist()
-    why = np.where(cells["class"].to_numpy() >= 4, cells["top_factors"].to_numpy(), None)
-    out = {}
-    # columns are pulled out once; the loop only assembles plain Python values
-    for cid, bb, town, vil, score, c, f in zip(
-            cells["id"].tolist(), bounds, cells["township"].tolist(),
-            cells["village"].tolist(), cells["score"].astype(float).tolist(), cls,
-            why.tolist(), strict=True):
-        rec = {"b": [bb[:2], bb[2:]], "t": town, "v": vil, "s": score, "c": c}
-        if f is not None:
-            rec["f"] = f
-        out[cid] = rec
+    i = np.rint((b[:, 0] - x0) / s).astype(np.int64)
+    j = np.rint((b[:, 1] - y0) / s).astype(np.int64)
+    t, towns = _codes(cells["township"])
+    v, villages = _codes(cells["village"])
+    tf = cells["top_factors"].fillna("").astype(str).reset_index(drop=True)
+    parts = tf.str.split("; ").explode()
+    parts = parts[parts != ""]
+    k, phrases = _codes(parts.to_numpy())
+    counts = parts.groupby(level=0).size().reindex(range(len(tf)), fill_value=0)
+    out = {"n": len(cells), "i": i.tolist(), "j": j.tolist(), "t": t, "towns": towns,
+           "v": v, "villages": villages,
+           "s": np.rint(cells["score"].to_numpy(dtype=float) * 100).astype(np.int64).tolist(),
+           "c": cells["class"].to_numpy().astype(int).tolist(),
+           "fn": counts.to_numpy().astype(int).tolist(), "fk": k, "phrases": phrases,
+           "top": np.flatnonzero(cells["id"].isin(set(top["id"])).to_numpy()).tolist()}
+    rebuilt = cell_ids(x0 + i * s, y0 + j * s, s)
+    if not np.array_equal(rebuilt.astype(str), cells["id"].to_numpy().astype(str)):
+        out["ids"] = cells["id"].astype(str).tolist()
     return out
+
+
+# --- input layers -------------------------------------------------------------------------
+
+def _columns_of(gdf: gpd.GeoDataFrame, keep) -> dict:
+    """Attribute columns, each a list or (when values repeat) codes into its values."""
+    out = {}
+    for c in keep:
+        col = gdf[c]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            vals = col.astype(float).round(6).astype(object).where(col.notna(), None).tolist()
+        else:
+            vals = col.astype("string").astype(object).where(col.notna(), None).tolist()
+        n_unique = col.nunique(dropna=False)
+        if n_unique * 2 <= len(col):
+            codes, uniques = pd.factorize(pd.Series(vals, dtype=object), use_na_sentinel=False)
+            out[str(c)] = {"k": codes.tolist(), "u": [_plain(x) for x in uniques]}
+        else:
+            out[str(c)] = vals
+    return out
+
+
+def _point_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
+    """Points one by one (1e-5° ≈ 1 m), or counted per patrol cell beyond :data:`POINTS_MAX`."""
+    g = gdf.explode(index_parts=False)
+    g = g.loc[~g.geometry.is_empty]
+    if len(g) > POINTS_MAX:
+        xy = shapely.get_coordinates(g.to_crs(frame.crs).geometry.values)
+        s = frame.cell
+        u = (xy[:, 0] - frame.x0) / s
+        v = (xy[:, 1] - (frame.y0 - frame.nrows * s)) / s
+        size = 1
+        while True:  # coarser squares until the layer has few enough of them
+            bi, bj = np.floor(u / size).astype(np.int64), np.floor(v / size).astype(np.int64)
+            key, n = np.unique(np.column_stack([bi, bj]), axis=0, return_counts=True)
+            if len(key) <= BINS_MAX:
+                break
+            size *= 2
+        return {"kind": "bins", "bin": size, "i": key[:, 0].tolist(), "j": key[:, 1].tolist(),
+                "n": n.tolist(), "points": len(g)}
+    ll = shapely.get_coordinates(g.to_crs(4326).geometry.values)
+    lat = np.rint(ll[:, 1] * 1e5).astype(np.int64)
+    lon = np.rint(ll[:, 0] * 1e5).astype(np.int64)
+    base = [int(lat.min()), int(lon.min())] if len(lat) else [0, 0]
+    return {"kind": "points", "base": base, "lat": (lat - base[0]).tolist(),
+            "lon": (lon - base[1]).tolist(), "props": _columns_of(g, keep)}
+
+
+def _input_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
+    types = set(gdf.geometry.geom_type.dropna().unique())
+    if types and types <= {"Point", "MultiPoint"}:
+        return _point_layer(gdf, keep, frame)
+    return {"kind": "features", "data": _geojson(gdf, keep)}
 
 
 def _leaflet() -> tuple[str, str]:
@@ -206,16 +363,17 @@ def _script_json(obj) -> str:
 def render_html(page: MapPage) -> str:
     """The complete, self-contained page as a string."""
     png, bounds = class_image(page.classes, page.grid)
-    legend = [{"cls": c, "text": CLASS_NAMES[c] + ("" if c == 1 else
-                                                   f" (≥ {page.thresholds[c - 2]:.1f})")}
+    legend = [{"cls": c, "name": CLASS_NAMES[c],
+               "thr": "" if c == 1 else f"(≥ {page.thresholds[c - 2]:.1f})"}
               for c in range(5, 0, -1)]
-    cols = ["id", "township", "village", "score", "class", "top_factors"]
+    frame = _frame(page)
     inputs = []
     for i, lyr in enumerate(page.inputs):
         keep = [c for c in lyr.gdf.columns if c != lyr.gdf.geometry.name
                 and not str(c).startswith("_") and c != "synthetic"][:_KEEP_COLUMNS]
         inputs.append({"label": lyr.label, "colour": LAYER_COLOURS[i % len(LAYER_COLOURS)],
-                       "count": len(lyr.gdf), "on": lyr.on, "data": _geojson(lyr.gdf, keep)})
+                       "count": len(lyr.gdf), "on": lyr.on,
+                       **_input_layer(lyr.gdf, keep, frame)})
     data = {
         "title": page.title, "build_date": page.build_date, "marking": INTERNAL,
         "version": f"riskmap {__version__}",
@@ -227,8 +385,9 @@ def render_html(page: MapPage) -> str:
         "labels": _labels(page.villages if page.villages is not None and len(page.townships) == 1
                           else page.townships),
         "inputs": inputs,
-        "top": _geojson(page.top, cols), "top_label": page.top_label,
-        "cells": _search_index(page.cells),
+        "top_label": page.top_label,
+        "frame": frame_transforms(frame),
+        "cells": cell_index(page.cells, page.top, frame),
         "example_id": page.cells["id"].iat[0] if len(page.cells) else "",
         "basemaps": page.basemaps,
     }

@@ -92,6 +92,7 @@ def export_html(area: AreaContext, folder: Path) -> None:
         inputs=_map_layers(project, clipped),
         note=f"{project.name} · 评分 {s.thresholds[-1]:.1f} 以上为5级",
         basemaps=basemaps(project.map.get("basemap"), project.map.get("tianditu_key")),
+        patrol=area.pgrid,
     )
     t0 = time.perf_counter()
     size = write_html(folder / "map.html", page)

@@ -4,7 +4,10 @@
 (function () {
   "use strict";
   var D = JSON.parse(document.getElementById("riskmap-data").textContent);
-  var COL = D.colours;
+  var COL = D.colours, F = D.frame, C = D.cells;
+  var narrow = window.matchMedia ? window.matchMedia("(max-width: 700px)").matches
+    : window.innerWidth <= 700;
+  if (narrow) document.body.classList.add("rm-narrow");
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
@@ -14,7 +17,51 @@
   }
   function esc(s) { var d = document.createElement("div"); d.textContent = String(s); return d.innerHTML; }
 
-  var map = L.map("map", { preferCanvas: false, zoomControl: true });
+  // --- the patrol frame: (u, v) in patrol cells from its south-west corner <-> lat/lon ---
+  function poly(P, a, b) {
+    var s = (a - P.c[0]) / P.c[1], t = (b - P.c[2]) / P.c[3], x = 0, y = 0;
+    for (var n = 0; n < P.t.length; n++) {
+      var m = Math.pow(s, P.t[n][0]) * Math.pow(t, P.t[n][1]);
+      x += P.k[0][n] * m; y += P.k[1][n] * m;
+    }
+    return [x, y];
+  }
+  function ll(u, v) { return poly(F.fwd, u, v); }          // [lat, lon]
+  function uv(lat, lon) { return poly(F.inv, lat, lon); }  // [u, v]
+  function pad(n, d) { var s = String(n); while (s.length < d) s = "0" + s; return s; }
+  // the id riskmap.grid.cellid gives the cell whose south-west corner is (i, j)
+  function idAt(i, j) {
+    var x = Math.round(F.x0 + i * F.size), y = Math.round(F.y0 + j * F.size);
+    var e = Math.floor(x / 1000), n = Math.floor(y / 1000), id = e + "-" + n;
+    if (F.digits) {
+      id += "-" + pad(Math.floor((x - e * 1000) / F.size), F.digits)
+        + pad(Math.floor((y - n * 1000) / F.size), F.digits);
+    }
+    return id;
+  }
+
+  // --- the exported cells, as columns ---
+  var N = C.n || 0, ids = C.ids || [], at = {}, byId = {}, first = [];
+  for (var k = 0, off = 0; k < N; k++) {
+    if (!C.ids) ids.push(idAt(C.i[k], C.j[k]));
+    at[C.i[k] + "," + C.j[k]] = k;
+    byId[ids[k]] = k;
+    first.push(off);
+    off += C.fn[k];
+  }
+  window.riskmapCellIds = ids;
+  function record(k) {
+    var f = [];
+    for (var n = first[k]; n < first[k] + C.fn[k]; n++) f.push(C.phrases[C.fk[n]]);
+    return { id: ids[k], township: C.towns[C.t[k]], village: C.villages[C.v[k]],
+             score: C.s[k] / 100, "class": C.c[k], factors: f };
+  }
+  function corners(k) {
+    var i = C.i[k], j = C.j[k];
+    return [ll(i, j), ll(i + 1, j), ll(i + 1, j + 1), ll(i, j + 1)];
+  }
+
+  var map = L.map("map", { preferCanvas: false, zoomControl: !narrow, zoomSnap: narrow ? 0.25 : 1 });
   window.riskmapMap = map;
   var overlays = {};
 
@@ -38,11 +85,13 @@
     [["网格编号", p.id], ["乡镇", p.township], ["村", p.village], ["评分", p.score], ["等级", p["class"]]]
       .forEach(function (r) { var tr = el("tr"); tr.appendChild(el("td", null, r[0])); tr.appendChild(el("td", null, r[1])); t.appendChild(tr); });
     box.appendChild(t);
-    if (p.top_factors) {
-      box.appendChild(el("div", null, "主要风险因素:"));
+    box.appendChild(el("div", null, "主要风险因素:"));
+    if (p.factors.length) {
       var ul = el("ul");
-      String(p.top_factors).split("; ").forEach(function (f) { ul.appendChild(el("li", null, f)); });
+      p.factors.forEach(function (f) { ul.appendChild(el("li", null, f)); });
       box.appendChild(ul);
+    } else {
+      box.appendChild(el("div", "rm-none", "无明显风险因素 (no notable factor)"));
     }
     return box;
   }
@@ -51,7 +100,7 @@
   function outline(gj, style, label) {
     return L.geoJSON(gj, {
       style: style, interactive: !!label,
-      pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 2 }); },
+      pointToLayer: function (f, p) { return L.circleMarker(p, { radius: 2 }); },
       onEachFeature: function (f, layer) {
         if (label && f.properties && f.properties.name) layer.bindTooltip(el("span", null, f.properties.name), { sticky: true });
       }
@@ -66,71 +115,157 @@
   })).addTo(map);
   overlays["地名 (names)"] = names;
 
-  // input layers, each a toggle
-  D.inputs.forEach(function (lyr) {
-    var g = L.geoJSON(lyr.data, {
+  // input layers, each a toggle: features, points (columns), or counts per patrol cell
+  function value(col, n) { return Array.isArray(col) ? col[n] : col.u[col.k[n]]; }
+  function pointBox(lyr, n) {
+    var box = el("div", "rm-popup");
+    box.appendChild(el("b", null, lyr.label));
+    Object.keys(lyr.props).forEach(function (c) { box.appendChild(el("div", null, c + ": " + value(lyr.props[c], n))); });
+    return box;
+  }
+  function binBox(lyr, n) {
+    var box = el("div", "rm-popup");
+    box.appendChild(el("b", null, lyr.label));
+    box.appendChild(el("div", null, lyr.n[n] + " 处 (points)"));
+    box.appendChild(el("div", null, lyr.bin === 1 ? "网格 " + idAt(lyr.i[n], lyr.j[n])
+      : "约 " + lyr.bin * F.size + " m 方格 (square)"));
+    return box;
+  }
+  function inputLayer(lyr) {
+    var style = { radius: 4, color: lyr.colour, weight: 1, fillOpacity: 0.8, bubblingMouseEvents: false };
+    var ms = [], n;
+    if (lyr.kind === "points") {
+      for (n = 0; n < lyr.lat.length; n++) {
+        var m = L.circleMarker([(lyr.base[0] + lyr.lat[n]) / 1e5, (lyr.base[1] + lyr.lon[n]) / 1e5], style);
+        m.rmN = n; ms.push(m);
+      }
+      return L.featureGroup(ms).bindPopup(function (l) { return pointBox(lyr, l.rmN); });
+    }
+    if (lyr.kind === "bins") {
+      for (n = 0; n < lyr.n.length; n++) {
+        var h = lyr.bin / 2, r = 3 + Math.min(9, 2 * Math.log(lyr.n[n]) / Math.LN2);
+        var b = L.circleMarker(ll(lyr.i[n] * lyr.bin + h, lyr.j[n] * lyr.bin + h),
+                               L.extend({}, style, { radius: r, fillOpacity: 0.6 }));
+        b.rmN = n; ms.push(b);
+      }
+      return L.featureGroup(ms).bindPopup(function (l) { return binBox(lyr, l.rmN); });
+    }
+    return L.geoJSON(lyr.data, {
+      bubblingMouseEvents: false,
       style: function () { return { color: lyr.colour, weight: 1.5, fillOpacity: 0.05 }; },
-      pointToLayer: function (f, ll) { return L.circleMarker(ll, { radius: 4, color: lyr.colour, weight: 1, fillOpacity: 0.8 }); },
+      pointToLayer: function (f, p) { return L.circleMarker(p, style); },
       onEachFeature: function (f, layer) {
         var p = f.properties || {};
         var box = el("div", "rm-popup");
         box.appendChild(el("b", null, lyr.label));
-        Object.keys(p).forEach(function (k) { box.appendChild(el("div", null, k + ": " + p[k])); });
+        Object.keys(p).forEach(function (c) { box.appendChild(el("div", null, c + ": " + p[c])); });
         layer.bindPopup(box);
       }
     });
+  }
+  D.inputs.forEach(function (lyr) {
+    var g = inputLayer(lyr);
     overlays[esc(lyr.label) + " (" + lyr.count + ")"] = g;
     if (lyr.on) g.addTo(map);
   });
 
-  // the top cells: vector squares with their breakdown
-  var cellsById = {};
-  var top = L.geoJSON(D.top, {
-    style: function (f) { return { color: "#7f0000", weight: 1, fillColor: COL[f.properties["class"]], fillOpacity: 0.55 }; },
-    onEachFeature: function (f, layer) { layer.bindPopup(popupFor(f.properties)); cellsById[f.properties.id] = layer; }
-  }).addTo(map);
-  overlays[esc(D.top_label) + " (" + D.top.features.length + ")"] = top;
+  // the top cells: vector squares; a tap anywhere on an exported cell shows its breakdown
+  var top = L.layerGroup((C.top || []).map(function (k) {
+    return L.polygon(corners(k), { color: "#7f0000", weight: 1, fillColor: COL[C.c[k]], fillOpacity: 0.55, interactive: false });
+  })).addTo(map);
+  overlays[esc(D.top_label) + " (" + (C.top || []).length + ")"] = top;
+  var mark = null;
+  function showCell(k, zoom) {
+    var cs = corners(k);
+    if (mark) map.removeLayer(mark);
+    mark = L.polygon(cs, { color: "#0033ff", weight: 2, fill: false, interactive: false }).addTo(map);
+    if (zoom) map.fitBounds(L.latLngBounds(cs), { maxZoom: 16, animate: false });
+    L.popup({ maxWidth: narrow ? 260 : 320, autoPanPadding: [8, 8] })
+      .setLatLng(ll(C.i[k] + 0.5, C.j[k] + 0.5)).setContent(popupFor(record(k))).openOn(map);
+  }
+  // for tests and for links: a cell's record and corners by id
+  window.riskmapShowCell = function (id) { if (byId[id] !== undefined) showCell(byId[id], true); };
+  window.riskmapCell = function (id) { return byId[id] === undefined ? null : record(byId[id]); };
+  window.riskmapCorners = function (id) { return byId[id] === undefined ? null : corners(byId[id]); };
+  map.on("click", function (e) {
+    var q = uv(e.latlng.lat, e.latlng.lng), k = at[Math.floor(q[0]) + "," + Math.floor(q[1])];
+    if (k !== undefined) showCell(k, false);
+  });
 
-  L.control.layers(bases, overlays, { collapsed: false }).addTo(map);
-  L.control.scale({ metric: true, imperial: false, maxWidth: 160 }).addTo(map);
+  L.control.layers(bases, overlays, { collapsed: narrow }).addTo(map);
+  L.control.scale({ metric: true, imperial: false, maxWidth: narrow ? 100 : 160 }).addTo(map);
 
-  // title and confidentiality mark
+  // title and confidentiality mark (on a phone: the title and mark; a tap shows the rest)
   var Title = L.Control.extend({ options: { position: "topleft" }, onAdd: function () {
     var b = el("div", "rm-box rm-title");
     b.appendChild(el("b", null, D.title)); b.appendChild(el("br"));
-    b.appendChild(el("span", null, D.build_date + " · " + D.version + " · "));
+    var more = el("span", "rm-more", D.build_date + " · " + D.version + " · ");
+    b.appendChild(more);
     b.appendChild(el("span", "rm-mark", D.marking));
-    if (D.note) { b.appendChild(el("br")); b.appendChild(el("small", null, D.note)); }
+    if (D.note) { var n = el("span", "rm-more"); n.appendChild(el("br")); n.appendChild(el("small", null, D.note)); b.appendChild(n); }
+    b.onclick = function () { b.classList.toggle("rm-open"); };
+    L.DomEvent.disableClickPropagation(b);
     return b; } });
   new Title().addTo(map);
 
-  // legend with the class breaks
+  // legend with the class breaks (one line on a phone)
   var Legend = L.Control.extend({ options: { position: "bottomright" }, onAdd: function () {
     var b = el("div", "rm-box rm-legend");
     b.appendChild(el("b", null, "优先级 (priority)"));
     D.legend.forEach(function (r) {
       var row = el("div"); var sw = el("i"); sw.style.background = COL[r.cls];
-      row.appendChild(sw); row.appendChild(el("span", null, r.text)); b.appendChild(row); });
+      row.appendChild(sw); row.appendChild(el("span", null, r.name));
+      if (r.thr) row.appendChild(el("span", "rm-thr", " " + r.thr));
+      b.appendChild(row); });
     return b; } });
   new Legend().addTo(map);
 
-  // search by cell id (any exported cell of this area)
+  // search by cell id: full-width digits, spaces, other dashes, no dashes, or the
+  // short form printed on the sheet (the last part of the id)
+  function norm(s) {
+    s = String(s || "");
+    if (s.normalize) s = s.normalize("NFKC");
+    s = s.replace(/[\s\u2010-\u2015\u2212\u30fc\uff0d_~\uff5e.,\uff0c\u3002\u3001\/\\:;]+/g, "-");
+    return s.replace(/[^0-9-]/g, "").replace(/-+/g, "-").replace(/^-|-$/g, "");
+  }
+  var dashless = null;
+  function find(q) {
+    var key = norm(q), digits = key.replace(/-/g, ""), out = [], k;
+    if (!digits) return [];
+    if (byId[key] !== undefined) return [byId[key]];
+    if (!dashless) {
+      dashless = {};
+      for (k = 0; k < N; k++) { var d = ids[k].replace(/-/g, ""); (dashless[d] = dashless[d] || []).push(k); }
+    }
+    if (dashless[digits]) return dashless[digits].slice();
+    for (k = 0; k < N; k++) {
+      var id = ids[k], last = id.slice(id.lastIndexOf("-") + 1);
+      if (key.indexOf("-") >= 0 ? id.slice(-key.length - 1) === "-" + key : last === key) out.push(k);
+    }
+    if (!out.length && digits.length >= 3) {
+      for (k = 0; k < N; k++) { var dd = ids[k].replace(/-/g, ""); if (dd.slice(-digits.length) === digits) out.push(k); }
+    }
+    return out.sort(function (a, b) { return C.c[b] - C.c[a] || C.s[b] - C.s[a]; });
+  }
+  window.riskmapFind = function (q) { return find(q).map(function (k) { return ids[k]; }); };
   var Search = L.Control.extend({ options: { position: "topleft" }, onAdd: function () {
     var b = el("div", "rm-box rm-search");
     var input = el("input"); input.placeholder = "网格编号 如 " + (D.example_id || "");
+    input.setAttribute("inputmode", "text"); input.setAttribute("autocomplete", "off");
     var btn = el("button", null, "查找"); var msg = el("div", "rm-msg");
     b.appendChild(input); b.appendChild(btn); b.appendChild(msg);
     function go() {
-      var id = input.value.trim(); msg.textContent = "";
-      if (cellsById[id]) { map.fitBounds(cellsById[id].getBounds(), { maxZoom: 16 }); cellsById[id].openPopup(); return; }
-      var c = D.cells[id];
-      if (c) {
-        var m = L.rectangle(c.b, { color: "#00f", weight: 2, fill: false }).addTo(map);
-        map.fitBounds(c.b, { maxZoom: 16 });
-        m.bindPopup(popupFor({ id: id, township: c.t, village: c.v, score: c.s, "class": c.c, top_factors: c.f })).openPopup();
-        return;
-      }
-      msg.textContent = "未找到 " + id + " (不在本区域的3级以上网格中)";
+      var q = input.value.trim(), hits = find(q);
+      msg.textContent = "";
+      if (hits.length === 1) { showCell(hits[0], true); return; }
+      if (!hits.length) { msg.textContent = "未找到 " + q + " (不在本区域的3级以上网格中)"; return; }
+      msg.appendChild(el("div", null, q + ": " + hits.length + " 个网格, 请选择 (pick one)"));
+      hits.slice(0, 8).forEach(function (k) {
+        var p = el("button", "rm-pick", ids[k] + " · " + C.c[k] + "级");
+        p.onclick = function () { msg.textContent = ""; showCell(k, true); };
+        msg.appendChild(p);
+      });
+      if (hits.length > 8) msg.appendChild(el("div", null, "… +" + (hits.length - 8)));
     }
     btn.onclick = go; input.onkeydown = function (e) { if (e.key === "Enter") go(); };
     L.DomEvent.disableClickPropagation(b);
