@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import zipfile
 from xml.etree import ElementTree as ET
@@ -12,7 +13,14 @@ from test_plan import Tiny
 
 from riskmap.errors import ExportError
 from riskmap.export.atomic import atomic_file
-from riskmap.export.fieldfiles import GPX_NS, KML_NS, write_gpx, write_kmz
+from riskmap.export.fieldfiles import (
+    GPX_NS,
+    KML_NS,
+    ovital_lines,
+    write_gpx,
+    write_kmz,
+    write_ovital_txt,
+)
 from riskmap.grid.cellid import parse_cell_id
 
 K = {"k": KML_NS}
@@ -32,6 +40,7 @@ def plans(tmp_path_factory):
                 c.responsible = "王<i>"
         write_kmz(tp, folder / f"{tp.township}.kmz")
         write_gpx(tp, folder / f"{tp.township}.gpx")
+        write_ovital_txt(tp, folder / f"{tp.township}.txt")
         out[tp.township] = tp
     return out, folder
 
@@ -66,10 +75,16 @@ def test_kmz(plans):
                 pms = vf.findall("k:Placemark", K)
                 assert len(pms) == len(v.cells) + 2  # start, cells, route
                 cells = [p for p in pms if p.find("k:MultiGeometry", K) is not None]
+                # named by visit number and id, the number of plan.pdf and the ledger
                 assert [p.findtext("k:name", namespaces=K) for p in cells] == [
-                    c.cell_id for c in v.cells]
+                    f"{c.no:02d} {c.cell_id}" for c in v.cells]
                 for p, c in zip(cells, v.cells, strict=True):
-                    parse_cell_id(p.findtext("k:name", namespaces=K), 100)
+                    no, cid = p.findtext("k:name", namespaces=K).split(" ")
+                    assert int(no) == c.no
+                    parse_cell_id(cid, 100)
+                    data = {d.get("name"): d.findtext("k:value", namespaces=K)
+                            for d in p.findall("k:ExtendedData/k:Data", K)}
+                    assert data["序号"] == str(c.no) and data["网格编号"] == c.cell_id
                     style = p.findtext("k:styleUrl", namespaces=K)
                     assert style == ("#random" if c.reason == "随机抽查" else f"#class{c.cls}")
                     ring = p.find("k:MultiGeometry/k:Polygon/k:outerBoundaryIs/k:LinearRing/"
@@ -99,8 +114,10 @@ def test_gpx(plans):
             assert -90 <= lat <= 90 and -180 <= lon <= 180
             assert 37 < lat < 38 and 113 < lon < 114
         cell_names = [w.findtext("g:name", namespaces=G) for w in wpts[:len(tp.cells)]]
-        assert cell_names == [c.cell_id for c in tp.cells]
-        assert all(n.isascii() and len(n) <= 14 for n in cell_names)
+        assert cell_names == [f"{c.no:02d} {c.cell_id}" for c in tp.cells]
+        assert [c.no for c in tp.cells] == list(range(1, len(tp.cells) + 1))
+        assert all(n.isascii() and len(n) <= len(c.cell_id) + 1 + max(2, len(str(c.no)))
+                   for n, c in zip(cell_names, tp.cells, strict=True))
         starts = [w.findtext("g:name", namespaces=G) for w in wpts[len(tp.cells):]]
         assert all(s[:3].isascii() for s in starts)  # ASCII first: "S01 东一村"
         # schema order inside wpt: name before cmt, desc, sym, type
@@ -109,10 +126,48 @@ def test_gpx(plans):
         rtes = root.findall("g:rte", G)
         assert len(rtes) == len(tp.villages)
         for r, v in zip(rtes, tp.villages, strict=True):
-            assert len(r.findall("g:rtept", G)) == len(v.cells) + 2
+            pts = r.findall("g:rtept", G)
+            assert len(pts) == len(v.cells) + 2
+            assert [p.findtext("g:name", namespaces=G) for p in pts[1:-1]] == [
+                c.label for c in v.cells]
         # all waypoints come before the routes (GPX 1.1 sequence)
         kinds = [el.tag.split("}")[1] for el in root]
         assert kinds == ["metadata"] + ["wpt"] * len(wpts) + ["rte"] * len(rtes)
+
+
+def test_ovital_txt(plans):
+    """奥维 TXT: one point a line, 名称 经度 纬度 备注… separated by single spaces, WGS84,
+    GB18030 with CRLF; names carry the visit number and the cell id, no spaces in them."""
+    tps, folder = plans
+    for name, tp in tps.items():
+        raw = (folder / f"{name}.txt").read_bytes()
+        assert not raw.startswith(b"\xef\xbb\xbf") and raw.endswith(b"\r\n")
+        lines = raw.decode("gb18030").split("\r\n")[:-1]
+        assert len(lines) == len(tp.cells) + len(tp.villages)
+        for line, c in zip(lines, tp.cells, strict=False):
+            fields = line.split(" ")
+            assert "" not in fields  # one space between fields, none doubled
+            assert fields[0] == f"{c.no:02d}_{c.cell_id}"
+            lon, lat = float(fields[1]), float(fields[2])
+            assert (lon, lat) == pytest.approx((c.lon, c.lat), abs=1e-7)
+            assert 113 < lon < 114 and 37 < lat < 38  # WGS84, longitude first
+            remark = " ".join(fields[3:])
+            assert c.village in remark and c.priority.replace(" ", "_") in remark
+            assert f"编号{c.no}" in remark
+        starts = lines[len(tp.cells):]
+        assert [s.split(" ")[0] for s in starts] == [f"S{i:02d}_{v.village}" for i, v in
+                                                    enumerate(tp.villages, start=1)]
+        assert all("起点" in s for s in starts)
+    # a name with spaces cannot shift the fields: whitespace becomes "_"
+    tp = copy.deepcopy(next(iter(tps.values())))
+    tp.villages[0].village = "东 一\t村"
+    for c in tp.villages[0].cells:
+        c.village, c.top_factors = "东 一\t村", "关闭矿井 120 m (+9)"
+    lines = ovital_lines(tp)
+    first = lines[0].split(" ")
+    assert first[0] == f"01_{tp.cells[0].cell_id}" and float(first[1]) == pytest.approx(
+        tp.cells[0].lon, abs=1e-7)
+    assert "东_一_村" in first and lines[len(tp.cells)].startswith("S01_东_一_村 ")
 
 
 def test_atomic_file(tmp_path):

@@ -129,12 +129,15 @@ def test_plan_rule(tiny):
             assert len(top) == 5 and all(c.cls >= 3 for c in top)
             assert len(rnd) == 1 and rnd[0].priority.endswith("随机抽查")
             assert [c.seq for c in v.cells] == list(range(1, len(v.cells) + 1))
+            assert all(c.label == f"{c.no:02d} {c.cell_id}" for c in v.cells)
             assert len({c.cell_id for c in v.cells}) == len(v.cells)
             # the top cells are the village's best cells of class >= 3
             vi = tiny.surface.village_names.index(v.village) + 1
             mask = (tiny.surface.village == vi) & (cls >= 3)
             best = np.sort(tiny.surface.p_score[mask])[::-1][:5]
             assert sorted((c.score for c in top), reverse=True) == pytest.approx(best, abs=0.01)
+        # the visit numbers run through the township, village after village
+        assert [c.no for c in tp.cells] == list(range(1, len(tp.cells) + 1))
     east = plans[0]
     v1 = east.villages[0]
     assert v1.start_kind == "村委会" and v1.start == (X0 + 1100, Y0 + 100)
@@ -231,8 +234,11 @@ def test_run_plan_writes_files_atomically(tmp_path):
     rep = run_plan(project, "2026-W49", out=out)
     for t in ("东镇", "西镇"):
         names = sorted(p.name for p in (out / t).iterdir())
-        assert names == ["ledger.csv", "ledger.xlsx", "patrol.gpx", "patrol.kmz"]
-    assert len(rep.files) == 8 and set(rep.run_ids) == {"东镇", "西镇"}
+        assert names == ["ledger.csv", "ledger.xlsx", "patrol.gpx", "patrol.kmz",
+                         "patrol_ovital.txt", "plan.pdf"]
+    assert len(rep.files) == 12 and set(rep.run_ids) == {"东镇", "西镇"}
+    assert {t: s.pages for t, s in rep.sheets.items()} == {"东镇": 1, "西镇": 1}
+    assert (out / "东镇" / "plan.pdf").read_bytes()[:5] == b"%PDF-"
     before = (out / "东镇" / "ledger.csv").read_bytes()
     with pytest.raises(ExportError, match="--overwrite"):
         run_plan(project, "2026-W49", out=out)

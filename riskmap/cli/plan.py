@@ -24,7 +24,7 @@ week_opt = click.option("--week", required=True, metavar="YYYY-Www",
               help="Root folder; files go to OUT/<township>/ (default: <output>/plan/<week>).")
 @click.option("--overwrite", is_flag=True, help="Replace existing plan files.")
 @click.option("--paper", type=click.Choice(["A4", "A3"]), default="A4", show_default=True,
-              help="Printed page of the ledger.")
+              help="Paper of plan.pdf and of the ledger's print setup.")
 @click.option("--no-record", is_flag=True,
               help="Do not store the plan in the history database (a dry run).")
 @verbose_opt
@@ -33,10 +33,13 @@ week_opt = click.option("--week", required=True, metavar="YYYY-Www",
 @click.pass_context
 def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbose, quiet,
          debug):
-    """Write the week's patrol plan for PROJECT (生成周巡查计划、台账、KMZ、GPX).
+    """Write the week's patrol plan for PROJECT (生成周巡查计划图、台账、KMZ、GPX、奥维 TXT).
 
-    Per township: ledger.xlsx (a sheet per village + 汇总), ledger.csv, patrol.kmz,
-    patrol.gpx; the plan is stored in the project's history database.
+    Per township: plan.pdf (the cells numbered in visiting order at 1:25 000 or
+    larger, a page per village or group of villages, with the table to tick),
+    ledger.xlsx (a sheet per village + 汇总), ledger.csv, patrol.kmz, patrol.gpx and
+    patrol_ovital.txt, every cell under the same number; the plan is stored in the
+    project's history database.
     """
     from riskmap.field.week import Week
     from riskmap.pipeline.field import run_plan
@@ -53,13 +56,14 @@ def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbos
                       overwrite=overwrite, paper=paper, progress=progress,
                       record=not no_record)
     if quiet < 2:
-        head = ["乡镇", "村", "网格", "随机抽查", "路线km", "输出目录"]
+        head = ["乡镇", "村", "网格", "随机抽查", "路线km", "图页", "输出目录"]
         rows = []
         for tp in report.plans:
+            sheet = report.sheets.get(tp.township)
             rows.append([tp.township, str(len(tp.villages)), str(len(tp.cells)),
                          str(sum(v.count("随机抽查") for v in tp.villages)),
                          f"{sum(v.length_m for v in tp.villages) / 1000:.1f}",
-                         str(report.folders[tp.township])])
+                         str(sheet.pages) if sheet else "", str(report.folders[tp.township])])
         echo_table(head, rows)
         click.echo(f"{wk}: 总用时 (total) {time.perf_counter() - t0:.1f} s")
 

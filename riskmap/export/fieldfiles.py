@@ -1,17 +1,30 @@
-"""Files for the phone and the handheld GPS: ``patrol.kmz`` and ``patrol.gpx``.
+"""Files for the phone and the handheld GPS: ``patrol.kmz``, ``patrol.gpx``, 奥维 TXT.
+
+Every cell is named by its visit number and id, ``"03 456-4190-37"``
+(:attr:`~riskmap.field.plan.PlanCell.label`): the number printed on plan.pdf and
+in the ledger's 序号 column.
 
 ``patrol.kmz`` (KML 2.2, WGS84) works offline in Google Earth and 奥维互动地图
 (Ovital): folders per township and village; per village the start point
-(village committee), one placemark per cell named by its id (the centre as an
+(village committee), one placemark per cell (the centre as an
 icon and the 100 m square as a polygon, styled by priority class; random checks
 have their own icon) with the factor breakdown in the description, and the
 route as a line. The icons are small PNGs drawn here and stored inside the KMZ,
 so nothing is fetched from the internet. KML is written with
 :mod:`xml.etree.ElementTree`, which escapes every text.
 
-``patrol.gpx`` (GPX 1.1) has one waypoint per cell named by the cell id (short
-ASCII, what a handheld shows), the start points and one route per village in
-visiting order.
+``patrol.gpx`` (GPX 1.1) has one waypoint per cell (short ASCII names, what a
+handheld shows), the start points and one route per village in visiting order.
+
+``patrol_ovital.txt`` is the waypoint text file that 奥维互动地图 imports (收藏夹 →
+导入, "txt 坐标文件", as Ovital's help on importing txt coordinate files describes
+it): one point per line, the fields separated by one space — 名称, 经度, 纬度
+(WGS84/CGCS2000 decimal degrees, longitude first, no offset flag: the flags
+``g``/``b`` would mark GCJ-02/BD-09) and then the 备注 fields (village, priority,
+responsible cadre, main factors), which 奥维 joins into the remark. A name holds
+no space, so it is ``03_456-4190-37``; start points are ``S01_<village>``.
+GB18030 (the ANSI code page of Chinese Windows, identical to GBK for every GBK
+character), CRLF, no header line: at import choose the fields 名称 经度 纬度 备注.
 
 Every file is written to a temporary file in its folder and moved into place
 (:func:`atomic_file`).
@@ -22,6 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
+import re
 import zipfile
 from functools import cache
 from typing import TYPE_CHECKING
@@ -124,7 +138,8 @@ def _coords(pairs) -> str:
 def cell_description(cell: PlanCell) -> str:
     """HTML description of a cell placemark (every value escaped)."""
     e = html.escape
-    lines = [f"<b>{e(cell.cell_id)}</b> · {e(cell.township)} {e(cell.village)} · 第 {cell.seq} 个",
+    lines = [f"<b>{e(cell.label)}</b> · {e(cell.township)} {e(cell.village)} · 编号 {cell.no} "
+             f"(本村第 {cell.seq} 个)",
              f"优先级 {e(cell.priority)} · 风险分 {cell.score:.1f}"
              + (f" (调整后 {cell.adj_score:.1f})" if cell.adj_score != cell.score else "")]
     if cell.adjustment:
@@ -184,11 +199,11 @@ def kml_document(tp: TownshipPlan) -> ET.Element:
         _sub(_sub(pm, "Point"), "coordinates", _coords([v.start_lonlat]))
         for c in v.cells:
             pm = _sub(vfold, "Placemark")
-            _text(pm, "name", c.cell_id)
+            _text(pm, "name", c.label)
             _sub(pm, "description", cell_description(c))
             _sub(pm, "styleUrl", f"#{_style_of(c)}")
             ext = _sub(pm, "ExtendedData")
-            for k, val in (("序号", c.seq), ("网格编号", c.cell_id), ("优先级", c.priority),
+            for k, val in (("序号", c.no), ("网格编号", c.cell_id), ("优先级", c.priority),
                            ("风险分", f"{c.score:.1f}"), ("村", c.village)):
                 dd = _sub(ext, "Data", name=k)
                 _text(dd, "value", val)
@@ -263,8 +278,9 @@ def gpx_document(tp: TownshipPlan) -> ET.Element:
         _gsub(w, "type", typ)
 
     for c in tp.cells:
-        wpt(c.lon, c.lat, c.cell_id, f"{c.seq:02d} {c.priority}",
-            f"{c.township} {c.village} 第{c.seq}个 {c.priority} 风险分{c.score:.0f}; "
+        wpt(c.lon, c.lat, c.label, c.priority,
+            f"{c.township} {c.village} 编号{c.no} (本村第{c.seq}个) {c.priority} "
+            f"风险分{c.score:.0f}; "
             f"{c.top_factors}", "Pin, Blue" if c.reason == "随机抽查" else _GPX_SYM[c.cls],
             c.priority)
     for i, v in enumerate(tp.villages, start=1):
@@ -275,7 +291,7 @@ def gpx_document(tp: TownshipPlan) -> ET.Element:
         _gsub(rte, "name", f"R{i:02d} {v.village}")
         _gsub(rte, "desc", f"{len(v.cells)} 个网格, {v.length_m / 1000:.2f} km (直线, 含返回)")
         _gsub(rte, "number", i)
-        pts = [(v.start_lonlat, f"S{i:02d}")] + [((c.lon, c.lat), c.cell_id) for c in v.cells]
+        pts = [(v.start_lonlat, f"S{i:02d}")] + [((c.lon, c.lat), c.label) for c in v.cells]
         pts.append((v.start_lonlat, f"S{i:02d}"))
         for (lon, lat), name in pts:
             rp = _gsub(rte, "rtept", lat=f"{lat:.7f}", lon=f"{lon:.7f}")
@@ -288,5 +304,43 @@ def write_gpx(tp: TownshipPlan, path, *, overwrite: bool = False) -> None:
     tree = gpx_document(tp)
     ET.indent(tree)
     data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(tree, encoding="utf-8")
+    with atomic_file(path, overwrite) as tmp:
+        tmp.write_bytes(data)
+
+
+# --------------------------------------------------------------------------- 奥维 TXT
+_SPACE = re.compile(r"\s+")
+
+
+def _field(text) -> str:
+    """One space-free field of the 奥维 TXT (runs of whitespace become ``_``)."""
+    return _SPACE.sub("_", str(text).strip()) or "-"
+
+
+def ovital_lines(tp: TownshipPlan) -> list[str]:
+    """The lines of ``patrol_ovital.txt``: cells in visit order, then the start points.
+
+    Each line is ``名称 经度 纬度 备注…`` separated by single spaces (see the
+    module docstring).
+    """
+    out = []
+    for c in tp.cells:
+        remark = [c.township, c.village, f"编号{c.no}", c.priority, f"风险分{c.score:.0f}"]
+        if c.responsible:
+            remark.append(f"责任人{c.responsible}")
+        if c.top_factors:
+            remark.append(c.top_factors)
+        out.append(" ".join([_field(f"{c.no:02d}_{c.cell_id}"), f"{c.lon:.7f}", f"{c.lat:.7f}",
+                             *map(_field, remark)]))
+    for i, v in enumerate(tp.villages, start=1):
+        out.append(" ".join([_field(f"S{i:02d}_{v.village}"), f"{v.start_lonlat[0]:.7f}",
+                             f"{v.start_lonlat[1]:.7f}", "起点", _field(v.start_kind),
+                             _field(v.township)]))
+    return out
+
+
+def write_ovital_txt(tp: TownshipPlan, path, *, overwrite: bool = False) -> None:
+    """Write ``patrol_ovital.txt`` (奥维 TXT waypoints, GB18030, CRLF)."""
+    data = "".join(line + "\r\n" for line in ovital_lines(tp)).encode("gb18030")
     with atomic_file(path, overwrite) as tmp:
         tmp.write_bytes(data)

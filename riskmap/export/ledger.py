@@ -2,9 +2,16 @@
 
 ``ledger.xlsx`` (xlsxwriter) has a summary sheet (汇总: the rule, per village the
 counts, route length and responsible cadre) and one sheet per village in
-visiting order, with the columns of :data:`LEDGER_HEADER`. Ids and phone numbers
-are text; 排查结果 has a dropdown of :data:`riskmap.field.schema.RESULTS`; the header
-row is frozen and repeats on every printed page; the page header and footer carry
+visiting order, with the columns of :data:`LEDGER_HEADER`. 序号 is the plan's
+visit number (the number on plan.pdf and in the KMZ/GPX/奥维 names). Coordinates
+are given twice: 经度/纬度 (WGS84) and, as Chinese surveyors write them, X = 北坐标
+(northing) and Y = 东坐标 (easting, with the Gauss-Krüger zone prefix), with a
+CRS line under the title naming the datum, projection, zone and central
+meridian (:func:`survey_axes`); the headers show "北坐标 X" and "东坐标 Y".
+Under each list: a note and a signature block (填报人, 审核人, 日期). Ids and
+phone numbers are text; 排查结果 has a dropdown of
+:data:`riskmap.field.schema.RESULTS`; the title (with the CRS line) and header rows
+are frozen and repeat on every printed page; the page header and footer carry
 内部资料 注意保密. ``ledger.csv`` is the same rows in UTF-8 with BOM.
 
 Ledgers name responsible cadres (from the project's ``roster``, read by
@@ -19,12 +26,16 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import math
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+from pyproj import CRS
 
+from riskmap.crs.meridian import working_meridian
 from riskmap.export.atomic import atomic_file
 from riskmap.field.schema import RESULTS
 from riskmap.marks import INTERNAL
@@ -32,15 +43,26 @@ from riskmap.marks import INTERNAL
 if TYPE_CHECKING:
     from riskmap.field.plan import TownshipPlan
 
+#: columns of a village sheet; X is the 北坐标 (northing) and Y the 东坐标 (easting, with
+#: the zone prefix), as Chinese surveyors write them; the sheet shows "北坐标 X" and
+#: "东坐标 Y" (a display format: the cells hold "X" and "Y", which ingest reads back)
 LEDGER_HEADER = ("序号", "网格编号", "乡镇", "村", "经度", "纬度", "X", "Y", "主要风险因素",
                  "优先级", "责任人", "联系电话", "排查日期", "排查人", "排查结果", "备注")
+#: how the X and Y headers are shown (Excel text formats)
+AXIS_LABELS = {"X": "北坐标", "Y": "东坐标"}
 COL = {h: i for i, h in enumerate(LEDGER_HEADER)}
 SUMMARY_SHEET = "汇总"
+#: rows above the column header of a village sheet: the title (with the CRS line under it)
+HEAD_ROWS = 1
+#: the signature block under each village's list
+SIGNATURES = ("填报人（签字）：", "审核人（签字）：", "日期：")
 #: empty rows under each village's list, for finds outside the list (coordinates, no id)
 SPARE_ROWS = 10
 _RISKY_START = ("=", "+", "-", "@", "\t", "\r")
 _SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 _PAPER = {"A4": 9, "A3": 8}
+_DATUMS = {"China 2000": "CGCS2000 (2000国家大地坐标系)", "Xian 1980": "西安80",
+           "Beijing 1954": "北京54", "World Geodetic System 1984 ensemble": "WGS84"}
 
 
 # --------------------------------------------------------------------------- text helpers
@@ -84,17 +106,96 @@ def _hf(text: str) -> str:
     return str(text).replace("&", "&&")
 
 
+# --------------------------------------------------------------------------- coordinates
+@dataclass(frozen=True)
+class SurveyAxes:
+    """How the ledger writes working-CRS coordinates the way Chinese surveyors do.
+
+    Attributes
+    ----------
+    zone : int or None
+        Gauss-Krüger zone number that the eastings (Y, 东坐标) carry in front,
+        None when they carry none (not a Gauss-Krüger CRS, or a meridian that
+        is no zone's).
+    add_m : float
+        Added to the working CRS's easting: ``zone × 1e6`` when the CRS's own
+        eastings carry no prefix, 0 when they do already.
+    line : str
+        The CRS line under the ledger's title.
+    """
+
+    zone: int | None
+    add_m: float
+    line: str
+
+    def xy(self, x, y) -> tuple[np.ndarray, np.ndarray]:
+        """(X = northing, Y = easting with the zone prefix) of working-CRS ``x, y``."""
+        return (np.round(np.asarray(y, float), 1),
+                np.round(np.asarray(x, float) + self.add_m, 1))
+
+
+def survey_axes(crs) -> SurveyAxes:
+    """The zone prefix and CRS line of a working CRS (see :class:`SurveyAxes`).
+
+    A transverse Mercator CRS with scale 1 on a Chinese meridian is read as
+    Gauss-Krüger: its zone is the 3-degree zone of the meridian (``CM / 3``)
+    unless the CRS is a 6-degree one (its name does not say 3-degree and the
+    meridian is ``6n − 3``), or the zone its false easting already carries.
+
+    Parameters
+    ----------
+    crs : str or pyproj.CRS
+        The project's working CRS.
+
+    Returns
+    -------
+    SurveyAxes
+    """
+    c = CRS.from_user_input(crs)
+    epsg = c.to_epsg()
+    name = f"{c.name} (EPSG:{epsg})" if epsg else c.name
+    datum = c.datum.name if c.datum is not None else "?"
+    datum = _DATUMS.get(datum, datum)
+    tail = "经度/纬度为 WGS84 (longitude/latitude: WGS84)。"
+    cm = working_meridian(c)
+    if cm is None:
+        return SurveyAxes(None, 0.0, f"坐标系 (CRS): {name}, 基准 {datum}; X = 北坐标 (northing), "
+                                     f"Y = 东坐标 (easting), 单位 m; {tail}")
+    fe = next((p.value for p in c.coordinate_operation.params
+               if p.name.lower() == "false easting"), 500_000.0)
+    carried = round((fe - 500_000.0) / 1e6)
+    if carried > 0 and math.isclose(fe, carried * 1e6 + 500_000.0):
+        zone, add, width = carried, 0.0, (3 if math.isclose(cm, 3 * carried) else 6)
+    elif "3-degree" not in c.name.lower() and cm % 6 == 3:
+        zone, add, width = int((cm + 3) // 6), ((cm + 3) // 6) * 1e6, 6
+    elif cm % 3 == 0:
+        zone, add, width = int(cm // 3), (cm // 3) * 1e6, 3
+    else:
+        return SurveyAxes(None, 0.0, f"坐标系 (CRS): {name}, 基准 {datum}, 高斯-克吕格投影, "
+                                     f"中央子午线 {cm:g}°E (无带号); X = 北坐标 (northing), "
+                                     f"Y = 东坐标 (easting), 单位 m; {tail}")
+    return SurveyAxes(zone, float(add), (
+        f"坐标系 (CRS): {name}, 基准 {datum}, 高斯-克吕格投影 {width}°带 第 {zone} 带, "
+        f"中央子午线 {cm:g}°E; X = 北坐标 (northing), Y = 东坐标 (easting, 前 {len(str(zone))} "
+        f"位为带号 {zone}), 单位 m; {tail}"))
+
+
 # --------------------------------------------------------------------------- rows
 def ledger_rows(tp: TownshipPlan) -> list[list]:
-    """The ledger's data rows (all villages, visiting order), values typed for writing."""
+    """The ledger's data rows (all villages, visiting order), values typed for writing.
+
+    序号 is the visit number (:attr:`~riskmap.field.plan.PlanCell.no`); X/Y as
+    :func:`survey_axes` writes them.
+    """
+    axes = survey_axes(tp.crs)
+    north, east = axes.xy([c.x for c in tp.cells], [c.y for c in tp.cells])
     rows = []
-    for c in tp.cells:
+    for c, n, e in zip(tp.cells, north.tolist(), east.tolist(), strict=True):
         why = c.top_factors or "无明显风险因素 (no notable factor)"
         if c.adjustment:
             why = f"{why}; {c.adjustment}"
-        rows.append([c.seq, c.cell_id, c.township, c.village, round(c.lon, 6), round(c.lat, 6),
-                     round(c.x, 1), round(c.y, 1), why, c.priority, c.responsible, c.phone,
-                     "", "", "", ""])
+        rows.append([c.no, c.cell_id, c.township, c.village, round(c.lon, 6), round(c.lat, 6),
+                     n, e, why, c.priority, c.responsible, c.phone, "", "", "", ""])
     return rows
 
 
@@ -155,7 +256,7 @@ def _formats(wb) -> dict:
     base = {"font_name": "宋体", "font_size": 10, "border": 1, "valign": "vcenter"}
     return {
         "title": wb.add_format({"bold": True, "font_size": 14, "font_name": "黑体",
-                                "align": "left", "valign": "vcenter"}),
+                                "align": "left", "valign": "vcenter", "text_wrap": True}),
         "head": wb.add_format({**base, "bold": True, "align": "center", "text_wrap": True,
                                "bg_color": "#D9D9D9"}),
         "text": wb.add_format({**base, "num_format": "@"}),
@@ -165,6 +266,13 @@ def _formats(wb) -> dict:
         "m": wb.add_format({**base, "num_format": "0.0"}),
         "km": wb.add_format({**base, "num_format": "0.00"}),
         "note": wb.add_format({"font_size": 10, "text_wrap": False}),
+        "title_run": wb.add_format({"bold": True, "font_size": 14, "font_name": "黑体"}),
+        "crs_run": wb.add_format({"font_size": 9, "font_name": "宋体", "font_color": "#333333"}),
+        **{f"head_{ax}": wb.add_format({**base, "bold": True, "align": "center",
+                                        "bg_color": "#D9D9D9", "num_format": f'"{lab} "@'})
+           for ax, lab in AXIS_LABELS.items()},
+        "sign": wb.add_format({"font_size": 11, "bold": True, "valign": "bottom"}),
+        "line": wb.add_format({"font_size": 11, "bottom": 1, "valign": "bottom"}),
         "mark": wb.add_format({"bold": True, "font_color": "#C00000"}),
     }
 
@@ -193,37 +301,47 @@ def _put(ws, r: int, c: int, value, fmt) -> None:
 
 def _village_sheet(ws, tp: TownshipPlan, village: str, rows: list[list], fmt, paper) -> None:
     n = len(LEDGER_HEADER)
+    h = HEAD_ROWS  # the column header's row
     ws.merge_range(0, 0, 0, n - 1, "", fmt["title"])
-    ws.write_string(0, 0, title(tp, village), fmt["title"])
-    ws.set_row(0, 24)
-    for c, h in enumerate(LEDGER_HEADER):
-        ws.write_string(1, c, h, fmt["head"])
-    ws.set_row(1, 20)
+    # the title, and under it (same cell, smaller) the CRS line
+    ws.write_rich_string(0, 0, fmt["title_run"], title(tp, village), fmt["crs_run"],
+                         "\n" + survey_axes(tp.crs).line, fmt["title"])
+    ws.set_row(0, 46)
+    for c, hd in enumerate(LEDGER_HEADER):
+        ws.write_string(h, c, hd, fmt[f"head_{hd}"] if hd in AXIS_LABELS else fmt["head"])
+    ws.set_row(h, 20)
     kinds = {"序号": "int", "经度": "deg", "纬度": "deg", "X": "m", "Y": "m",
              "主要风险因素": "wrap"}
     for i, row in enumerate(rows + [[""] * n] * SPARE_ROWS):
-        r = 2 + i
-        for c, h in enumerate(LEDGER_HEADER):
-            _put(ws, r, c, row[c], fmt[kinds.get(h, "text")])
-    last = 1 + len(rows) + SPARE_ROWS
+        r = h + 1 + i
+        for c, hd in enumerate(LEDGER_HEADER):
+            _put(ws, r, c, row[c], fmt[kinds.get(hd, "text")])
+    first, last = h + 1, h + len(rows) + SPARE_ROWS
     col = COL["排查结果"]
-    ws.data_validation(2, col, last, col, {
+    ws.data_validation(first, col, last, col, {
         "validate": "list", "source": list(RESULTS),
         "input_title": "排查结果", "input_message": " / ".join(RESULTS),
         "error_title": "排查结果", "error_message": "请从下拉列表选择: " + " / ".join(RESULTS),
         "error_type": "stop"})
     dcol = COL["排查日期"]
-    ws.data_validation(2, dcol, last, dcol, {
+    ws.data_validation(first, dcol, last, dcol, {
         "validate": "any", "input_title": "排查日期", "input_message": "如 2026-12-05"})
-    ws.write_string(last + 1, 0, "注：计划外发现请在空行填写经度、纬度 (网格编号可空)，"
-                    "排查结果从下拉列表选择；台账只记录网格与责任人，不记录涉嫌人员信息。"
-                    + INTERNAL, fmt["note"])
+    ws.write_string(last + 1, 0, "注：序号即巡查计划图 (plan.pdf) 与 KMZ/GPX/奥维 中的编号；"
+                    "计划外发现请在空行填写经度、纬度 (网格编号可空)，排查结果从下拉列表选择；"
+                    "台账只记录网格与责任人，不记录涉嫌人员信息。" + INTERNAL, fmt["note"])
+    sign = last + 3
+    ws.set_row(sign, 26)
+    for c, label in zip((0, 6, 11), SIGNATURES, strict=True):
+        ws.write_string(sign, c, label, fmt["sign"])
+    for c in (*range(2, 5), *range(8, 10)):  # the lines to sign on
+        ws.write_blank(sign, c, None, fmt["line"])
+    ws.merge_range(sign, 12, sign, 14, "      年    月    日", fmt["line"])
     widths = _widths(LEDGER_HEADER, rows, caps={"主要风险因素": 46})
     for c, w in enumerate(widths):
         ws.set_column(c, c, w)
-    ws.freeze_panes(2, 0)
-    ws.repeat_rows(0, 1)
-    ws.print_area(0, 0, last + 1, n - 1)
+    ws.freeze_panes(h + 1, 0)
+    ws.repeat_rows(0, h)
+    ws.print_area(0, 0, sign, n - 1)
     _page(ws, tp, paper, f"{village} 巡查台账")
 
 
@@ -270,8 +388,10 @@ def _summary_sheet(ws, tp: TownshipPlan, fmt, paper) -> None:
         r += 1
         ws.write_string(r, 0, line, fmt["note"])
     r += 1
-    ws.write_string(r, 0, f"坐标: 经纬度为 WGS84; X、Y 为 {tp.crs} 东坐标、北坐标 "
-                    "(m, easting, northing); 路线长度为直线距离, 含返回村委会。", fmt["note"])
+    ws.write_string(r, 0, survey_axes(tp.crs).line, fmt["note"])
+    r += 1
+    ws.write_string(r, 0, "序号即巡查计划图 (plan.pdf)、KMZ/GPX/奥维 中的编号; 路线长度为直线"
+                    "距离, 含返回村委会。", fmt["note"])
     r += 1
     ws.write_string(r, 0, f"{INTERNAL} · 台账只记录网格与责任人, 不记录涉嫌人员信息。", fmt["mark"])
     widths = _widths(head, body)

@@ -20,6 +20,12 @@ the build's. The visiting order starts at the village committee point
 (``village_points``; else a point inside the village polygon): a nearest-neighbour
 tour improved by 2-opt over the cell centres, straight-line length, back to the
 start. The rule is written into every output (:meth:`PlanConfig.rules`).
+
+Every cell also gets its **visit number** (:attr:`PlanCell.no`): 1, 2, 3, …
+through the township, village after village, each village's cells in its
+visiting order. It is the number printed on the plan sheet and carried by the
+ledger rows and the KMZ, GPX and 奥维 placemarks (:attr:`PlanCell.label`), so one
+number names one cell of the township's week everywhere.
 """
 
 from __future__ import annotations
@@ -78,6 +84,12 @@ class PlanCell:
     breakdown: list[tuple[str, float, str]] = field(default_factory=list)  # label, pts, value
     responsible: str = ""
     phone: str = ""
+    no: int = 0  # visit number in the township (see the module docstring)
+
+    @property
+    def label(self) -> str:
+        """Visit number and cell id, as the placemarks are named: ``"03 456-4190-37"``."""
+        return f"{self.no:02d} {self.cell_id}"
 
     @property
     def priority(self) -> str:
@@ -263,6 +275,8 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
                                        score, adj_score, adj, to_wgs, roster))
         tp = TownshipPlan(project.name, project.crs, tname, week, build_date, rules,
                           [p for p in plans if p.cells], cell_size=pg.cell)
+        for no, c in enumerate(tp.cells, start=1):  # the township's visit numbers
+            c.no = no
         if adj.finds or adj.negatives:
             tp.notes.append(f"历史调整 (history): {adj.finds} 个有发现网格, {adj.negatives} 个"
                             "已排查未发现网格 (全区)")

@@ -14,9 +14,11 @@ from pathlib import Path
 
 from riskmap.errors import RiskmapError
 from riskmap.export.atomic import check_free, lock, safe_name
-from riskmap.export.fieldfiles import write_gpx, write_kmz
+from riskmap.export.fieldfiles import write_gpx, write_kmz, write_ovital_txt
 from riskmap.export.fonts import find_cjk_font
 from riskmap.export.ledger import write_ledger_csv, write_ledger_xlsx
+from riskmap.export.pdf.layout import fmt_scale
+from riskmap.export.pdf.plansheet import PlanAreas, PlanSheetInfo, write_plan_pdf
 from riskmap.export.weekly import WEEKLY_FILES, write_weekly
 from riskmap.field.history import History, Week, open_history
 from riskmap.field.ingest import FileReport, ingest_file
@@ -29,9 +31,13 @@ from riskmap.load.roster import read_roster, read_village_points
 from riskmap.score.engine import compute
 
 __all__ = ["PLAN_FILES", "WEEKLY_FILES", "PlanReport", "default_plan_root",
-           "default_weekly_root", "ingest_files", "run_plan", "run_weekly", "write_plan"]
+           "default_weekly_root", "ingest_files", "plan_areas", "run_plan", "run_weekly",
+           "write_plan"]
 
-PLAN_FILES = ("ledger.xlsx", "ledger.csv", "patrol.kmz", "patrol.gpx")
+#: what ``plan`` writes per township: the plan sheet, the ledger (xlsx and its CSV twin),
+#: the phone and GPS files, the 奥维 waypoints; every cell carries the same visit number
+PLAN_FILES = ("plan.pdf", "ledger.xlsx", "ledger.csv", "patrol.kmz", "patrol.gpx",
+              "patrol_ovital.txt")
 
 
 @dataclass
@@ -44,6 +50,7 @@ class PlanReport:
     files: list[Path]
     seconds: float
     run_ids: dict[str, int] = field(default_factory=dict)
+    sheets: dict[str, PlanSheetInfo] = field(default_factory=dict)
 
 
 def default_plan_root(project: Project, week: Week) -> Path:
@@ -75,7 +82,7 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
         Replace existing files (else an existing file is an error, before
         anything is written).
     paper : {"A4", "A3"}
-        Print setup of the ledger.
+        Paper of the plan sheet and print setup of the ledger.
     progress : callable, optional
         Called with a short message per step.
     record : bool
@@ -115,6 +122,7 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
     for t in wanted:
         for f in PLAN_FILES:
             check_free(folders[t] / f, overwrite)
+    font = find_cjk_font(project.map.get("font"))  # before the heavy work: plan.pdf needs one
     roster = read_roster(project)
     vpoints = read_village_points(project)
     if progress:
@@ -134,26 +142,65 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
             if progress:
                 progress(f"输出 {tp.township} ({len(tp.cells)} 个网格)")
             report.files += write_plan(tp, folders[tp.township], overwrite=overwrite,
-                                       paper=paper)
+                                       paper=paper, areas=plan_areas(inputs, tp.township),
+                                       font=font, sheets=report.sheets)
+            if progress:
+                sh = report.sheets[tp.township]
+                scales = sorted(set(sh.scales)) or [0]
+                progress(f"plan.pdf {tp.township}: {sh.pages} 页, 比例尺 1:{fmt_scale(scales[0])}"
+                         + (f"–1:{fmt_scale(scales[-1])}" if len(scales) > 1 else "")
+                         + f", {sh.seconds:.1f} s")
             if record:
                 report.run_ids[tp.township] = record_plan(hist, tp, cfg)
     report.seconds = time.perf_counter() - t0
     return report
 
 
+def plan_areas(inputs, township: str) -> PlanAreas:
+    """The outlines the plan sheet of ``township`` draws (township, villages), from the inputs."""
+    towns = inputs.townships
+    names = list(towns["name"])
+    geom = towns.geometry.values[names.index(township)] if township in names else None
+    vill = inputs.villages
+    if vill is not None and len(vill):
+        vill = vill[["name", "geometry"]] if "name" in vill else None
+    return PlanAreas(geom, vill)
+
+
 def write_plan(tp: TownshipPlan, folder: Path, *, overwrite: bool = False,
-               paper: str = "A4") -> list[Path]:
+               paper: str = "A4", areas: PlanAreas | None = None, font=None,
+               sheets: dict | None = None) -> list[Path]:
     """Write one township's :data:`PLAN_FILES` into ``folder``, each atomically.
+
+    Parameters
+    ----------
+    tp : TownshipPlan
+    folder : Path
+    overwrite : bool
+        Replace existing files.
+    paper : {"A4", "A3"}
+        Paper of plan.pdf and the ledger's print setup.
+    areas : PlanAreas, optional
+        Outlines drawn on plan.pdf (:func:`plan_areas`).
+    font : path, optional
+        CJK font of plan.pdf (default: found on the system).
+    sheets : dict, optional
+        Receives ``{township: PlanSheetInfo}`` (pages, scales, seconds).
 
     Returns
     -------
     list of Path
         In the order of :data:`PLAN_FILES`.
     """
+    info = write_plan_pdf(tp, folder / "plan.pdf", areas=areas, paper=paper, font=font,
+                          overwrite=overwrite)
+    if sheets is not None:
+        sheets[tp.township] = info
     write_ledger_xlsx(tp, folder / "ledger.xlsx", overwrite=overwrite, paper=paper)
     write_ledger_csv(tp, folder / "ledger.csv", overwrite=overwrite)
     write_kmz(tp, folder / "patrol.kmz", overwrite=overwrite)
     write_gpx(tp, folder / "patrol.gpx", overwrite=overwrite)
+    write_ovital_txt(tp, folder / "patrol_ovital.txt", overwrite=overwrite)
     return [folder / f for f in PLAN_FILES]
 
 
