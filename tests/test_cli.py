@@ -133,7 +133,6 @@ def test_debug_shows_traceback(tmp_path):
         ("missing_file", "missing.gpkg"),
         ("missing_layer", "layers in the file"),
         ("no_crs", "CRS"),
-        ("empty", "no features"),
         ("wrong_geometry", "cannot use"),
         ("outside", "outside the district"),
         ("missing_field", "no field"),
@@ -150,10 +149,6 @@ def test_layer_errors_are_one_line(tmp_path, case, expect):
             gpd.GeoDataFrame({"a": [1]}, geometry=[shapely.Point(X0 + 5, Y0 + 5)]).to_file(
                 tmp_path / "nocrs.geojson")
             f[0]["source"] = "nocrs.geojson"
-        elif case == "empty":
-            gpd.GeoDataFrame({"a": []}, geometry=[], crs=CRS).to_file(
-                tmp_path / "extra.gpkg", layer="empty")
-            f[0]["source"] = "extra.gpkg:empty"
         elif case == "wrong_geometry":
             f[4]["source"] = "tiny.gpkg:outcrops"  # lines for a density
         elif case == "outside":
@@ -170,6 +165,19 @@ def test_layer_errors_are_one_line(tmp_path, case, expect):
         assert "Traceback" not in r.stderr
         assert expect in r.stderr, (cmd, r.stderr)
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_factor_layer_is_a_warning_and_the_build_carries_on(tmp_path):
+    def edit(d):
+        gpd.GeoDataFrame({"a": []}, geometry=[], crs=CRS).to_file(
+            tmp_path / "extra.gpkg", layer="empty")
+        d["factors"][0]["source"] = "extra.gpkg:empty"
+
+    proj = make_project(tmp_path, edit)
+    for cmd in ("check", "build"):
+        r = run(cmd, str(proj), "-q")
+        assert r.returncode == 0, (cmd, r.stderr)
+        assert "图层为空" in r.stdout + r.stderr and "Traceback" not in r.stderr
 
 
 def test_check_reports_layers(tmp_path):

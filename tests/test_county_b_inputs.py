@@ -36,15 +36,11 @@ TWIN = {"上屯村": {"梧桐镇", "大孝堡镇"}, "南营村": {"胜溪湖街�
 @pytest.fixture(scope="module")
 def county(tmp_path_factory):
     folder = tmp_path_factory.mktemp("county_b_inputs")
-    project = make_county_b(folder)
-    d = yaml.safe_load(project.read_text(encoding="utf-8"))
-    names = [f["name"] for f in d["factors"]]
-    amap = d["factors"].pop(names.index("premises_amap"))
-    premises = next(f for f in d["factors"] if f["name"] == "premises")
-    premises["source"] = [premises["source"], amap["source"]]
-    d["factors"].insert(names.index("premises"), BORDER)
-    path = folder / "project_todo.yaml"
-    path.write_text(yaml.safe_dump(d, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    path = make_county_b(folder)  # as written: the border and both premises sources in it
+    d = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert BORDER in d["factors"]
+    assert next(f for f in d["factors"] if f["name"] == "premises")["source"] == [
+        "场所.gpkg:场所", {"path": "高德导出_场所.csv", "crs": "GCJ02"}]
     proj = load_project(path)
     rows, problems = check_project(proj)
     with warnings.catch_warnings(record=True) as caught:

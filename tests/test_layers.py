@@ -113,11 +113,16 @@ def test_csv_gbk_encoding(tmp_path):
     assert gdf["名称"][0] == "煤矿井口"
 
 
-def test_csv_projected_xy_needs_crs(tmp_path):
+def test_csv_projected_xy_takes_the_working_crs_meridian(tmp_path):
+    """Unprefixed eastings: the zone from the project's working CRS, and said so; with
+    nothing to go on (a geographic working CRS) the table is refused with the fix."""
     path = tmp_path / "xy.csv"
     path.write_text(f"id,X,Y\n1,{X0 + 100},{Y0 - 100}\n", encoding="utf-8")
+    gdf, info = read(path)
+    assert (gdf.geometry.x[0], gdf.geometry.y[0]) == (X0 + 100, Y0 - 100)
+    assert any("from the project's working CRS" in d for d in info.detected), info.detected
     with pytest.raises(LayerError, match=r"xy\.csv.*zone is unknown.*EPSG:4547"):
-        read(path)
+        read_source(Source(path=path), "EPSG:3857")
     gdf, _ = read(path, crs=CRS)
     assert (gdf.geometry.x[0], gdf.geometry.y[0]) == (X0 + 100, Y0 - 100)
 

@@ -12,6 +12,7 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
+from riskmap.crs.meridian import CoordHints
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load.borders import shared_boundary
 from riskmap.load.columns import required_dates
@@ -91,11 +92,13 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None,
     cache = {} if cache is None else cache  # Source.key -> (gdf, info)
     infos: list[LayerInfo] = []
 
+    hints = CoordHints(project.crs)  # the district's extent joins once it is read
+
     def read(src: Source):
         if src.key not in cache:
             if progress:
                 progress(f"读取 {src}")
-            cache[src.key] = read_any(project, src, derived, allow_empty=True)
+            cache[src.key] = read_any(project, src, derived, allow_empty=True, hints=hints)
         if all(i is not cache[src.key][1] for i in infos):
             infos.append(cache[src.key][1])
         return cache[src.key]
@@ -112,6 +115,7 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None,
     dgdf, _ = read(project.district.source)
     _need_polygons(dgdf, project.district.source, "district")
     district = shapely.union_all(dgdf.geometry.values)
+    hints = CoordHints(project.crs, district_lonlat(district, project.crs))
 
     townships = trying(_areas, read, project.townships, "townships", district)
     villages = None
@@ -175,7 +179,8 @@ def factor_layer(read, src: Source, district, crs: str, cache: dict):
 
 
 def read_any(project: Project, src: Source,
-             derived: Mapping[str, DerivedReader] | None = None, *, allow_empty: bool = False):
+             derived: Mapping[str, DerivedReader] | None = None, *, allow_empty: bool = False,
+             hints: CoordHints | None = None):
     """Read a source: a file, or a derived layer such as ``power:anomalies``.
 
     Parameters
@@ -186,6 +191,8 @@ def read_any(project: Project, src: Source,
         As for :func:`load_inputs` (default: :data:`riskmap.load.sources.DERIVED`).
     allow_empty : bool, optional
         As for :func:`riskmap.load.layers.read_source` (a file's empty layer is a warning).
+    hints : CoordHints, optional
+        For coordinate tables (see :func:`riskmap.load.layers.read_source`).
 
     Returns
     -------
@@ -199,7 +206,12 @@ def read_any(project: Project, src: Source,
     reader = derived_reader(src, DERIVED if derived is None else derived)
     if reader is not None:
         return reader.read(project, src)
-    return read_source(src, project.crs, allow_empty=allow_empty)
+    return read_source(src, project.crs, allow_empty=allow_empty, hints=hints)
+
+
+def district_lonlat(district, crs: str) -> tuple[float, float, float, float]:
+    """The district's bounds in WGS84 degrees (west, south, east, north)."""
+    return tuple(float(v) for v in gpd.GeoSeries([district], crs=crs).to_crs(4326).total_bounds)
 
 
 def derived_reader(src: Source, derived: Mapping[str, DerivedReader] | None = None
@@ -248,14 +260,18 @@ def _incident_fields(project: Project, f: FactorSpec) -> tuple:
     inc = project.incidents
     if not inc or (f.source.path, f.source.layer) != (inc["source"].path, inc["source"].layer):
         return ()
-    return tuple(c for c in (inc.get("date_field"), inc.get("judgement_field")) if c)
+    return tuple(c for c in (inc.get("date_field"), inc.get("judgement_field"),
+                             inc.get("case_field")) if c)
 
 
 def _places_only(f: FactorSpec, gdf, info: LayerInfo, keep=()):
     """Drop personal columns (names, ID and phone numbers) of a factor layer."""
-    from riskmap.load.privacy import strip_personal
+    from riskmap.load.privacy import is_event_table, strip_personal
 
-    out, dropped = strip_personal(gdf, set(_traits(f).columns) | set(keep))
+    # tips and cases (a table of events, or a factor aged by its dates) keep place
+    # attributes only: anything else there may be about a person
+    event = is_event_table(gdf) or bool(_traits(f).dates) or bool(keep)
+    out, dropped = strip_personal(gdf, set(_traits(f).columns) | set(keep), event=event)
     if dropped:
         note = ("个人信息列不进入地图和输出 (personal columns kept out of the map and every "
                 "output): " + "; ".join(f"{c}: {why}" for c, why in dropped.items()))

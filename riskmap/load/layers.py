@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
+from riskmap.crs.meridian import CoordHints
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load import sources
 from riskmap.load.axes import swap_axes
@@ -34,8 +35,8 @@ __all__ = ["ZIP_LIMIT_BYTES", "LayerInfo", "combine_parts", "decode_shapefile_te
            "file_sha256", "list_layers", "read_source", "table_lonlat", "table_xy"]
 
 
-def read_source(source: Source, working_crs: str, *, allow_empty: bool = False
-                ) -> tuple[gpd.GeoDataFrame, LayerInfo]:
+def read_source(source: Source, working_crs: str, *, allow_empty: bool = False,
+                hints: CoordHints | None = None) -> tuple[gpd.GeoDataFrame, LayerInfo]:
     """Read one source into the working CRS.
 
     Parameters
@@ -49,6 +50,10 @@ def read_source(source: Source, working_crs: str, *, allow_empty: bool = False
         An empty layer (or a ``where`` filter that keeps nothing) is a
         :class:`RiskmapWarning` instead of an error (factors: the factor is then
         zero everywhere).
+    hints : CoordHints, optional
+        What the project knows for coordinate tables (the working CRS, the
+        district's lon/lat bounds): the central meridian of eastings without a
+        zone prefix. Default: the working CRS alone.
 
     Returns
     -------
@@ -64,7 +69,8 @@ def read_source(source: Source, working_crs: str, *, allow_empty: bool = False
         Missing file or layer, no CRS, empty layer, unreadable rows, a bad ``where``.
     """
     if source.parts:
-        parts = [read_source(p, working_crs, allow_empty=True) for p in source.parts]
+        parts = [read_source(p, working_crs, allow_empty=True, hints=hints)
+                 for p in source.parts]
         gdf, info = combine_parts(source, parts, working_crs)
         if not len(gdf) and not allow_empty:
             raise LayerError(f"{source}: 图层为空 (the layers have no features); check the "
@@ -74,7 +80,11 @@ def read_source(source: Source, working_crs: str, *, allow_empty: bool = False
     if not source.path.exists():
         raise LayerError(f"{source.path}: 文件不存在 (file not found); check the path in the "
                          "project file (paths are relative to the project file)")
-    gdf = sources.reader(source)(source, info)
+    kind = sources.kind_of(source)
+    if kind in ("points", "corners"):  # surveyors' tables may need the project's meridian
+        gdf = sources.READERS[kind](source, info, hints=hints or CoordHints(working_crs))
+    else:
+        gdf = sources.READERS[kind](source, info)
     gdf = gdf.set_axis(pd.RangeIndex(len(gdf)))  # the feature's place in the file
     if source.where and len(gdf):
         keep = apply_where(gdf, source.where, source)

@@ -56,6 +56,11 @@ _ID15 = re.compile(r"(?<!\d)(\d{6})(\d{2})(\d{2})(\d{2})(\d{3})(?!\d)")
 _PHONE = re.compile(r"(?<![\d.])(?:\+?\s*86[\s-]*)?1\d{2}[\s-]*\d{4}[\s-]*\d{4}(?![\d.])"
                     r"|(?<![\d.])0\d{2,3}[\s-]*\d{7,8}(?![\d.])")
 _LONG_NUMBER = re.compile(r"(?<![\d.])\d[\d\s-]{6,}\d(?![\d.])")  # 8+ digits: some identifier
+# a date (and time) is not an identifier: 2025-02-10, 2025-02-10 14:20, 20250210
+_DATE_LIKE = re.compile(r"(?:19|20)\d{2}[\s/.-]?(?:0?[1-9]|1[0-2])[\s/.-]?(?:0?[1-9]|[12]\d|3[01])"
+                        r"(?:[\sT]+\d{1,2}:\d{2}(?::\d{2})?)?")
+_NUMBER_OR_DATE = re.compile(f"(?<![\\d.])(?:{_DATE_LIKE.pattern})(?![\\d.])"
+                             f"|{_LONG_NUMBER.pattern}")
 _CUE = (r"(村民|居民|群众|房主|户主|屋主|承包人|承租人|当事人|举报人|被举报人|经营者|负责人|"
         r"联系人|业主|老板|嫌疑人|违法人|行为人|车主|姓名|名字)")
 _NAME_AFTER_CUE = re.compile(_CUE + r"\s*[:：为是叫]?\s*([\u4e00-\u9fff]{2,3})"
@@ -123,7 +128,7 @@ def scrub_text(text, names=()) -> str:
     s = _ID18.sub(HIDDEN_ID, s)
     s = _ID15.sub(lambda m: HIDDEN_ID if 1 <= int(m[3]) <= 12 else m[0], s)
     s = _PHONE.sub(HIDDEN_PHONE, s)
-    s = _LONG_NUMBER.sub(HIDDEN_NUMBER, s)
+    s = _NUMBER_OR_DATE.sub(lambda m: m[0] if _DATE_LIKE.fullmatch(m[0]) else HIDDEN_NUMBER, s)
     for n in sorted({str(n).strip() for n in names if n and len(str(n).strip()) >= 2},
                     key=len, reverse=True):
         s = s.replace(n, HIDDEN_NAME)
@@ -218,6 +223,35 @@ def strip_personal(df, keep=(), event: bool | None = None):
     for c in out.columns:
         if (geom is not None and c == geom.name) or str(c).startswith("_") or c in set(keep):
             continue
-        if out[c].dtype == object or pd.api.types.is_string_dtype(out[c]):
+        if _is_free_text(out[c], str(c)):
             out[c] = scrub_series(out[c], names)
+        elif names and (out[c].dtype == object or pd.api.types.is_string_dtype(out[c])):
+            out[c] = _hide_names(out[c], names)  # 张伟明养殖场: the place stays, the person goes
     return out, found
+
+
+def _hide_names(col: pd.Series, names) -> pd.Series:
+    order = sorted(names, key=len, reverse=True)
+
+    def hide(v):
+        if not isinstance(v, str):
+            return v
+        for n in order:
+            v = v.replace(n, HIDDEN_NAME)
+        return v
+
+    uniq = {v: hide(v) for v in pd.unique(col.dropna().astype(str))}
+    return col.map(lambda v: uniq.get(v, v) if isinstance(v, str) else v)
+
+
+def _is_free_text(col: pd.Series, name: str) -> bool:
+    """Notes and descriptions (by header, or sentences): scrubbed, not dropped.
+
+    Short values (codes, ids, types) are judged whole by :func:`personal_columns`.
+    """
+    if not (col.dtype == object or pd.api.types.is_string_dtype(col)):
+        return False
+    if _FREE_TEXT.search(name):
+        return True
+    text = col.dropna().astype(str)
+    return not text.empty and text.str.len().median() > 24

@@ -51,7 +51,8 @@ MARS_CRS = {"GCJ02": "GCJ02", "GCJ-02": "GCJ02", "AMAP": "GCJ02", "高德": "GCJ
 #: keys every factor has; the rest are its kind's parameters (checked by riskmap.factors)
 FACTOR_COMMON_KEYS = frozenset({"name", "label", "source", "kind", "weight"})
 _CLASS_KEYS = {"method", "breaks"}
-_INCIDENT_KEYS = {"source", "date_field", "judgement_field", "events_as", "kde_bandwidth"}
+_INCIDENT_KEYS = {"source", "date_field", "judgement_field", "events_as", "kde_bandwidth",
+                  "case_field"}
 _AHP_KEYS = {"factors", "matrix", "random_index"}
 _CALIBRATION_KEYS = {"ranges", "folds", "block_size", "seed", "penalty"}
 _ROSTER_KEYS = {"source", "village_field", "cell_field", "name_field", "phone_field"}
@@ -327,6 +328,8 @@ def incidents(ctx: Checker, raw: dict, folder: Path) -> dict | None:
         # holding 合法 / 违法 / 伪变化; 违法 ones are events, 伪变化 verified negatives
         "judgement_field": inc.get("judgement_field"),
         "events_as": inc.get("events_as", "centroid"),
+        # the case number: rows with the same number and date are one case
+        "case_field": inc.get("case_field"),
         "kde_bandwidth": ctx.number(inc.get("kde_bandwidth", 400), "incidents.kde_bandwidth",
                                     positive=True),
     }
