@@ -1,7 +1,10 @@
 """The weekly summary's files: ``weekly.html``, ``weekly.xlsx`` and ``weekly.png``.
 
-``weekly.html`` is self-contained (the chart inlined, every text escaped);
-``weekly.xlsx`` has the sheets 汇总, 未上报, 本周发现 and 趋势 (with the chart);
+``weekly.html`` is self-contained (the chart inlined, every text escaped) and
+reads for a leader: this week's finds first, then planned against checked (per
+township, responsible cadre and village), then the villages that did not report,
+then the trend; a blank value is a blank cell, a week without a plan a gap.
+``weekly.xlsx`` has the sheets 本周发现, 汇总, 责任人, 未上报 and 趋势 (with the chart);
 ``weekly.png`` is the week-over-week chart. Each is written atomically
 (:mod:`riskmap.export.atomic`).
 """
@@ -15,6 +18,7 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from riskmap.export.atomic import atomic_file, write_bytes, write_text
@@ -23,14 +27,55 @@ from riskmap.marks import INTERNAL
 if TYPE_CHECKING:
     from riskmap.field.weekly import WeeklySummary
 
-__all__ = ["WEEKLY_FILES", "trend_png", "weekly_html", "write_weekly", "write_weekly_xlsx"]
+__all__ = ["TITLES", "WEEKLY_FILES", "cell_text", "trend_png", "weekly_html", "write_weekly",
+           "write_weekly_xlsx"]
 
 WEEKLY_FILES = ("weekly.html", "weekly.xlsx", "weekly.png")
 
 
+#: display names of the summary's English columns
+TITLES = {"no": "编号", "cell_id": "网格编号", "township": "乡镇", "village": "村",
+          "responsible": "责任人", "date": "日期", "result": "排查结果", "note": "备注",
+          "week": "周次", "planned": "计划网格", "checked": "已排查", "found": "发现",
+          "has_plan": "计划", "provenance": "来源", "cells": "网格", "share": "占比"}
+_PERCENT = {"完成率", "share"}
+
+
+def cell_text(value, column: str = "") -> str:
+    """How a table cell reads: blank for None/NaN/NA, 是 for True, percentages, integers.
+
+    Parameters
+    ----------
+    value : object
+    column : str
+        The column's name (完成率 and share are percentages, 未上报 and has_plan flags).
+
+    Returns
+    -------
+    str
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
+        return ""
+    if isinstance(value, float | np.floating) and np.isnan(value):
+        return ""
+    if column == "has_plan":
+        return "" if value else "无计划"
+    if isinstance(value, bool | np.bool_):
+        return "是" if value else ""
+    if column in _PERCENT:
+        return f"{float(value):.0%}"
+    if column == "未上报" and isinstance(value, int | np.integer):
+        return str(value) if value else ""
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def trend_png(summary: WeeklySummary, font_path=None) -> bytes:
-    """The week-over-week chart (PNG bytes): planned / checked / found per week."""
-    import numpy as np
+    """The week-over-week chart (PNG bytes): planned / checked per week, finds as a line.
+
+    A week without a plan is a gap (shaded, 无计划), not a zero.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -43,11 +88,21 @@ def trend_png(summary: WeeklySummary, font_path=None) -> bytes:
         FigureCanvasAgg(fig)
         ax = fig.add_subplot(1, 1, 1)
         x = np.arange(len(t))
-        ax.bar(x - 0.2, t["planned"], width=0.4, color="#bdbdbd", label="计划网格")
-        ax.bar(x + 0.2, t["checked"], width=0.4, color="#3182bd", label="已排查")
+        planned = t["planned"].astype(float)
+        checked = t["checked"].astype(float)
+        found = t["found"].astype(float)
+        ax.bar(x - 0.2, planned.fillna(0), width=0.4, color="#bdbdbd", label="计划网格")
+        ax.bar(x + 0.2, checked.fillna(0), width=0.4, color="#3182bd", label="已排查")
+        top = max(1.0, float(np.nanmax(np.r_[planned, checked, 0])))
+        for i in np.flatnonzero(~t["has_plan"].to_numpy(bool)):
+            ax.axvspan(i - 0.45, i + 0.45, color="#f0f0f0", hatch="///", ec="#c8c8c8", lw=0,
+                       zorder=0)
+            ax.text(i, top * 0.5, "无计划", ha="center", va="center", rotation=90,
+                    fontproperties=props, color="#888888")
+        ax.set_ylim(0, top * 1.15)
         ax2 = ax.twinx()
-        ax2.plot(x, t["found"], color="#d73027", marker="o", label="发现")
-        ax2.set_ylim(bottom=0, top=max(1, int(t["found"].max() if len(t) else 0) + 1))
+        ax2.plot(x, found, color="#d73027", marker="o", label="发现")  # NaN: a gap
+        ax2.set_ylim(bottom=0, top=max(1, int(np.nanmax(np.r_[found, 0])) + 1))
         ax.set_xticks(x, [w[5:] for w in t["week"]])
         for lab in ax.get_xticklabels() + ax.get_yticklabels() + ax2.get_yticklabels():
             lab.set_fontproperties(props)
@@ -64,53 +119,74 @@ def trend_png(summary: WeeklySummary, font_path=None) -> bytes:
     return buf.getvalue()
 
 
-def weekly_html(summary: WeeklySummary, png: bytes, project_name: str = "") -> str:
-    """A self-contained HTML page (every text escaped, the chart inlined)."""
+def _late(df: pd.DataFrame) -> np.ndarray:
+    """Rows of villages that did not report (a 未上报 flag column), to be marked."""
+    if "未上报" not in df:
+        return np.zeros(len(df), bool)
+    return np.array([isinstance(v, bool | np.bool_) and bool(v) for v in df["未上报"]], bool)
+
+
+def _table(df: pd.DataFrame, empty: str = "无") -> str:
+    """An HTML table, every text escaped, blank cells blank; late villages marked."""
     e = html.escape
+    if not len(df):
+        return f'<p class="none">{e(empty)}</p>'
+    cols = list(df.columns)
+    head = "".join(f"<th>{e(TITLES.get(c, str(c)))}</th>" for c in cols)
+    rows = []
+    for r, is_late in zip(df.itertuples(index=False), _late(df), strict=True):
+        cells = "".join(f"<td>{e(cell_text(v, c))}</td>" for v, c in zip(r, cols, strict=True))
+        rows.append(f'<tr{" class=late" if is_late else ""}>{cells}</tr>')
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
-    def table(df: pd.DataFrame) -> str:
-        head = "".join(f"<th>{e(str(c))}</th>" for c in df.columns)
-        body = []
-        for _, r in df.iterrows():
-            cls = ' class="late"' if r.get("未上报") is True else ""
-            cells = []
-            for c in df.columns:
-                v = r[c]
-                if c == "完成率":
-                    v = "" if pd.isna(v) else f"{v:.0%}"
-                elif c == "未上报" and isinstance(v, bool | int):
-                    v = ("是" if v else "") if isinstance(v, bool) else (str(v) if v else "")
-                cells.append(f"<td>{e('' if v is None else str(v))}</td>")
-            body.append(f"<tr{cls}>{''.join(cells)}</tr>")
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
-    nr = "".join(f"<li>{e(t)} {e(v)}</li>" for t, v in summary.not_reported) or "<li>无</li>"
+def weekly_html(summary: WeeklySummary, png: bytes, project_name: str = "") -> str:
+    """A self-contained HTML page for leaders (every text escaped, the chart inlined).
+
+    In this order: this week's finds; planned against checked per township,
+    responsible cadre and village; the villages that did not report; the trend.
+    """
+    e = html.escape
     w = summary.week
     img = base64.b64encode(png).decode("ascii")
-    finds = table(summary.finds.rename(columns={"cell_id": "网格编号", "township": "乡镇",
-                                                "village": "村", "date": "日期",
-                                                "result": "排查结果", "note": "备注"}))
+    nf = len(summary.finds)
+    late = summary.not_reported
+    nr = "".join(f"<li>{e(t)} {e(v)}</li>" for t, v in late) or "<li>无 (all reported)</li>"
+    prov = ""
+    if len(summary.provenance):
+        prov = f"<h3>发现来源 (provenance)</h3>{_table(summary.provenance)}"
+    trend = summary.trend
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{e(f"{project_name} 巡查周报 {w}")}</title>
 <style>
-body {{ font-family: "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; margin: 1.5em; }}
+body {{ font-family: "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; margin: 1.2em; }}
 .mark {{ color: #c00000; font-weight: bold; }}
-table {{ border-collapse: collapse; margin: .5em 0 1.5em; }}
+table {{ border-collapse: collapse; margin: .4em 0 1.2em; }}
 th, td {{ border: 1px solid #999; padding: 2px 8px; }}
 th {{ background: #ddd; }} td {{ text-align: right; }}
-td:nth-child(1), td:nth-child(2) {{ text-align: left; }}
+td:nth-child(-n+3) {{ text-align: left; }}
 tr.late td {{ background: #fde0dd; }}
+.none {{ color: #555; }}
+section {{ max-width: 100%; overflow-x: auto; }}
+img {{ max-width: 100%; }}
 </style></head><body>
 <p class="mark">{e(INTERNAL)}</p>
 <h1>{e(project_name)} 巡查周报 {e(str(w))} ({w.monday:%Y-%m-%d} 至 {w.sunday:%Y-%m-%d})</h1>
 <p>生成 {e(dt.datetime.now().astimezone().isoformat(timespec="seconds"))}。
-未上报按"未发现"计 (not reported = nothing found), 但下列村未上报, 请督办。</p>
-<h2>未上报的村 (no return)</h2><ul>{nr}</ul>
-<h2>乡镇汇总</h2>{table(summary.townships)}
-<h2>各村</h2>{table(summary.villages)}
-<h2>本周发现</h2>{finds}
-<h2>近几周</h2><img alt="trend" src="data:image/png;base64,{img}">
+本周发现 {nf} 个网格; 未上报 {len(late)} 个村 (按"未发现"计, 请督办)。</p>
+<section id="finds"><h2>本周发现 (finds this week): {nf} 个网格</h2>
+{_table(summary.finds, "本周无发现 (no finds)")}{prov}</section>
+<section id="planned"><h2>计划与完成 (planned vs checked)</h2>
+<h3>乡镇</h3>{_table(summary.townships, "本周没有计划 (no plan)")}
+<h3>按责任人 (per responsible cadre)</h3>{_table(summary.cadres, "无")}
+<h3>各村</h3>{_table(summary.villages, "无")}</section>
+<section id="late"><h2>未上报的村 (no return): {len(late)} 个</h2><ul>{nr}</ul></section>
+<section id="trend"><h2>近 {len(trend)} 周 (trend)</h2>
+<img alt="trend" src="data:image/png;base64,{img}">
+{_table(trend)}
+<p class="none">无计划的周为空白 (a week without a plan is blank, not zero).</p></section>
 {"".join(f"<p>{e(n)}</p>" for n in summary.notes)}
 <p class="mark">{e(INTERNAL)}</p>
 </body></html>
@@ -119,7 +195,7 @@ tr.late td {{ background: #fde0dd; }}
 
 def write_weekly_xlsx(summary: WeeklySummary, path, png: bytes, *, overwrite: bool = False,
                       project_name: str = "") -> None:
-    """``weekly.xlsx``: 汇总 (townships then villages), 未上报, 本周发现, 趋势 (with the chart)."""
+    """``weekly.xlsx``: 本周发现, 汇总 (townships, villages), 责任人, 未上报, 趋势 (+ chart)."""
     import xlsxwriter
 
     with atomic_file(path, overwrite) as tmp:
@@ -136,42 +212,37 @@ def write_weekly_xlsx(summary: WeeklySummary, path, png: bytes, *, overwrite: bo
         def sheet(name, df, title):
             ws = wb.add_worksheet(name)
             ws.write_string(0, 0, f"{project_name} {title} {w} · {INTERNAL}", bold)
-            for c, h in enumerate(df.columns):
-                ws.write_string(2, c, str(h), head)
-                ws.set_column(c, c, 14 if c < 2 else 11)
-            for r, (_, row) in enumerate(df.iterrows(), start=3):
-                is_late = bool(row.get("未上报") is True)
-                for c, h in enumerate(df.columns):
-                    v = row[h]
-                    f = late if is_late else cell
-                    if h == "完成率":
-                        if pd.isna(v):
-                            ws.write_blank(r, c, None, f)
-                        else:
-                            ws.write_number(r, c, float(v), pct)
-                    elif h == "未上报":
-                        txt = ("是" if v else "") if isinstance(v, bool) else (str(v) if v else "")
-                        ws.write_string(r, c, txt, f)
-                    elif isinstance(v, int | float) and not isinstance(v, bool) and not pd.isna(v):
+            cols = list(df.columns)
+            for c, h in enumerate(cols):
+                ws.write_string(2, c, TITLES.get(h, str(h)), head)
+                ws.set_column(c, c, 14 if c < 3 else 11)
+            flags = _late(df)
+            for r, row in enumerate(df.itertuples(index=False), start=3):
+                f = late if flags[r - 3] else cell
+                for c, (h, v) in enumerate(zip(cols, row, strict=True)):
+                    text = cell_text(v, h)
+                    if not text:
+                        ws.write_blank(r, c, None, f)
+                    elif h in _PERCENT:
+                        ws.write_number(r, c, float(v), pct)
+                    elif (isinstance(v, int | float | np.integer | np.floating)
+                          and not isinstance(v, bool | np.bool_) and h != "has_plan"):
                         ws.write_number(r, c, float(v), f)
                     else:
-                        ws.write_string(r, c, "" if v is None or (isinstance(v, float)
-                                                                   and pd.isna(v)) else str(v), f)
+                        ws.write_string(r, c, text, f)
             ws.freeze_panes(3, 0)
             ws.set_header(f"&L{INTERNAL}")
             ws.set_landscape()
             ws.set_paper(9)
             return ws
 
-        both = pd.concat([summary.townships, summary.villages], ignore_index=True)
-        sheet("汇总", both, "巡查周报")
-        nr = pd.DataFrame(summary.not_reported, columns=["乡镇", "村"])
-        sheet("未上报", nr, "未上报的村 (按未发现计, 请督办)")
-        sheet("本周发现", summary.finds.rename(columns={
-            "cell_id": "网格编号", "township": "乡镇", "village": "村", "date": "日期",
-            "result": "排查结果", "note": "备注"}), "本周发现")
-        ws = sheet("趋势", summary.trend.rename(columns={
-            "week": "周次", "planned": "计划网格", "checked": "已排查", "found": "发现"}), "近几周")
+        sheet("本周发现", summary.finds, "本周发现")
+        sheet("汇总", pd.concat([summary.townships, summary.villages], ignore_index=True),
+              "巡查周报")
+        sheet("责任人", summary.cadres, "按责任人")
+        sheet("未上报", pd.DataFrame(summary.not_reported, columns=["乡镇", "村"]),
+              "未上报的村 (按未发现计, 请督办)")
+        ws = sheet("趋势", summary.trend, "近几周 (无计划的周为空白)")
         ws.insert_image(4 + len(summary.trend), 0, "trend.png",
                         {"image_data": io.BytesIO(png), "x_scale": 0.8, "y_scale": 0.8})
         wb.close()

@@ -273,8 +273,9 @@ def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, tow
     folder = Path(out) if out else default_weekly_root(project, week)
     for f in WEEKLY_FILES:
         check_free(folder / f, overwrite)
+    roster = read_roster(project)
     with open_history(project) as hist:
-        summary = weekly_summary(hist, week, weeks=weeks, townships=townships)
+        summary = weekly_summary(hist, week, weeks=weeks, townships=townships, roster=roster)
     files = write_weekly(summary, folder, overwrite=overwrite, project_name=project.name,
                          font_path=find_cjk_font(project.map.get("font")))
     return summary, files
