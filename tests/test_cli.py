@@ -314,3 +314,57 @@ def test_unforeseen_error_is_one_line(tmp_path, monkeypatch):
     assert "--debug" in r.output and "Traceback" not in r.output
     r = CliRunner().invoke(cli, ["build", str(proj), "-q", "--debug"])
     assert isinstance(r.exception, ZeroDivisionError)
+
+
+HAN = "[\u4e00-\u9fff]"
+
+
+def _command_names() -> list[str]:
+    r = run("--help")
+    assert r.returncode == 0, r.stderr
+    section = r.stdout.split("Commands:", 1)[1]
+    return [ln.split()[0] for ln in section.splitlines() if ln.strip()]
+
+
+def test_every_help_reads_cleanly():
+    """Each command's --help, run as a user runs it: no slips, Chinese and English, 80 columns."""
+    import re
+
+    from riskmap.cli.text import width
+
+    names = _command_names()
+    assert {"build", "check", "plan", "ingest", "weekly", "power-check", "score", "calibrate",
+            "evaluate", "ahp", "import-rights"} <= set(names)
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "80"}
+    for args in (["--help"], *([n, "--help"] for n in names), ["check", "-h"]):
+        cmd = [RISKMAP, *args] if RISKMAP else [sys.executable, "-m", "riskmap.cli", *args]
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=60)
+        assert r.returncode == 0 and r.stderr == "", (args, r.stderr)
+        out = r.stdout
+        assert "\\b" not in out and "\b" not in out, args  # click's no-rewrap mark, shown
+        assert "`" not in out, args  # reStructuredText left in a docstring
+        assert "{'" not in out and "['" not in out, args  # a Python dict or list printed
+        assert re.search(HAN, out) and "(" in out, args
+        assert not re.search(f"{HAN} {HAN}", out), args  # a source line break between 字 字
+        assert max(width(line) for line in out.splitlines()) <= 80, args
+
+
+def test_every_command_and_option_says_it_in_both_languages():
+    import re
+
+    import click
+
+    from riskmap.cli import cli, main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])  # registers every command
+    english = re.compile(r"\([^()]*[A-Za-z]{3}")
+    assert cli.commands
+    for name, command in cli.commands.items():
+        for text in (command.help, command.short_help):
+            assert text and re.search(HAN, text) and english.search(text), name
+        assert re.match(HAN, command.short_help), name  # Chinese first
+        for p in command.params:
+            if isinstance(p, click.Option) and not p.hidden:
+                assert p.help and re.search(HAN, p.help) and english.search(p.help), \
+                    (name, p.opts)

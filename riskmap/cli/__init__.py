@@ -13,11 +13,44 @@ import warnings
 import click
 
 from riskmap import __version__
+from riskmap.cli.text import HelpFormatter
 from riskmap.errors import RiskmapError
+
+#: The help option's own line, in the words of every other option.
+HELP_HELP = "显示此帮助并退出 (show this message and exit)."
+
+
+class _Context(click.Context):
+    """Help wrapped by terminal columns (a Chinese character takes two)."""
+
+    formatter_class = HelpFormatter
+
+
+class _Command(click.Command):
+    """A command whose ``-h/--help`` line is in Chinese and English like the others."""
+
+    context_class = _Context
+
+    def get_help_option(self, ctx):
+        """The help option, with :data:`HELP_HELP` as its text."""
+        opt = super().get_help_option(ctx)
+        if opt is not None:
+            opt.help = HELP_HELP
+        return opt
 
 
 class _Group(click.Group):
     """A group that turns RiskmapError into one line on stderr."""
+
+    command_class = _Command
+    context_class = _Context
+
+    def get_help_option(self, ctx):
+        """The help option, with :data:`HELP_HELP` as its text."""
+        opt = super().get_help_option(ctx)
+        if opt is not None:
+            opt.help = HELP_HELP
+        return opt
 
     def invoke(self, ctx):
         try:
@@ -39,7 +72,8 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="riskmap")
+@click.version_option(__version__, prog_name="riskmap",
+                      help="显示版本并退出 (show the version and exit).")
 def cli():
     """riskmap: 非法采矿巡查优先级图 (illegal-mining patrol-priority maps)."""
 

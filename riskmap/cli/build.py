@@ -19,24 +19,34 @@ from riskmap.cli.options import (
 from riskmap.cli.text import echo_table, progress_printer
 
 
-@cli.command()
+@cli.command(short_help="生成巡查优先级图 (build the maps and outputs).")
 @project_arg
 @click.option("--township", "townships", multiple=True, metavar="NAME",
-              help="Build only this township (repeatable). Default: district + all townships.")
+              help="只生成此乡镇, 可重复; 默认全区及所有乡镇 (build only this township; "
+                   "repeatable; default: the district and every township).")
 @out_opt
-@click.option("--cell-size", type=float, metavar="M", help="Analysis cell size in metres.")
+@click.option("--cell-size", type=float, metavar="M",
+              help="分析单元边长, 米 (analysis cell size in metres).")
 @overwrite_opt
-@click.option("--atlas", is_flag=True, help="Also write all built townships into atlas.pdf.")
-@click.option("--paper", type=click.Choice(["A3", "A4"]), help="Page size of map.pdf.")
+@click.option("--atlas", is_flag=True,
+              help="另将所生成的乡镇图合成 atlas.pdf (also write the townships' sheets into "
+                   "atlas.pdf).")
+@click.option("--paper", type=click.Choice(["A3", "A4"]),
+              help="map.pdf 纸张 (page size of map.pdf).")
 @click.option("--orientation", type=click.Choice(["landscape", "portrait"]),
-              help="Orientation of map.pdf.")
+              help="map.pdf 方向: 横向或纵向 (orientation of map.pdf).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def build(ctx, project, townships, out, cell_size, overwrite, atlas, paper,
           orientation, verbose, quiet, debug):
-    """Build patrol-priority outputs for PROJECT (生成巡查优先级图)."""
+    """生成巡查优先级图 (build the patrol-priority outputs of PROJECT).
+
+    每个区域 (全区及各乡镇) 一个目录: risk.tif, risk_class.tif, risk.gpkg, map.html,
+    乡镇的 map.pdf 和 summary.json (one folder per area, the district and each
+    township, with these files).
+    """
     from riskmap.pipeline.build import build as run_build
     from riskmap.pipeline.project import load_project
 

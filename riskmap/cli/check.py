@@ -14,32 +14,41 @@ from riskmap.cli.options import debug_opt, quiet_opt, verbose_opt
 PROJECT_SUFFIXES = (".yaml", ".yml", ".toml")
 
 
-@cli.command()
+@cli.command(short_help="检查项目或数据 (check a project or data files).")
 @click.argument("target", metavar="PROJECT|FILE|FOLDER")
 @click.option("--district", metavar="FILE[:LAYER]",
-              help="District boundary: report the share of features inside it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
-@click.option("--crs", help="Coordinate system of the data (EPSG:4547, GCJ02, BD09, ...).")
-@click.option("--encoding", help="Text encoding to use instead of detecting it.")
+              help="区界: 报告落在区内的要素比例 (district boundary: report the share of "
+                   "features inside it).")
+@click.option("--json", "as_json", is_flag=True,
+              help="以一个 JSON 对象输出报告 (print the report as one JSON object).")
+@click.option("--crs", help="数据的坐标系, 如 EPSG:4547, GCJ02, BD09 (coordinate system of "
+                            "the data).")
+@click.option("--encoding", help="文本编码, 不再自动检测 (text encoding to use instead of "
+                                 "detecting it).")
 @click.option("--table", type=click.Choice(["points", "corners"]), default="points",
-              show_default=True, help="What a CSV/XLSX table holds.")
+              show_default=True,
+              help="CSV/XLSX 表格的内容: 点位或拐点 (what a CSV/XLSX table holds).")
 @click.option("--datum", type=click.Choice(["cgcs2000", "wgs84", "xian80", "beijing54"]),
-              help="Datum of Gauss-Krüger coordinates in a table.")
+              help="表格中高斯-克吕格坐标的大地基准 (datum of Gauss-Krüger coordinates in a "
+                   "table).")
 @click.option("--central-meridian", type=float,
-              help="Central meridian of GK eastings without zone prefix (e.g. 114).")
+              help="无带号东坐标的中央经线, 如 114 (central meridian of GK eastings without "
+                   "a zone prefix).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def check(ctx, target, district, as_json, crs, encoding, table, datum, central_meridian,
           verbose, quiet, debug):
-    r"""Check a project's layers, or one data file / a folder of them (检查数据).
+    """检查数据: 项目的各图层, 或一个数据文件或目录 (check a project, a data file or a folder).
 
-    \b
-    A project: every input read as build, calibrate, evaluate, plan, ingest,
-    weekly and power-check read it; exit 0 only if none of them would refuse.
-    A file or folder: exit 0 usable as is, 1 usable after the stated repairs,
-    2 refused. Files are opened read-only and never changed.
+    项目: 每个输入都按 build、calibrate、evaluate、plan、ingest、weekly 和
+    power-check 的读法读取; 没有命令会拒绝时退出码为 0 (a project: every input
+    read as the commands read it; exit 0 only if none of them would refuse).
+
+    文件或目录: 退出码 0 可直接使用, 1 按所述修复后可用, 2 拒绝; 文件只读打开,
+    从不修改 (a file or folder: exit 0 usable as is, 1 usable after the stated
+    repairs, 2 refused; files are opened read-only and never changed).
     """
     setup(ctx, verbose, quiet, debug)
     if Path(target).suffix.lower() in PROJECT_SUFFIXES:

@@ -28,19 +28,22 @@ def _date_value(ctx, param, value):
         raise click.BadParameter(str(e)) from None
 
 
-@cli.command()
+@cli.command(short_help="回测: 命中率、PAI、AUC (backtest against later incidents).")
 @project_arg
 @click.option("--split", required=True, callback=_date_value, metavar="DATE",
-              help="First day of the test period (2024-01-01); the map uses data before it.")
+              help="检验期第一天, 如 2024-01-01; 图只用此前的数据 (first day of the test "
+                   "period; the map uses data before it).")
 @click.option("--rolling", type=click.Choice(["quarter"]),
-              help="Also test each of the last --folds calendar quarters, each on a map "
-                   "from data before it.")
+              help="另逐一检验最近 --folds 个季度, 各用其前的数据作图 (also test each of the "
+                   "last --folds calendar quarters, each on a map from data before it).")
 @click.option("--folds", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Number of rolling folds.")
+              help="滚动检验的份数 (number of rolling folds).")
 @click.option("--raster", type=click.Path(exists=True, dir_okay=False), metavar="TIF",
-              help="Score this GeoTIFF (e.g. a risk.tif) instead of the project's map.")
+              help="评估此 GeoTIFF (如 risk.tif), 而非项目的图 (score this GeoTIFF, e.g. a "
+                   "risk.tif, instead of the project's map).")
 @click.option("--offset", is_flag=True,
-              help="Also re-count on the patrol grid shifted half a cell (PAI@10 sensitivity).")
+              help="另在偏移半格的巡查网格上重新计数, 看 PAI@10 的敏感性 (also re-count on the "
+                   "patrol grid shifted half a cell: PAI@10 sensitivity).")
 @out_opt
 @overwrite_opt
 @verbose_opt
@@ -49,7 +52,12 @@ def _date_value(ctx, param, value):
 @click.pass_context
 def evaluate(ctx, project, split, rolling, folds, raster, offset, out,
              overwrite, verbose, quiet, debug):
-    """Backtest PROJECT: hit rate, PAI, PEI, AUC against model, KDE and uniform (回测)."""
+    """回测: 模型、核密度与均匀分布的命中率、PAI、PEI、AUC (backtest PROJECT).
+
+    图用 --split 之前的数据, 以之后的事件检验 (the map uses data before --split,
+    the incidents after it test it: hit rate, PAI, PEI and AUC of the model, a
+    KDE and a uniform map).
+    """
     from riskmap.pipeline.evaluate import backtest
     from riskmap.pipeline.project import load_project
 

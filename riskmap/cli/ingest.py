@@ -9,23 +9,25 @@ from riskmap.cli.options import debug_opt, project_arg, quiet_opt, verbose_opt
 from riskmap.cli.text import progress_printer
 
 
-@cli.command()
+@cli.command(short_help="导入回收台账 (read returned ledgers into the history).")
 @project_arg
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False),
                 metavar="FILE...")
 @click.option("--week", metavar="YYYY-Www",
-              help="Week of every file (default: the date of each row, else the ledger's week).")
+              help="所有文件的周次; 默认按每行的日期, 否则按台账的周次 (week of every file; "
+                   "default: the date of each row, else the ledger's week).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def ingest(ctx, project, files, week, verbose, quiet, debug):
-    """Read returned ledgers FILE... into PROJECT's history (导入回收台账).
+    """导入回收台账: 将 FILE... 读入项目的历史库 (read returned ledgers into PROJECT's history).
 
-    Each row is matched to a cell by its id, else by its coordinates; rows that
-    cannot be matched are listed with sheet and row and skipped. A file already
-    ingested (same bytes) adds nothing. Exit code 1 if any file failed or had
-    bad rows.
+    每行按网格编号匹配, 否则按坐标; 无法匹配的行列出工作表和行号后跳过;
+    已导入过的文件 (内容相同) 不再新增; 有文件失败或有错误行时退出码为 1
+    (each row is matched to a cell by its id, else by its coordinates; rows that
+    cannot be matched are listed with sheet and row and skipped; a file already
+    ingested adds nothing; exit code 1 if any file failed or had bad rows).
     """
     from riskmap.pipeline.field import ingest_files
     from riskmap.pipeline.project import load_project

@@ -4,13 +4,17 @@ import functools
 
 import click
 
-verbose_opt = click.option("-v", "--verbose", count=True, help="More messages (repeatable).")
-quiet_opt = click.option("-q", "--quiet", count=True, help="Fewer messages (repeatable).")
-debug_opt = click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+verbose_opt = click.option("-v", "--verbose", count=True,
+                           help="更多信息, 可重复 (more messages; repeatable).")
+quiet_opt = click.option("-q", "--quiet", count=True,
+                         help="更少信息, 可重复 (fewer messages; repeatable).")
+debug_opt = click.option("--debug", is_flag=True,
+                         help="出错时显示完整回溯 (show the full traceback on errors).")
 out_opt = click.option("--out", "out", type=click.Path(file_okay=False),
-                       help="Output folder (default: the project's 'output').")
+                       help="输出目录, 默认为项目的 output (output folder; default: the "
+                            "project's 'output').")
 overwrite_opt = click.option("--overwrite", is_flag=True,
-                             help="Replace existing output folders.")
+                             help="替换已有的输出目录 (replace existing output folders).")
 
 
 def project_arg(f):
@@ -36,5 +40,6 @@ def project_arg(f):
         return f(*args, project=project, **kwargs)
 
     command = click.option("--project", "project_opt", metavar="FILE", hidden=True,
-                           help="Deprecated: give PROJECT instead.")(command)
+                           help="已弃用, 请给出 PROJECT (deprecated: give PROJECT "
+                                "instead).")(command)
     return click.argument("project_arg", metavar="PROJECT", required=False)(command)

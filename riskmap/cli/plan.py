@@ -12,34 +12,40 @@ from riskmap.cli.options import debug_opt, project_arg, quiet_opt, verbose_opt
 from riskmap.cli.text import echo_table, progress_printer
 
 week_opt = click.option("--week", required=True, metavar="YYYY-Www",
-                        help="ISO week, e.g. 2026-W49.")
+                        help="ISO 周, 如 2026-W49 (ISO week, e.g. 2026-W49).")
 
 
-@cli.command()
+@cli.command(short_help="生成周巡查计划 (write the week's patrol plan).")
 @project_arg
 @week_opt
 @click.option("--township", "townships", multiple=True, metavar="NAME",
-              help="Only this township (repeatable). Default: all.")
+              help="只做此乡镇, 可重复; 默认全部 (only this township; repeatable; "
+                   "default: all).")
 @click.option("--out", "out", type=click.Path(file_okay=False),
-              help="Root folder; files go to OUT/<township>/ (default: <output>/plan/<week>).")
-@click.option("--overwrite", is_flag=True, help="Replace existing plan files.")
+              help="根目录, 文件写入 OUT/<乡镇>/; 默认 <output>/plan/<week> (root folder; "
+                   "files go to OUT/<township>/).")
+@click.option("--overwrite", is_flag=True,
+              help="替换已有的计划文件 (replace existing plan files).")
 @click.option("--paper", type=click.Choice(["A4", "A3"]), default="A4", show_default=True,
-              help="Paper of plan.pdf and of the ledger's print setup.")
+              help="计划图 plan.pdf 和台账打印的纸张 (paper of plan.pdf and of the "
+                   "ledger's print setup).")
 @click.option("--no-record", is_flag=True,
-              help="Do not store the plan in the history database (a dry run).")
+              help="不把计划存入历史库, 即试运行 (do not store the plan in the history "
+                   "database: a dry run).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbose, quiet,
          debug):
-    """Write the week's patrol plan for PROJECT (生成周巡查计划图、台账、KMZ、GPX、奥维 TXT).
+    """生成周巡查计划图、台账和外业文件 (write the week's patrol plan for PROJECT).
 
-    Per township: plan.pdf (the cells numbered in visiting order at 1:25 000 or
-    larger, a page per village or group of villages, with the table to tick),
-    ledger.xlsx (a sheet per village + 汇总), ledger.csv, patrol.kmz, patrol.gpx and
-    patrol_ovital.txt, every cell under the same number; the plan is stored in the
-    project's history database.
+    每个乡镇: plan.pdf (网格按巡查顺序编号, 1:25 000 或更大, 每村或每组村一页,
+    附勾选表), ledger.xlsx (每村一个工作表及汇总), ledger.csv, patrol.kmz,
+    patrol.gpx 和 patrol_ovital.txt (奥维), 同一网格各处同一编号; 计划存入项目的
+    历史库 (per township: the plan sheet with the cells numbered in visiting
+    order, the ledgers, and the field files for phones, GPS and 奥维, every cell
+    under the same number; the plan is stored in the project's history database).
     """
     from riskmap.field.week import Week
     from riskmap.pipeline.field import run_plan
@@ -68,25 +74,27 @@ def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbos
         click.echo(f"{wk}: 总用时 (total) {time.perf_counter() - t0:.1f} s")
 
 
-@cli.command()
+@cli.command(short_help="巡查周报 (weekly summary of the history).")
 @project_arg
 @week_opt
 @click.option("--township", "townships", multiple=True, metavar="NAME",
-              help="Only this township (repeatable).")
+              help="只含此乡镇, 可重复 (only this township; repeatable).")
 @click.option("--out", "out", type=click.Path(file_okay=False),
-              help="Folder (default: <output>/weekly/<week>).")
-@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+              help="输出目录; 默认 <output>/weekly/<week> (folder; default: "
+                   "<output>/weekly/<week>).")
+@click.option("--overwrite", is_flag=True, help="替换已有文件 (replace existing files).")
 @click.option("--weeks", type=click.IntRange(1, 104), default=8, show_default=True,
-              help="Weeks in the chart.")
+              help="图中的周数 (weeks in the chart).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def weekly(ctx, project, week, townships, out, overwrite, weeks, verbose, quiet, debug):
-    """Weekly summary of PROJECT's history (巡查周报): weekly.html, weekly.xlsx, weekly.png.
+    """巡查周报: weekly.html, weekly.xlsx, weekly.png (weekly summary of PROJECT's history).
 
-    Per township and village: cells planned, checked, found, and the villages
-    that returned nothing (未上报).
+    按乡镇和村: 计划、已查、发现的网格数, 以及未上报的村 (per township and
+    village: cells planned, checked, found, and the villages that returned
+    nothing).
     """
     from riskmap.pipeline.field import run_weekly
     from riskmap.pipeline.project import load_project

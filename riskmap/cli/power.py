@@ -11,27 +11,31 @@ from riskmap.cli.options import debug_opt, overwrite_opt, project_arg, quiet_opt
 from riskmap.cli.text import echo_table, progress_printer
 
 
-@cli.command("power-check")
+@cli.command("power-check", short_help="用电异常排查 (abnormal electricity users).")
 @project_arg
 @click.option("--top", type=click.IntRange(min=1), metavar="N",
-              help="Users to print (default: the project's power.top, else 20).")
+              help="列出的用户数; 默认项目的 power.top, 否则 20 (users to print; default: "
+                   "the project's power.top, else 20).")
 @click.option("--min-score", type=click.FloatRange(0, 100), metavar="S",
-              help="Score (0–100) from which a user is flagged (default: power.min_score).")
+              help="标记为异常的最低分 (0–100); 默认 power.min_score (score from which a "
+                   "user is flagged; default: power.min_score).")
 @click.option("--out", "out", type=click.Path(file_okay=False),
-              help="Write power_anomalies.gpkg and 供电台账.xlsx into this folder.")
+              help="把 power_anomalies.gpkg 和「供电台账.xlsx」写入此目录 (write the anomaly "
+                   "layer and the ledger into this folder).")
 @overwrite_opt
-@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@click.option("--json", "as_json", is_flag=True,
+              help="以一个 JSON 对象输出结果 (print the result as one JSON object).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, quiet, debug):
-    r"""Find abnormal electricity users in PROJECT's meter table (用电异常排查).
+    """用电异常排查: 找出电表台账中的异常用户 (find abnormal electricity users in PROJECT).
 
-    \b
-    Prints the users with the highest scores, each with its reasons; with
-    --out also writes the anomaly layer (GeoPackage) and the ledger for the
-    power company (户号, no personal names).
+    列出得分最高的用户及其原因; 加 --out 时另写出异常图层 (GeoPackage) 和给
+    供电公司的台账 (只有户号, 不含姓名) (prints the users with the highest
+    scores, each with its reasons; with --out also writes the anomaly layer and
+    the ledger for the power company: account numbers, no personal names).
     """
     from riskmap.pipeline.power import power_check as run_power_check
     from riskmap.pipeline.project import load_project

@@ -18,17 +18,21 @@ from riskmap.cli.options import (
 from riskmap.cli.text import progress_printer
 
 
-@cli.command()
+@cli.command(short_help="分块计算大区域 (score a large area tile by tile).")
 @project_arg
 @out_opt
 @click.option("--chunk", type=int, default=None, metavar="CELLS",
-              help="Tile side in analysis cells (default: from --memory-limit, else 1024).")
+              help="分块边长, 以分析单元计; 默认由 --memory-limit 决定, 否则 1024 (tile side "
+                   "in analysis cells).")
 @click.option("--scheduler", metavar="ADDR",
-              help="threads (default), processes, synchronous, or a dask.distributed "
-                   "scheduler address such as tcp://10.0.0.5:8786.")
+              help="threads (默认), processes, synchronous, 或 dask.distributed 调度器地址, "
+                   "如 tcp://10.0.0.5:8786 (how the tiles run: threads by default, or a "
+                   "scheduler address).")
 @click.option("--memory-limit", type=float, metavar="MIB",
-              help="Memory per worker for one tile's working set; sets the tile size.")
-@click.option("--cell-size", type=float, metavar="M", help="Analysis cell size in metres.")
+              help="每个 worker 单块工作集的内存, 决定分块大小 (memory per worker for one "
+                   "tile's working set; sets the tile size).")
+@click.option("--cell-size", type=float, metavar="M",
+              help="分析单元边长, 米 (analysis cell size in metres).")
 @overwrite_opt
 @verbose_opt
 @quiet_opt
@@ -36,10 +40,11 @@ from riskmap.cli.text import progress_printer
 @click.pass_context
 def score(ctx, project, out, chunk, scheduler, memory_limit, cell_size, overwrite, verbose,
           quiet, debug):
-    """Score PROJECT tile by tile into one GeoTIFF and a summary (分块计算).
+    """分块计算: 将 PROJECT 逐块评分为一个 GeoTIFF 和汇总 (score PROJECT tile by tile).
 
-    Memory stays bounded by the tile size, not the area: the score is written
-    to ``risk.tif`` window by window; only patrol-cell scores are held.
+    内存由分块大小决定, 与面积无关: 评分逐窗口写入 risk.tif, 只保留巡查网格的
+    分数 (memory stays bounded by the tile size, not the area: the score is
+    written to risk.tif window by window; only patrol-cell scores are held).
     """
     from riskmap.pipeline.project import load_project
     from riskmap.pipeline.tiled import score_tiled
