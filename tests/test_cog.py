@@ -177,3 +177,25 @@ os._exit(0)
     assert kind == "singlebandpseudocolor"
     assert [i[1] for i in items] == [CLASS_COLOURS[c] for c in range(1, 6)]
     assert items[4][0].startswith(CLASS_NAMES[5])
+
+
+def test_gdal_validates_the_cogs(tmp_path, big_grid):
+    """GDAL's own validator (osgeo_utils, e.g. Debian's python3-gdal), where installed."""
+    exe = None
+    for cand in dict.fromkeys([sys.executable, "/usr/bin/python3"]):
+        r = subprocess.run([cand, "-c", "import osgeo_utils.samples."
+                            "validate_cloud_optimized_geotiff"], capture_output=True)
+        if r.returncode == 0:
+            exe = cand
+            break
+    if exe is None:
+        pytest.skip("GDAL's Python utilities (osgeo_utils) cannot be imported")
+    score = np.random.default_rng(5).random(big_grid.shape).astype(np.float32) * 100
+    write_score_tif(tmp_path / "risk.tif", score, big_grid)
+    write_class_tif(tmp_path / CLASS_TIF, (score // 20 + 1).astype(np.uint8), big_grid)
+    for name in ("risk.tif", CLASS_TIF):
+        r = subprocess.run([exe, "-m", "osgeo_utils.samples.validate_cloud_optimized_geotiff",
+                            "--full-check=yes", str(tmp_path / name)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "is a valid cloud optimized GeoTIFF" in r.stdout, \
+            r.stdout + r.stderr
