@@ -10,6 +10,7 @@ import datetime as dt
 from pathlib import Path
 
 from riskmap.export.atomic import atomic_file, check_free
+from riskmap.export.gpkg import GPKG_OPTIONS
 from riskmap.load.project import Project
 from riskmap.load.roster import Roster
 from riskmap.models.power import PowerResult, anomaly_users, ledger_frame, spread_points
@@ -118,7 +119,8 @@ def write_anomalies(result: PowerResult, path, *, min_score: float | None = None
         path.unlink(missing_ok=True)
         return 0
     with atomic_file(path, overwrite, create=False) as tmp:  # GDAL creates the file
-        users.to_file(tmp, layer="anomalies", driver="GPKG", engine="pyogrio")
+        users.to_file(tmp, layer="anomalies", driver="GPKG", engine="pyogrio",
+                      dataset_options=GPKG_OPTIONS)  # GeoPackage 1.2: no version warnings
         spread_points(result, users).to_file(tmp, layer="anomaly_points", driver="GPKG",
                                              engine="pyogrio")
     return len(users)
