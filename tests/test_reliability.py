@@ -235,3 +235,25 @@ def test_a_full_disk_is_said_and_changes_nothing(tmp_path, small_disk):
     assert ".tmp-" not in msg and "内部错误" not in r.stderr and "Traceback" not in r.stderr
     assert tree_hashes(out) == before  # the previous build, whole
     assert not [q for q in out.iterdir() if q.name.startswith(".")]  # nothing left behind
+
+
+@pytest.mark.parametrize("content", [b"", None])  # a 0-byte file; an SQLite file with no tables
+def test_an_emptied_history_is_refused_never_recreated(tmp_path, content):
+    """Only a missing file starts a new history; an emptied one would lose every inspection."""
+    import sqlite3
+
+    proj = make_project(tmp_path)
+    hist = tmp_path / "project.history.gpkg"
+    if content is None:
+        sqlite3.connect(hist).close()  # a database file, nothing in it
+        assert hist.exists()
+    else:
+        hist.write_bytes(content)
+    before = hist.read_bytes()
+    for args in (["plan", str(proj), "--week", "2026-W49", "--out", str(tmp_path / "p")],
+                 ["weekly", str(proj), "--week", "2026-W49", "--out", str(tmp_path / "w")],
+                 ["check", str(proj)]):
+        r = run(*args)
+        assert r.returncode == 1, (args, r.stdout, r.stderr)
+        assert "历史数据库" in r.stderr and "restore the file from a backup" in r.stderr, r.stderr
+    assert hist.read_bytes() == before  # not re-created, not touched

@@ -120,6 +120,7 @@ class History:
     def __init__(self, path, crs: str):
         self.path = Path(path)
         self.crs = crs
+        existed = _existing(self.path)  # only a missing file may start a new history
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # autocommit mode: every transaction is explicit (BEGIN ... COMMIT)
@@ -129,7 +130,7 @@ class History:
             raise HistoryError(f"{self.path}: 不是可用的历史数据库 (not a usable history "
                                f"database): {e}") from None
         try:
-            self._setup()
+            self._setup(existed)
         except HistoryError:
             self.conn.close()
             raise
@@ -150,9 +151,12 @@ class History:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _setup(self) -> None:
+    def _setup(self, existed: bool) -> None:
         meta = _stored_meta(self.path, self.conn, self.crs)
         if meta is None:
+            if existed:
+                raise HistoryError(_NOT_A_HISTORY.format(path=self.path, cn="没有任何表",
+                                                         en="holds no tables"))
             self.srs_id = schema.create(self.conn, self.crs)
             return
         self.srs_id = int(meta["srs_id"])
@@ -368,6 +372,24 @@ def _stored_meta(path, conn: sqlite3.Connection, crs_text: str) -> dict | None:
     return meta
 
 
+_NOT_A_HISTORY = ("{path}: 历史数据库{cn} (the history database {en}): every earlier plan "
+                  "and inspection would be lost if riskmap started a new one here; restore "
+                  "the file from a backup, or move it away to start a new history")
+
+
+def _existing(path: Path) -> bool:
+    """Whether ``path`` exists; refuse one that is not even a database (0 bytes, a folder)."""
+    if not path.exists():
+        return False
+    if path.is_dir():
+        raise HistoryError(f"{path}: 是一个文件夹 (is a folder, not a history database); set "
+                           "`history:` to a file")
+    if path.stat().st_size == 0:
+        raise HistoryError(_NOT_A_HISTORY.format(path=path, cn="是空文件",
+                                                 en="is empty, 0 bytes"))
+    return True
+
+
 def check_history(path, crs: str) -> dict | None:
     """Check a history database as :class:`History` opens it, without creating or changing it.
 
@@ -392,7 +414,7 @@ def check_history(path, crs: str) -> dict | None:
         With the message :class:`History` would give.
     """
     path = Path(path)
-    if not path.exists():
+    if not _existing(path):
         return None
     try:  # read-only: check never creates, lays out or journals the file
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
@@ -402,7 +424,8 @@ def check_history(path, crs: str) -> dict | None:
     try:
         meta = _stored_meta(path, conn, crs)
         if meta is None:
-            return {"weeks": []}
+            raise HistoryError(_NOT_A_HISTORY.format(path=path, cn="没有任何表",
+                                                     en="holds no tables"))
         out = {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
                for t in schema.TABLES}
         weeks = conn.execute("SELECT MIN(w), MAX(w) FROM (SELECT week AS w FROM plan_runs "

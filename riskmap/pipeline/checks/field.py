@@ -99,7 +99,8 @@ def _names(gdf) -> str:
 
 def _roster(run: Run) -> None:
     p = run.project
-    used = ("plan", "power-check") if p.power else ("plan",)
+    # weekly counts planned vs checked per responsible cadre from the roster
+    used = ("plan", "weekly", "power-check") if p.power else ("plan", "weekly")
     row = run.row("roster (网格责任人)", p.roster["source"], used)
     roster = run.attempt(row, read_roster, p)
     if roster is None:
