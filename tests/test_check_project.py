@@ -224,7 +224,7 @@ def _label_is_a_township(folder, d):
 
 
 CASES = {
-    "bad roster": (_bad_roster, {"plan", "power-check"}),
+    "bad roster": (_bad_roster, {"plan", "weekly", "power-check"}),  # weekly: per cadre
     "meters without a user column": (_meters_without_user,
                                      {"build", "calibrate", "evaluate", "plan", "ingest",
                                       "power-check"}),
