@@ -257,3 +257,33 @@ def test_an_emptied_history_is_refused_never_recreated(tmp_path, content):
         assert r.returncode == 1, (args, r.stdout, r.stderr)
         assert "历史数据库" in r.stderr and "restore the file from a backup" in r.stderr, r.stderr
     assert hist.read_bytes() == before  # not re-created, not touched
+
+
+def test_shared_outputs_carry_no_absolute_paths_and_no_key_order(tmp_path):
+    """summary.json and risk.gpkg go to townships: no path of the analyst's machine in them;
+    a factor's parameters written in another order give the same bytes."""
+    import sqlite3
+
+    import yaml
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = make_project(tmp_path / "a")
+    d = yaml.safe_load(a.read_text(encoding="utf-8"))
+    d["factors"] = [dict(reversed(list(f.items()))) for f in d["factors"]]  # keys reversed
+    b = make_project(tmp_path / "b", lambda p: p.update(factors=d["factors"]))
+    texts = {}
+    for name, proj in (("a", a), ("b", b)):
+        r = run("build", str(proj), "-q", "--township", "东镇")
+        assert r.returncode == 0, r.stderr
+        folder = proj.parent / "out" / "东镇"
+        summary = (folder / "summary.json").read_text(encoding="utf-8")
+        with sqlite3.connect(folder / "risk.gpkg") as db:
+            meta = {k: v for k, v in db.execute("SELECT key, value FROM metadata")}
+        for text in (summary, *meta.values()):
+            assert str(tmp_path) not in text and "/tmp/" not in text, text[:200]
+        s = _masked_summary(folder / "summary.json")
+        s.pop("inputs")  # the files differ (GeoPackages carry their write time)
+        texts[name] = (s, {k: v for k, v in meta.items()
+                           if k not in ("build_date", "inputs", "timings")})
+    assert texts["a"] == texts["b"]

@@ -138,7 +138,8 @@ def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
     labels, colours = dict(labels or {}), dict(colours or {})
     meta = pd.DataFrame({
         "key": list(metadata),
-        "value": [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+        # sorted keys: the same inputs give the same bytes
+        "value": [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
                   for v in metadata.values()],
     })
     titles = {"cells": cell_titles(factors), "zones": ZONE_TITLES, "metadata": METADATA_TITLES}

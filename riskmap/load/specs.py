@@ -144,6 +144,28 @@ class Project:
         """Folder of the project file (paths are relative to it)."""
         return self.path.parent
 
+    def relative(self, path) -> str:
+        """``path`` relative to the project folder, as written in shared outputs.
+
+        Summaries and GeoPackages travel to townships: they never carry the
+        analyst's absolute paths. A path on another drive keeps only its name.
+        """
+        import os
+
+        p = Path(path)
+        if not p.is_absolute():
+            return p.as_posix()
+        try:
+            return Path(os.path.relpath(p, self.folder)).as_posix()
+        except ValueError:  # another drive (Windows)
+            return p.name
+
+    def source_text(self, src: Source) -> str:
+        """A source as the project file would name it (relative paths, layer after ``:``)."""
+        if src.parts:
+            return " + ".join(self.source_text(p) for p in src.parts)
+        return self.relative(src.path) + (f":{src.layer}" if src.layer else "")
+
     def sources(self) -> list[Source]:
         """Every input source, in project-file order, without repeats."""
         seen, out = set(), []

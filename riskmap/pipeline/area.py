@@ -149,7 +149,7 @@ def _figures(a: AreaContext) -> dict:
     (pr, pc) = a.pwin
     return {
         "project": project.name,
-        "project_file": str(project.path),
+        "project_file": project.path.name,  # relative: outputs leave the analyst's machine
         "riskmap_version": __version__,
         "area": a.name,
         "area_kind": "district" if a.is_district else "township",
@@ -178,7 +178,8 @@ def _figures(a: AreaContext) -> dict:
         "exported_min_class": EXPORT_MIN_CLASS,
         "zones": len(a.zones),
         "factors": [{"name": f.name, "label": f.label, "kind": f.kind, "weight": f.weight,
-                     "source": str(f.source), "params": f.params} for f in project.factors],
+                     "source": project.source_text(f.source), "params": _canonical(f.params)}
+                    for f in project.factors],
         "inputs": a.inputs.hashes,
         "evaluation": latest_evaluation(project),
         "ahp": (project.ahp or {}).get("applied"),
@@ -197,5 +198,14 @@ def latest_evaluation(project: Project) -> dict | None:
     keep = ("hit@10", "PAI@10", "PEI@10", "AUC", "n_test")
     out = {m: {k: ev[m].get(k) for k in keep} for m in ("model", "kde", "uniform")
            if isinstance(ev.get(m), dict)}
-    out.update(split=ev.get("split"), file=str(path))
+    out.update(split=ev.get("split"), file=project.relative(path))
     return out
+
+
+def _canonical(v):
+    """Mappings with sorted keys, all the way down: the same inputs give the same bytes."""
+    if isinstance(v, dict):
+        return {str(k): _canonical(v[k]) for k in sorted(v, key=str)}
+    if isinstance(v, list | tuple):
+        return [_canonical(x) for x in v]
+    return v

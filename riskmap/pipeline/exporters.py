@@ -115,7 +115,8 @@ def export_sheet(area: AreaContext, folder: Path) -> Deferred | None:
 
     def finish(seconds: float) -> None:
         area.notes["map_pdf"] = {"paper": opts["paper"], "orientation": opts["orientation"],
-                                 "font": str(opts["font"]), "seconds": round(seconds, 3)}
+                                 "font": Path(opts["font"]).name,  # no machine paths
+                                 "seconds": round(seconds, 3)}
 
     return Deferred("张乡镇图 (map.pdf)", draw_sheet, (folder / "map.pdf", area.sheet, opts),
                     finish)
