@@ -23,6 +23,10 @@ POINTS = frozenset({"Point", "MultiPoint"})
 POLYGONS = frozenset({"Polygon", "MultiPolygon"})
 ANY_GEOMETRY = POINTS | POLYGONS | {"LineString", "MultiLineString"}
 DECAYS = ("linear", "exponential", "gaussian", "step")
+#: longest influence range and kernel bandwidth a factor may have (m): beyond them a
+#: "range" is a typo (1e12) that would make every grid transform enormous
+MAX_RANGE_M = 50_000.0
+MAX_BANDWIDTH_M = 20_000.0
 TRUNCATE = 4.0  # Gaussian kernels are cut at 4 sigma
 
 
@@ -182,6 +186,15 @@ class Params:
         if at_most is not None and f > at_most:
             self.fail(key, f"must be at most {at_most:g}, got {v!r}")
         return f
+
+    def distance(self, key: str, at_most: float = MAX_RANGE_M) -> float:
+        """A required distance in metres, > 0 and at most ``at_most``."""
+        self.require(key)
+        v = self.number(key, positive=True)
+        if v > at_most:
+            self.fail(key, f"{v:g} m is beyond any sensible reach (at most {at_most:g} m = "
+                      f"{at_most / 1000:g} km); is the value in metres?")
+        return v
 
     def choice(self, key: str, options, default, what: str | None = None) -> str:
         """One of ``options`` (default when absent)."""

@@ -10,6 +10,7 @@ import shapely
 from scipy import ndimage
 
 from riskmap.factors.base import (
+    MAX_BANDWIDTH_M,
     POINT,
     POINTS,
     TRUNCATE,
@@ -92,8 +93,7 @@ def age_weights(dates, as_of: dt.date, half_life_days: float) -> np.ndarray:
 
 def check_density_params(p: Params, out: dict) -> dict:
     """Bandwidth and normalisation, shared by ``density`` and ``typed`` (method density)."""
-    p.require("bandwidth")
-    out["bandwidth"] = p.number("bandwidth", positive=True)
+    out["bandwidth"] = p.distance("bandwidth", MAX_BANDWIDTH_M)
     norm = p.raw.get("normalize", "max")
     out["normalize"] = norm if norm == "max" else p.number("normalize", positive=True)
     return out

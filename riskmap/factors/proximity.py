@@ -62,8 +62,7 @@ class Proximity(Kind):
     keys = frozenset({"range", "decay", "target"})
 
     def check(self, p: Params) -> dict:
-        p.require("range")
-        out = {"range": p.number("range", positive=True), "decay": p.decay("linear"),
+        out = {"range": p.distance("range"), "decay": p.decay("linear"),
                "target": p.raw.get("target", "edges")}
         if out["target"] not in ("edges", "area"):
             p.fail("target", "must be 'edges' or 'area' (for polygons)")

@@ -41,8 +41,7 @@ class Ring(Kind):
     outline = True
 
     def check(self, p: Params) -> dict:
-        p.require("distance")
-        return {"distance": p.number("distance", positive=True), "decay": p.decay("step")}
+        return {"distance": p.distance("distance"), "decay": p.decay("step")}
 
     def reach(self, params: dict) -> float:
         return float(params["distance"])

@@ -72,8 +72,7 @@ class Typed(Kind):
         out = {k: p.raw[k] for k in self.keys if k in p.raw}
         method = p.raw.get("method", "proximity")
         if method == "proximity":
-            p.require("range")
-            out["range"] = p.number("range", positive=True)
+            out["range"] = p.distance("range")
             out["decay"] = p.decay("linear")
         elif "decay" in out:
             out["decay"] = p.decay("linear")

@@ -80,6 +80,9 @@ def read_source(source: Source, working_crs: str, *, allow_empty: bool = False,
     if not source.path.exists():
         raise LayerError(f"{source.path}: 文件不存在 (file not found); check the path in the "
                          "project file (paths are relative to the project file)")
+    if not (source.path.is_file() or source.path.is_dir()):  # a FIFO or device would hang
+        raise LayerError(f"{source.path}: 不是普通文件 (not a regular file: a pipe or device); "
+                         "give the data file itself")
     kind = sources.kind_of(source)
     if kind in ("points", "corners"):  # surveyors' tables may need the project's meridian
         gdf = sources.READERS[kind](source, info, hints=hints or CoordHints(working_crs))

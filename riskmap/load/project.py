@@ -15,6 +15,7 @@ from pathlib import Path
 
 from riskmap.errors import ProjectFileError
 from riskmap.load import schema
+from riskmap.load.projectfile import read_raw
 from riskmap.load.schema import (
     _AHP_KEYS,
     _AREA_KEYS,
@@ -33,7 +34,6 @@ from riskmap.load.schema import (
     MARS_CRS,
     Checker,
     is_font_path,
-    read_raw,
     split_source,
 )
 from riskmap.load.specs import (
@@ -111,8 +111,11 @@ def read_project(path, *, as_of: dt.date | None = None) -> Project:
         Naming the file and key for anything missing, unknown or invalid.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ProjectFileError(f"{path}: 项目文件不存在 (project file not found); check the path")
+    if not path.is_file():  # a folder, a pipe (FIFO) or a device would hang or mislead
+        raise ProjectFileError(f"{path}: 不是普通文件 (not a regular file: a folder, pipe or "
+                               "device); give the project's .yaml or .toml file")
     raw = read_raw(path)
     ctx = Checker(path)
     ctx.keys(raw, _TOP_KEYS, "")

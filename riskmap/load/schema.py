@@ -10,11 +10,9 @@ import datetime as dt
 import itertools
 import math
 import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
@@ -58,24 +56,6 @@ _CALIBRATION_KEYS = {"ranges", "folds", "block_size", "seed", "penalty"}
 _ROSTER_KEYS = {"source", "village_field", "cell_field", "name_field", "phone_field"}
 _PLAN_KEYS = {"per_village", "near_finds", "random_share", "damp_weeks", "damp_factor",
               "raise_factor", "raise_weeks", "seed", "roads", "min_class"}
-def read_raw(path: Path) -> dict:
-    """The project file as a mapping (YAML or TOML, UTF-8 with or without BOM)."""
-    text_err = (UnicodeDecodeError, yaml.YAMLError, tomllib.TOMLDecodeError)
-    try:
-        if path.suffix.lower() == ".toml":
-            raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-        else:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8-sig"))
-    except text_err as e:
-        raise ProjectFileError(
-            f"{path}: 无法解析项目文件 (cannot parse): {str(e).splitlines()[0]}; "
-            "save it as UTF-8 YAML or TOML"
-        ) from None
-    if not isinstance(raw, dict):
-        raise ProjectFileError(f"{path}: the project file must be a mapping of keys")
-    return raw
-
-
 class Checker:
     """Validation helpers that know the file name for messages."""
 

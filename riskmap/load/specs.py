@@ -200,8 +200,19 @@ def check_patrol_size(size: float) -> int:
     return s
 
 
+#: sizes that make sense for a county's analysis and patrol cells (m)
+CELL_RANGE = (1.0, 1000.0)
+PATROL_MAX = 5000.0
+
+
 def check_cell_sizes(path, cell, patrol):
-    """Raise unless ``patrol`` carries ids and is a whole multiple of ``cell``."""
+    """Raise unless the sizes are sensible, ``patrol`` carries ids and is a multiple of ``cell``."""
+    if not CELL_RANGE[0] <= cell <= CELL_RANGE[1]:
+        raise ProjectFileError(f"{path}: cell_size {cell:g} m: the analysis cell must be "
+                               f"{CELL_RANGE[0]:g}–{CELL_RANGE[1]:g} m (25 m is usual)")
+    if patrol > PATROL_MAX:
+        raise ProjectFileError(f"{path}: patrol_cell_size {patrol:g} m: a patrol cell is what a "
+                               f"team checks on foot, at most {PATROL_MAX:g} m (100 m is usual)")
     try:
         check_patrol_size(patrol)
     except GridError as e:

@@ -88,7 +88,8 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
 
 def _build(project, out, townships, overwrite, progress, atlas, paper, orientation, exporters):
     t0 = time.perf_counter()
-    inputs = load_inputs(project, progress)
+    cache = grid_first(project)
+    inputs = load_inputs(project, progress, cache=cache)
     t_load = time.perf_counter() - t0
     areas = _areas(project, inputs, townships)
     folders = _folders(areas, out, overwrite)
@@ -121,6 +122,28 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
         write_atlas(out / "atlas.pdf", pages, **sheet)
     report.timings = {"load_s": t_load, **surface.timings, "total_s": time.perf_counter() - t0}
     return report
+
+
+def grid_first(project: Project) -> dict:
+    """Read the district alone and refuse a grid that cannot fit, before the big layers.
+
+    Returns the read cache for :func:`riskmap.load.inputs.load_inputs` (the
+    district is not read twice).
+    """
+    import shapely
+
+    from riskmap.crs.meridian import CoordHints
+    from riskmap.load.inputs import read_any
+    from riskmap.score.engine import district_grid
+    from riskmap.score.memory import grid_budget, require_fits
+
+    src = project.district.source
+    read = read_any(project, src, allow_empty=True, hints=CoordHints(project.crs))
+    district = shapely.union_all(read[0].geometry.values)
+    if not district.is_empty:
+        require_fits(grid_budget(district_grid(project, district), len(project.factors)),
+                     project.path)
+    return {src.key: read}
 
 
 def _areas(project: Project, inputs: Inputs, townships) -> list[tuple[str, int | None]]:

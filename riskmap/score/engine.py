@@ -16,6 +16,7 @@ from riskmap.grid import Grid, burn
 from riskmap.grid.blocks import argmax_in_blocks, block_max_mean, blocks
 from riskmap.load.inputs import Inputs
 from riskmap.load.project import FactorSpec, Project
+from riskmap.score.memory import grid_budget, require_fits
 from riskmap.score.overlay import accumulate_score, class_thresholds, classify, score_coefficients
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,7 @@ def compute(project: Project, inputs: Inputs, progress=None) -> Surface:
     t = {}
     t0 = time.perf_counter()
     grid = district_grid(project, inputs.district)
+    require_fits(grid_budget(grid, len(project.factors)), project.path)  # before any array
     k = round(project.patrol_cell_size / project.cell_size)
     pgrid = grid.coarsen(k)
     area = burn.mask([inputs.district], grid)

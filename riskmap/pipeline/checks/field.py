@@ -26,6 +26,8 @@ from riskmap.load.roster import read_roster, read_village_points
 from riskmap.models.power import ambiguous_villages
 from riskmap.pipeline.checks import Run
 from riskmap.pipeline.checks.power import meter_commands
+from riskmap.score.engine import district_grid
+from riskmap.score.memory import grid_budget, require_fits
 
 __all__ = ["check_build_settings", "check_field_inputs"]
 
@@ -175,6 +177,15 @@ def check_build_settings(run: Run) -> None:
         row.source = f"{font} → {hit}" if font else str(hit)
     out = run.row("output (输出)", p.output, ("build",))
     out.geom_types = "folder"
+    if run.district is not None:  # the grid the one-grid engine would allocate
+        grid = district_grid(p, run.district)
+        budget = grid_budget(grid, len(p.factors))
+        grow = run.row("grid (网格)", f"{p.cell_size:g} m / {p.patrol_cell_size:g} m",
+                       ("build", "calibrate", "evaluate", "plan", "ingest", "weekly"))
+        grow.geom_types = "grid"
+        grow.features = budget.cells
+        if run.attempt(grow, require_fits, budget, p.path) is not None or budget.fits:
+            run.note(grow, f"网格 (grid) {budget.text()}")
     if run.inputs is None:
         return
     run.attempt(out, _area_folders, p, list(run.inputs.townships["name"]))
