@@ -44,13 +44,19 @@ def _date_value(ctx, param, value):
 @click.option("--offset", is_flag=True,
               help="另在偏移半格的巡查网格上重新计数, 看 PAI@10 的敏感性 (also re-count on the "
                    "patrol grid shifted half a cell: PAI@10 sensitivity).")
+@click.option("--blocks", type=click.FloatRange(min=0, min_open=True), metavar="M",
+              help="另做空间分块交叉验证: 边长 M 米的方块分成 --block-folds 份, 逐份单独评分 "
+                   "(also a spatial-block CV: blocks of M metres, each fold scored alone; the "
+                   "KDE made from the other blocks' cases).")
+@click.option("--block-folds", type=click.IntRange(min=2), default=5, show_default=True,
+              help="空间分块的份数 (folds of the spatial-block CV).")
 @out_opt
 @overwrite_opt
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
-def evaluate(ctx, project, split, rolling, folds, raster, offset, out,
+def evaluate(ctx, project, split, rolling, folds, raster, offset, blocks, block_folds, out,
              overwrite, verbose, quiet, debug):
     """回测: 模型、核密度与均匀分布的命中率、PAI、PEI、AUC (backtest PROJECT).
 
@@ -66,7 +72,8 @@ def evaluate(ctx, project, split, rolling, folds, raster, offset, out,
     project = load_project(project)
     progress = progress_printer(quiet == 0)
     result, paths = backtest(project, split, out, overwrite=overwrite, raster=raster,
-                             rolling=rolling, folds=folds, offset=offset, progress=progress)
+                             rolling=rolling, folds=folds, offset=offset, blocks=blocks,
+                             block_folds=block_folds, progress=progress)
     out_dir = next(iter(paths.values())).parent
     if quiet < 2:
         _report(result)
@@ -109,3 +116,25 @@ def _report(result: dict) -> None:
                      *(format_value(k, r["mean"][n].get(k)) for n in ("model", "kde")
                        for k in keys)])
         echo_table(rows[0], rows[1:], right=True)
+    if "spatial_cv" in result:
+        _report_spatial(result["spatial_cv"])
+
+
+def _report_spatial(sc: dict) -> None:
+    from riskmap.export.evaluation import format_value
+
+    click.echo(f"空间分块交叉验证 (spatial-block CV, {sc['block_m']:g} m blocks, "
+               f"{sc['folds']} folds, seed {sc['seed']}; held-out blocks scored alone)")
+    keys = ("PAI@10", "AUC")
+    rows = [["fold", "n_test", *(f"{n} {k}" for n in ("model", "kde") for k in keys)]]
+    for f in sc["per_fold"]:
+        if "skipped" in f:
+            rows.append([str(f["fold"]), "–", "skipped"])
+            continue
+        rows.append([str(f["fold"]), str(f["n_test"]),
+                     *(format_value(k, f[n][k]) for n in ("model", "kde") for k in keys)])
+    if sc.get("mean"):
+        rows.append(["mean ± sd", "",
+                     *(f"{format_value(k, sc['mean'][n][k])} ± {sc['sd'][n][k]:.2f}"
+                       for n in ("model", "kde") for k in keys)])
+    echo_table(rows[0], rows[1:], right=True)

@@ -21,6 +21,7 @@ from riskmap.errors import ProjectFileError
 from riskmap.factors import density as _density
 from riskmap.factors import inside as _inside
 from riskmap.factors import proximity as _proximity
+from riskmap.factors import raster as _raster
 from riskmap.factors import ring as _ring
 from riskmap.factors import typed as _typed
 from riskmap.factors.base import (
@@ -53,7 +54,7 @@ def register(kind: Kind) -> Kind:
     return kind
 
 
-for _m in (_proximity, _density, _ring, _inside, _typed):
+for _m in (_proximity, _density, _ring, _inside, _typed, _raster):
     register(_m.KIND)
 
 

@@ -6,8 +6,10 @@ from pathlib import Path
 
 from riskmap.errors import ExportError
 from riskmap.export.atomic import write_text
+from riskmap.export.calibration import write_calibration, write_residual
 from riskmap.load.project import Project
 from riskmap.models.calibrate import CalibrationResult, calibrate
+from riskmap.models.calibrate.projectfile import residual_file
 
 __all__ = ["calibrate_project", "check_target"]
 
@@ -30,13 +32,22 @@ def check_target(write, overwrite: bool = False) -> Path | None:
         raise ExportError(f"{target}: exists; add --overwrite to replace it")
     if not target.parent.is_dir():
         raise ExportError(f"{target.parent}: folder does not exist; create it first")
+    raster = target.parent / residual_file(target)
+    if raster.exists() and not overwrite:
+        raise ExportError(f"{raster}: exists (the residual raster of {target.name}); add "
+                          "--overwrite to replace it")
     return target
 
 
 def calibrate_project(project: Project, *, until=None, seed: int | None = None, write=None,
-                      overwrite: bool = False, progress=None
+                      overwrite: bool = False, out=None, progress=None
                       ) -> tuple[CalibrationResult, Path | None]:
     """Calibrate ``project`` and, with ``write``, write the calibrated project file.
+
+    With ``write`` the residual term's raster (when kept) is written beside the
+    project file, and ``calibration.json`` and ``score_interval.tif`` (the
+    per-cell interval) into ``out`` (default ``<output>/calibration``); with
+    ``out`` alone, only those two.
 
     Parameters
     ----------
@@ -47,7 +58,9 @@ def calibrate_project(project: Project, *, until=None, seed: int | None = None, 
         A ``.yaml`` file for the calibrated project (checked before the work;
         written atomically).
     overwrite : bool
-        Replace ``write`` if it exists.
+        Replace ``write`` (and its residual raster) if they exist.
+    out : path-like, optional
+        Folder of ``calibration.json`` and ``score_interval.tif``.
 
     Returns
     -------
@@ -65,5 +78,11 @@ def calibrate_project(project: Project, *, until=None, seed: int | None = None, 
     target = check_target(write, overwrite)
     res = calibrate(project, until=until, seed=seed, progress=progress)
     if target is not None:
-        write_text(target, res.to_project_yaml(target), overwrite=overwrite)
+        text = res.to_project_yaml(target)
+        if res.residual is not None:
+            write_residual(target.parent / residual_file(target), res.residual, overwrite)
+        write_text(target, text, overwrite=overwrite)
+    if out is not None or target is not None:
+        res.written = write_calibration(Path(out) if out else project.output / "calibration",
+                                        res, overwrite=True)
     return res, target

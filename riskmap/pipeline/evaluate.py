@@ -14,7 +14,8 @@ __all__ = ["backtest"]
 
 def backtest(project: Project, split: dt.date, out_dir=None, *, overwrite: bool = False,
              raster=None, rolling: str | None = None, folds: int = 4, offset: bool = False,
-             progress=None) -> tuple[dict, dict[str, Path]]:
+             blocks: float | None = None, block_folds: int = 5, progress=None
+             ) -> tuple[dict, dict[str, Path]]:
     """Backtest ``project`` at ``split`` and write its evaluation files.
 
     Parameters
@@ -27,7 +28,7 @@ def backtest(project: Project, split: dt.date, out_dir=None, *, overwrite: bool 
         the work: existing files without ``overwrite`` stop it at once.
     overwrite : bool
         Replace existing evaluation files.
-    raster, rolling, folds, offset, progress
+    raster, rolling, folds, offset, blocks, block_folds, progress
         As for :func:`riskmap.models.evaluate.evaluate`.
 
     Returns
@@ -45,5 +46,5 @@ def backtest(project: Project, split: dt.date, out_dir=None, *, overwrite: bool 
     out_dir = Path(out_dir) if out_dir else project.output / "evaluation"
     check_outputs(out_dir, overwrite)  # before the work, not after
     result = evaluate(project, split, raster=raster, progress=progress, rolling=rolling,
-                      folds=folds, offset=offset)
+                      folds=folds, offset=offset, blocks=blocks, block_folds=block_folds)
     return result, write_evaluation(out_dir, result, overwrite=overwrite)

@@ -79,6 +79,7 @@ from riskmap.models.calibrate.options import (
     Options,
     options_from_project,
 )
+from riskmap.models.calibrate.panel import Panel, fit_panel, panel_deviance
 from riskmap.models.calibrate.projectfile import project_yaml
 from riskmap.models.calibrate.result import CalibrationResult, FactorResult
 from riskmap.models.calibrate.run import calibrate, cpu_note
@@ -86,9 +87,9 @@ from riskmap.models.calibrate.select import select
 
 __all__ = [
     "DEFAULT_PENALTIES", "DEFAULT_RANGES", "PRIOR_PENALTIES", "RANGE_SEARCH_PENALTY", "Z95",
-    "CalibrationResult", "Design", "FactorResult", "Options", "Period",
+    "CalibrationResult", "Design", "FactorResult", "Options", "Panel", "Period",
     "block_folds", "calibrate", "candidate_fits", "count_per_cell", "cpu_note",
-    "factor_columns", "fit_poisson", "incident_events", "options_from_project",
-    "patrol_design", "poisson_deviance", "project_yaml", "range_param", "select",
+    "factor_columns", "fit_panel", "fit_poisson", "incident_events", "options_from_project",
+    "panel_deviance", "patrol_design", "poisson_deviance", "project_yaml", "range_param", "select",
     "spec_with_range", "time_split",
 ]

@@ -24,10 +24,17 @@ _ITEM = re.compile(r"^(?P<ind>\s*)-\s+(?P<rest>.*)$")
 _KEY = re.compile(r"^(?P<key>[A-Za-z_]\w*)\s*:(?P<val>.*?)(?P<com>\s+#.*)?$")
 
 
-def project_yaml(res: CalibrationResult, project_path) -> str:
-    """Project-file text with the calibrated weights and ranges.
+def residual_file(project_path) -> str:
+    """File name of the residual raster written beside a calibrated project file."""
+    return f"{Path(project_path).stem}.residual.tif"
 
-    See :meth:`CalibrationResult.to_project_yaml`.
+
+def project_yaml(res: CalibrationResult, project_path) -> str:
+    """Project-file text with the calibrated weights, shapes, ranges and added terms.
+
+    See :meth:`CalibrationResult.to_project_yaml`. The residual term (when kept)
+    reads ``raster:<stem>.residual.tif`` beside ``project_path``, which the
+    pipeline writes (:func:`residual_file`).
 
     Raises
     ------
@@ -66,21 +73,56 @@ def _num(v: float) -> str:
     return f"{v:.2f}".rstrip("0").rstrip(".") if v != int(v) else str(int(v))
 
 
+def _fmt(v) -> str:
+    if isinstance(v, bool) or v is None:
+        return str(v).lower()
+    if isinstance(v, int | float):
+        return _num(float(v))
+    return str(v)
+
+
 def _changes(res: CalibrationResult) -> dict:
+    """Per project factor: new weight and the keys its chosen form sets, with notes."""
     out = {}
+    orig = {f.name: f for f in res.project.factors}
     for f in res.factors:
-        ch = {"weight": f.weight if f.kept else 0.0}
+        if f.added:
+            continue
+        ch = {"weight": f.weight if f.kept else 0.0, "keys": {}}
         if f.kept:
             lo, hi = f.rr_ci
             ch["weight_note"] = (f"calibrate: was {_num(f.original_weight)}; RR {f.rr:.2f} "
                                  f"[{lo:.2f}, {hi:.2f}]")
+            for key, v in f.changes.items():
+                was = orig[f.name].params.get(key)
+                ch["keys"][key] = (v, "calibrate: " + (f"was {_fmt(was)}" if was is not None
+                                                       else "set from the data"))
         else:
             ch["weight_note"] = f"calibrate: dropped, {f.reason}; was {_num(f.original_weight)}"
-        if f.param and f.value is not None and f.kept:
-            ch[f.param] = f.value
-            ch["param"] = f.param
-            ch["param_note"] = f"calibrate: was {_num(f.original_value)}"
         out[f.name] = ch
+    return out
+
+
+def _added(res: CalibrationResult, raw_inc_source, target: Path) -> list[dict]:
+    """The terms calibration adds (kept ones), as project-file factor mappings."""
+    out = []
+    for f in res.factors:
+        if not (f.added and f.kept):
+            continue
+        if f.kind == "raster":
+            out.append({"name": f.name, "label": f.label,
+                        "source": f"raster:{residual_file(target)}", "kind": "raster",
+                        "weight": round(f.weight, 2)})
+            continue
+        d = {"name": f.name, "label": f.label, "source": raw_inc_source, "kind": f.kind}
+        spec = res.specs.get(f.name)
+        params = dict(spec.params) if spec is not None else {}
+        params.update(f.changes)
+        for key in ("bandwidth", "date_field", "half_life_days", "normalize"):
+            if key in params and not (key == "normalize" and params[key] == "max"):
+                d[key] = params[key]
+        d["weight"] = round(f.weight, 2)
+        out.append(d)
     return out
 
 
@@ -90,15 +132,31 @@ def _header(res: CalibrationResult) -> str:
             f"{res.project.path.name}: {res.n_events} incidents in {res.n_cells} cells of "
             f"{_num(res.project.patrol_cell_size)} m"
             f"{', before ' + str(res.until) if res.until else ''}"
-            f"{', counted from ' + str(res.split) if res.split else ''}\n"
+            f"{'; periods ' + res.periods[0] + '–' + res.periods[-1] if res.periods else ''}\n"
             f"# spatial-block CV ({o.folds} folds, {_num(o.block_size)} m blocks, seed {o.seed}): "
             f"Poisson deviance {res.cv_deviance:.1f} vs {res.null_cv_deviance:.1f} (null); "
             f"ridge λ = {res.penalty:g}\n"
             "# weights = fitted β scaled so the positive ones sum to 100 (signs kept)\n")
 
 
-def _edit_text(text: str, changes: dict) -> str | None:
-    """Edit weights and ranges in block-style YAML text; None when the layout is not simple."""
+def _yaml_value(v) -> str:
+    import yaml
+
+    return yaml.safe_dump(v, allow_unicode=True, default_flow_style=True,
+                          width=10_000).strip().removesuffix("...").strip()
+
+
+def _item_lines(d: dict, ind: int) -> list[str]:
+    """One factor mapping as block YAML lines at item indentation ``ind``."""
+    out = []
+    for i, (k, v) in enumerate(d.items()):
+        lead = " " * ind + ("- " if i == 0 else "  ")
+        out.append(f"{lead}{k}: {_yaml_value(v)}")
+    return out
+
+
+def _edit_text(text: str, changes: dict, added: list[dict]) -> str | None:
+    """Edit weights and keys in block-style YAML text; None when the layout is not simple."""
     lines = text.splitlines()
     start = next((i for i, ln in enumerate(lines) if re.match(r"^factors\s*:\s*(#.*)?$", ln)),
                  None)
@@ -112,7 +170,7 @@ def _edit_text(text: str, changes: dict) -> str | None:
         return None
     ind = len(_ITEM.match(lines[items[0]])["ind"])
     items = [i for i in items if len(_ITEM.match(lines[i])["ind"]) == ind]
-    done = set()
+    done, inserts = set(), {}
     for a, b in zip(items, [*items[1:], end], strict=True):
         m = _ITEM.match(lines[a])
         col = len(lines[a]) - len(m["rest"])
@@ -125,23 +183,46 @@ def _edit_text(text: str, changes: dict) -> str | None:
             km = _KEY.match(body)
             if km:
                 keys[km["key"]] = (i, km)
-        if "name" not in keys:
+        if "name" not in keys or "weight" not in keys:
             return None
         name = keys["name"][1]["val"].strip().strip("'\"")
         ch = changes.get(name)
         if ch is None:
             continue
-        for key, note in (("weight", "weight_note"), (ch.get("param"), "param_note")):
-            if key is None:
-                continue
-            if key not in keys:
-                return None
-            i, km = keys[key]
-            lines[i] = f"{lines[i][:col]}{key}: {_num(ch[key])}  # {ch[note]}"
+        edits = {"weight": (ch["weight"], ch["weight_note"]), **ch["keys"]}
+        for key, (v, note) in edits.items():
+            if key in keys:
+                i, km = keys[key]
+                if km["val"].strip() in ("", "|", ">"):
+                    return None  # a block value on the lines below: not edited in place
+                lines[i] = f"{lines[i][:col]}{key}: {_yaml_value(v)}  # {note}"
+            else:  # a key the project leaves at its default: added after the weight line
+                i = keys["weight"][0]
+                inserts.setdefault(i, []).append(f"{' ' * col}{key}: {_yaml_value(v)}  # {note}")
         done.add(name)
     if done != set(changes):
         return None
-    return "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+    out = []
+    for i, ln in enumerate(lines):
+        out.append(ln)
+        out.extend(inserts.get(i, []))
+    new = []
+    for d in added:
+        new += _item_lines(d, ind)
+    if new:
+        shift = len(out) - len(lines)
+        at = end + shift
+        while at > start + 1 and not out[at - 1].strip():
+            at -= 1
+        out[at:at] = ["# calibrate: terms the factors miss, fitted from the cases"
+                      if ind == 0 else " " * ind + "# calibrate: terms the factors miss, "
+                      "fitted from the cases", *new]
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def _raw_incidents_source(raw: dict):
+    inc = raw.get("incidents") or {}
+    return inc.get("source")
 
 
 def _project_text(res: CalibrationResult, target: Path) -> str:
@@ -152,25 +233,28 @@ def _project_text(res: CalibrationResult, target: Path) -> str:
     src = res.project.path
     text = src.read_text(encoding="utf-8-sig")
     changes = _changes(res)
+    toml = src.suffix.lower() == ".toml"
+    raw = tomllib.loads(text) if toml else yaml.safe_load(text)
     same = target.resolve().parent == src.parent.resolve()
-    if same and src.suffix.lower() in (".yaml", ".yml"):
-        edited = _edit_text(text, changes)
-        if edited is not None and _check_text(edited, changes):
+    if same and not toml:
+        added = _added(res, _raw_incidents_source(raw), target)
+        edited = _edit_text(text, changes, added)
+        if edited is not None and _check_text(edited, changes, added):
             return _header(res) + edited
-    raw = tomllib.loads(text) if src.suffix.lower() == ".toml" else yaml.safe_load(text)
     rebase_paths(raw, src.parent, target.resolve().parent)
     for f in raw["factors"]:
         ch = changes.get(f.get("name"))
         if ch:
             f["weight"] = ch["weight"]
-            if ch.get("param"):
-                f[ch["param"]] = ch[ch["param"]]
+            for key, (v, _) in ch["keys"].items():
+                f[key] = v
+    raw["factors"] += _added(res, _raw_incidents_source(raw), target)
     body = yaml.safe_dump(raw, allow_unicode=True, sort_keys=False, default_flow_style=False)
     note = "# (written anew: paths rebased to this file's folder; comments not kept)\n"
     return _header(res) + note + body
 
 
-def _check_text(text: str, changes: dict) -> bool:
+def _check_text(text: str, changes: dict, added: list[dict]) -> bool:
     import yaml
 
     try:
@@ -182,6 +266,8 @@ def _check_text(text: str, changes: dict) -> bool:
         f = got.get(name)
         if f is None or abs(float(f.get("weight", math.nan)) - ch["weight"]) > 1e-9:
             return False
-        if ch.get("param") and abs(float(f.get(ch["param"], math.nan)) - ch[ch["param"]]) > 1e-9:
-            return False
-    return True
+        for key, (v, _) in ch["keys"].items():
+            if f.get(key) != v and not (isinstance(v, float) and isinstance(f.get(key), int | float)
+                                        and abs(float(f[key]) - v) < 1e-9):
+                return False
+    return all(d["name"] in got for d in added)

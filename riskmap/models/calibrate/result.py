@@ -34,6 +34,14 @@ class FactorResult:
     weight: float = 0.0
     prior_beta: float | None = None  # AHP prior on the fitted scale
     data_beta: float | None = None  # data-only β (ridge towards 0, smallest λ)
+    shape: str = ""  # the chosen form: a decay, "density", or "" (as it is)
+    form: str = ""  # the chosen form in words ('exponential 1600 m')
+    changes: dict = field(default_factory=dict)  # project keys the calibration sets
+    cv_by_shape: dict = field(default_factory=dict)  # shape -> best CV deviance
+    dated: bool = False  # computed per period from the data before it
+    periods: str = ""  # which periods it was fitted on (a dated factor's coverage)
+    added: bool = False  # a term calibration adds (near repeat, residual)
+    source: object = None  # an added term's source (what the written project reads)
 
     @property
     def value(self) -> float | None:
@@ -80,6 +88,20 @@ class CalibrationResult:
     prior_scale: float | None = None
     notes: list[str] = field(default_factory=list)
     timings: dict = field(default_factory=dict)
+    periods: list = field(default_factory=list)  # labels of the design's periods
+    weighted_events: float | None = None  # events after provenance weights
+    provenance: dict | None = None  # the provenance column and its weights
+    history: dict | None = None  # inspections of the field history used
+    levels: list = field(default_factory=list)  # log level of each period
+    residual: object | None = None  # ResidualTerm (raster and bandwidth) when kept
+    interval: object | None = None  # Interval (per-cell bootstrap bands) when drawn
+    design_grid: object | None = None  # the patrol grid of the design
+    specs: dict = field(default_factory=dict)  # name -> FactorSpec of the added terms
+    written: dict = field(default_factory=dict)  # what the pipeline wrote (name -> path)
+
+    def factor(self, name: str) -> FactorResult:
+        """The result of one factor (or added term) by name."""
+        return next(f for f in self.factors if f.name == name)
 
     @property
     def deviance_explained(self) -> float:
@@ -98,7 +120,12 @@ class CalibrationResult:
             "project": str(self.project.path),
             "until": self.until.isoformat() if self.until else None,
             "split": self.split.isoformat() if self.split else None,
+            "design": "rolling origin: one Poisson fit over cell × period with period levels; "
+                      "dated factors computed per period from data before it",
+            "periods": list(self.periods), "levels": list(self.levels),
             "n_events": self.n_events, "n_cells": self.n_cells,
+            "weighted_events": self.weighted_events, "provenance": self.provenance,
+            "history": self.history,
             "cell_size_m": self.project.patrol_cell_size,
             "folds": self.options.folds, "block_size_m": self.options.block_size,
             "seed": self.options.seed, "penalty": self.penalty,
@@ -115,9 +142,14 @@ class CalibrationResult:
                 "original_weight": f.original_weight, "weight": f.weight, "beta": f.beta,
                 "se": f.se, "rr": f.rr, "rr_ci": list(f.rr_ci), "kept": f.kept,
                 "reason": f.reason, "prior_beta": f.prior_beta, "moved": f.moved,
-                "data_beta": f.data_beta,
+                "data_beta": f.data_beta, "shape": f.shape, "form": f.form,
+                "changes": dict(f.changes), "dated": f.dated, "periods": f.periods,
+                "added": f.added,
+                "cv_by_shape": dict(f.cv_by_shape),
                 "cv_by_range": {str(k): v for k, v in f.cv_by_range.items()},
                 "cv_without": f.cv_without} for f in self.factors],
+            "residual": None if self.residual is None else self.residual.to_dict(),
+            "cell_interval": None if self.interval is None else self.interval.to_dict(),
             "notes": list(self.notes), "timings": dict(self.timings),
         }
 

@@ -1,7 +1,15 @@
-"""Choosing ranges, the ridge penalty and the kept factors by spatial-block cross-validation.
+"""Choosing shapes, ranges, the ridge penalty and the kept factors by spatial-block CV.
 
 Everything here works on a :class:`~riskmap.models.calibrate.design.Design`
 (arrays only, no geodata), so it can be tested and timed on its own.
+
+1. Each factor starts at the candidate (shape × range) that is best on its own.
+2. Back-fitting sweeps: per fold, the model of the other factors gives an
+   offset; every candidate of a factor is fitted against it on the training
+   blocks and scored on the held-out ones (:func:`.search.score_candidates`).
+   A shape other than the project's must gain :data:`.options.SHAPE_MARGIN`.
+3. The ridge λ by the same CV; 4. the least significant factor whose 95 %
+   interval of RR holds 1 is dropped until none does (sign constraints kept).
 """
 
 from __future__ import annotations
@@ -11,108 +19,164 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from riskmap.models.calibrate.fit import candidate_fits, fit_poisson, poisson_deviance
-from riskmap.models.calibrate.options import DEFAULT_PENALTIES, RANGE_SEARCH_PENALTY, Z95
+from riskmap.models.calibrate.options import (
+    DEFAULT_PENALTIES,
+    RANGE_SEARCH_PENALTY,
+    SHAPE_MARGIN,
+    Z95,
+)
+from riskmap.models.calibrate.panel import Panel, fit_panel, panel_deviance, predict
+from riskmap.models.calibrate.search import Binned, score_candidates
 
 if TYPE_CHECKING:
     from riskmap.models.calibrate.design import Design
 
-__all__ = ["select"]
+__all__ = ["CV", "SEARCH_CELLS", "select"]
+
+#: cells the search for shapes and ranges runs on (every cell with an event, a
+#: weighted sample of the others); the reported fits use every cell
+SEARCH_CELLS = 25_000
 
 
-class _CV:
-    """Folds of a design and its columns at the ranges chosen so far."""
+class CV:
+    """Folds of a design and its columns at the candidates chosen so far."""
 
-    def __init__(self, design: Design, folds: int, range_penalty: float):
-        self.y, self.off, self.cols = design.y, design.offset, design.columns
+    def __init__(self, design: Design, folds: int, range_penalty: float = RANGE_SEARCH_PENALTY,
+                 signs: dict | None = None):
+        self.d = design
+        self.y = design.y
         self.trains = [np.flatnonzero(design.fold != k) for k in range(folds)]
         self.tests = [np.flatnonzero(design.fold == k) for k in range(folds)]
         self.range_penalty = range_penalty
-        self.ranges: dict = {}
+        self.signs = signs or {}
+        self.choice: dict[str, int] = {}
+        self._bins: dict[str, Binned] = {}
 
-    def matrix(self, active) -> np.ndarray:
-        """Covariates of the ``active`` factors at their chosen ranges (``n × p``)."""
-        if not active:
-            return np.zeros((len(self.y), 0))
-        return np.column_stack([self.cols[n][self.ranges[n]] for n in active])
+    def binned(self, name: str) -> Binned:
+        """The factor's candidates binned (made once)."""
+        if name not in self._bins:
+            col = self.d.columns[name]
+            self._bins[name] = Binned(col.values,
+                                      np.flatnonzero(col.covered) if col.dated else None)
+        return self._bins[name]
 
-    def candidates(self, n, etas):
-        """CV deviance of each candidate range of ``n`` given per-fold offsets ``etas``."""
-        y, cols = self.y, self.cols
-        cand = list(cols[n])
-        C = np.vstack([cols[n][r] for r in cand])
-        tot, none = np.zeros(len(cand)), 0.0
-        for tr, te, eta in zip(self.trains, self.tests, etas, strict=True):
-            shift = math.log(max(y[tr].sum(), 0.5) / np.exp(eta[tr]).sum())
-            none += poisson_deviance(y[te], np.exp(eta[te] + shift))
-            a, b = candidate_fits(C[:, tr], y[tr], eta[tr], self.range_penalty)
-            mu = np.exp(eta[te][None, :] + a[:, None] + b[:, None] * C[:, te])
-            tot += [poisson_deviance(y[te], mu[k]) for k in range(len(cand))]
-        return cand, tot, none
+    def order(self, active) -> list[str]:
+        """Coefficient order: static factors first, then dated ones."""
+        cols = self.d.columns
+        return [n for n in active if not cols[n].dated] + [n for n in active if cols[n].dated]
 
-    def fit_folds(self, names, fold_coef: list) -> np.ndarray:
-        """Refit the full model per fold (warm starts in ``fold_coef``, updated in place)."""
-        X = self.matrix(names)
-        y, off = self.y, self.off
-        for k, tr in enumerate(self.trains):
-            fold_coef[k], _ = fit_poisson(X[tr], y[tr], off[tr], self.range_penalty,
-                                          start=fold_coef[k])
-        return X
+    def panel(self, active, choice=None) -> tuple[Panel, list[str]]:
+        """The panel of the ``active`` factors at their chosen candidates."""
+        choice = choice or self.choice
+        cols, order = self.d.columns, self.order(active)
+        st = [n for n in order if not cols[n].dated]
+        X = (np.column_stack([cols[n].values[choice[n]] for n in st]).astype(np.float64)
+             if st else np.zeros((len(self.d.cells), 0)))
+        Z = [cols[n].values[choice[n]].astype(np.float64) for n in order if cols[n].dated]
+        return Panel(self.y, self.d.offset, X, Z, self.d.extra, self.d.w), order
 
-    def deviance(self, active, lam, centre, starts=None):
+    def sign_vector(self, order) -> np.ndarray:
+        """+1 / −1 / 0 per coefficient of ``order``."""
+        return np.array([self.signs.get(n, 0) for n in order], float)
+
+    def fit(self, pn: Panel, order, lam, centre=None, start=None, idx=None):
+        """:func:`fit_panel` of ``pn`` (on cells ``idx``) with the factors' signs."""
+        sub = pn if idx is None else pn.cells(idx)
+        return fit_panel(sub, lam, centre, start, self.sign_vector(order))
+
+    def deviance(self, active, lam, centre=None, starts=None):
         """Held-out deviance summed over folds, and each fold's coefficients."""
-        X = self.matrix(active)
-        y, off = self.y, self.off
+        pn, order = self.panel(active)
         tot, coefs = 0.0, []
         for k, (tr, te) in enumerate(zip(self.trains, self.tests, strict=True)):
-            coef, _ = fit_poisson(X[tr], y[tr], off[tr], lam, centre,
-                                  start=None if starts is None else starts[k])
+            coef, _ = self.fit(pn, order, lam, centre, None if starts is None else starts[k],
+                               tr)
             coefs.append(coef)
-            tot += poisson_deviance(y[te], np.exp(off[te] + coef[0] + X[te] @ coef[1:]))
+            w = None if self.d.w is None else self.d.w[te]
+            tot += panel_deviance(self.y[:, te], predict(pn.cells(te), coef), w)
         return tot, coefs
 
+    def candidates(self, name: str, etas: list, parts: list):
+        """CV deviance of each candidate of ``name`` given per-fold predictors without it."""
+        col = self.d.columns[name]
+        B = self.binned(name)
+        tot, none = np.zeros(len(col.cands)), 0.0
+        ab = []
+        logw = 0.0 if self.d.w is None else np.log(self.d.w)[None, :]
+        for k, (eta, part) in enumerate(zip(etas, parts, strict=True)):
+            dev, n0, a, b = score_candidates(B, self.y, eta - part + logw, self.d.fold == k,
+                                             self.range_penalty)
+            tot += dev
+            none += n0
+            ab.append((a, b))
+        return tot, none, ab
 
-def _choose_ranges(cv: _CV, names, sweeps: int, progress):
-    """Each factor's best range alone, then back-fitting sweeps with the others in the model.
 
-    Sets ``cv.ranges``; returns ``(cv_by_range, cv_without, fold_coef)``.
-    """
-    off = cv.off
-    base = [np.broadcast_to(off, off.shape) for _ in cv.trains]
+def _penalised(col, tot: np.ndarray) -> np.ndarray:
+    extra = np.full(len(tot), SHAPE_MARGIN)
+    extra[list(col.own)] = 0.0
+    return tot + extra
+
+
+def _part(cv: CV, name, order, coef, P) -> np.ndarray:
+    """Factor ``name``'s part of the predictor at its current candidate (P × n or n)."""
+    if name not in order:
+        return 0.0
+    col = cv.d.columns[name]
+    b = coef[P + order.index(name)]
+    v = col.values[cv.choice[name]].astype(np.float64)
+    return b * v if col.dated else (b * v)[None, :]
+
+
+def _choose(cv: CV, names, sweeps: int, progress):
+    """Each factor's best candidate alone, then back-fitting sweeps; sets ``cv.choice``."""
+    P = cv.y.shape[0]
+    base_pn, _ = cv.panel([])
+    base = []
+    for tr in cv.trains:
+        c0, _ = fit_panel(base_pn.cells(tr), 0.0)
+        base.append(predict(base_pn, c0))
+    zero = [0.0] * len(cv.trains)
+    cv_by, cv_without = {}, {}
     for n in names:
-        cand, tot, _ = cv.candidates(n, base)
-        cv.ranges[n] = cand[int(np.argmin(tot))]
-
-    # per fold the full model on the training blocks; a factor's candidates are
-    # fitted against the others' part of its predictor
-    cv_by_range, cv_without = {}, {}
+        tot, _, _ = cv.candidates(n, base, zero)
+        cv.choice[n] = int(np.argmin(_penalised(cv.d.columns[n], tot)))
     fold_coef = [None] * len(cv.trains)
-    X = cv.fit_folds(names, fold_coef)
     for sweep in range(sweeps):
+        pn, order = cv.panel(names)
+        fold_coef = [cv.fit(pn, order, cv.range_penalty, start=st, idx=tr)[0]
+                     for tr, st in zip(cv.trains, fold_coef, strict=True)]
+        etas = [predict(pn, c) for c in fold_coef]
         changed = False
-        for i, n in enumerate(names):
+        for n in names:
             if progress:
-                progress(f"范围 (ranges) sweep {sweep + 1}: {n}")
-            etas = [off + c[0] + X @ c[1:] - c[1 + i] * X[:, i] for c in fold_coef]
-            cand, tot, none = cv.candidates(n, etas)
-            cv_by_range[n] = dict(zip(cand, tot.tolist(), strict=True))
-            cv_without[n] = none
-            best = cand[int(np.argmin(tot))]
-            if best != cv.ranges[n]:
-                cv.ranges[n], changed = best, True
-                X = cv.fit_folds(names, fold_coef)
+                progress(f"形状与范围 (shapes and ranges) sweep {sweep + 1}: {n}")
+            parts = [_part(cv, n, order, c, P) for c in fold_coef]
+            tot, none, ab = cv.candidates(n, etas, parts)
+            cv_by[n], cv_without[n] = tot, none
+            best = int(np.argmin(_penalised(cv.d.columns[n], tot)))
+            if best != cv.choice[n]:
+                changed = True
+                col = cv.d.columns[n]
+                i = order.index(n)
+                for k, (a, b) in enumerate(ab):  # back-fit: the new column in place
+                    new = b[best] * col.values[best].astype(np.float64)
+                    etas[k] = etas[k] - parts[k] + (new if col.dated else new[None, :]) + a[best]
+                    fold_coef[k] = fold_coef[k].copy()
+                    fold_coef[k][P + i] = b[best]
+                    fold_coef[k][:P] += a[best]
+                cv.choice[n] = best
         if not changed:
             break
-    return cv_by_range, cv_without, fold_coef
+    return cv_by, cv_without
 
 
-def _prior_on_scale(cv: _CV, names, prior: dict | None, lam: float):
-    """Data-only β (ridge ``lam`` towards 0) and the AHP prior rescaled to their size.
-
-    Returns ``(data_beta, prior_beta, scale)``.
-    """
-    data_coef, _ = fit_poisson(cv.matrix(names), cv.y, cv.off, lam)
-    data_beta = dict(zip(names, data_coef[1:].tolist(), strict=True))
+def _prior_on_scale(cv: CV, names, prior: dict | None, lam: float):
+    """Data-only β (ridge ``lam`` towards 0) and the AHP prior rescaled to their size."""
+    pn, order = cv.panel(names)
+    coef, _ = cv.fit(pn, order, lam)
+    P = cv.y.shape[0]
+    data_beta = {n: float(coef[P + i]) for i, n in enumerate(order)}
     prior_beta, scale = {}, None
     if prior:
         listed = [n for n in names if n in prior]
@@ -122,85 +186,98 @@ def _prior_on_scale(cv: _CV, names, prior: dict | None, lam: float):
     return data_beta, prior_beta, scale
 
 
-def _drop_weak(cv: _CV, names, lam: float, centre_of):
-    """Drop the least significant factor while a 95 % interval of RR holds 1.
-
-    Returns ``(active, dropped, coef, se)`` of the final fit.
-    """
+def _drop_weak(cv: CV, names, lam: float, centre_of):
+    """Drop the least significant factor while a 95 % interval of RR holds 1."""
     active, dropped = list(names), {}
+    P = cv.y.shape[0]
     while True:
-        coef, H = fit_poisson(cv.matrix(active), cv.y, cv.off, lam, centre_of(active))
+        pn, order = cv.panel(active)
+        coef, H = cv.fit(pn, order, lam, centre_of(order))
         try:
             cov = np.linalg.inv(H)
         except np.linalg.LinAlgError:
             cov = np.linalg.pinv(H)
-        se = np.sqrt(np.maximum(np.diag(cov)[1:], 0))
-        z = np.abs(coef[1:]) / np.where(se > 0, se, np.inf)
-        weak = [i for i in range(len(active)) if z[i] < Z95]
+        se = np.sqrt(np.maximum(np.diag(cov)[P:P + len(order)], 0))
+        beta = coef[P:P + len(order)]
+        z = np.abs(beta) / np.where(se > 0, se, np.inf)
+        weak = [i for i in range(len(order)) if z[i] < Z95]
         if not weak:
-            return active, dropped, coef, se
+            return order, dropped, coef, se, cov
         i = min(weak, key=lambda i: z[i])
-        n = active.pop(i)
-        lo, hi = math.exp(coef[1 + i] - Z95 * se[i]), math.exp(coef[1 + i] + Z95 * se[i])
-        dropped[n] = (f"95 % CI of RR [{lo:.2f}, {hi:.2f}] includes 1 (z = {z[i]:.2f})",
-                      float(coef[1 + i]), float(se[i]))
+        n = order[i]
+        active.remove(n)
+        lo, hi = math.exp(beta[i] - Z95 * se[i]), math.exp(beta[i] + Z95 * se[i])
+        why = (f"held at 0 by its sign constraint ({'+' if cv.signs.get(n, 0) > 0 else '-'})"
+               if cv.signs.get(n) and beta[i] == 0 else
+               f"95 % CI of RR [{lo:.2f}, {hi:.2f}] includes 1 (z = {z[i]:.2f})")
+        dropped[n] = (why, float(beta[i]), float(se[i]))
 
 
 def select(design: Design, names: list[str], *, folds: int, penalties=DEFAULT_PENALTIES,
            prior: dict | None = None, range_penalty: float = RANGE_SEARCH_PENALTY,
-           sweeps: int = 3, progress=None) -> dict:
-    """Choose ranges, penalty and kept factors on a :class:`Design` (no geodata).
+           sweeps: int = 3, signs: dict | None = None, progress=None,
+           design_seed: int = 0) -> dict:
+    """Choose candidates, penalty and kept factors on a :class:`Design` (no geodata).
 
     Parameters
     ----------
     design : Design
     names : list of str
-        Factors, in order.
+        Factors, in order (each has a :class:`~.candidates.Column`).
     folds : int
         Number of CV folds (``design.fold`` holds ids 0 … folds−1).
     penalties : sequence of float
         Ridge λ to choose from by CV (one value: no choice).
     prior : dict, optional
-        Name → signed AHP weight (sum of |w| = 1) used as the ridge centre after
-        rescaling to the fitted scale.
+        Name → signed AHP weight (sum of |w| = 1), the ridge centre after rescaling.
     range_penalty : float
-        Ridge λ used while choosing ranges.
+        Ridge λ used while choosing candidates.
     sweeps : int
         Back-fitting sweeps at most.
+    signs : dict, optional
+        Name → +1 / −1: a factor that can only raise (lower) risk.
     progress : callable, optional
 
     Returns
     -------
     dict
-        ``ranges``, ``cv_by_range``, ``cv_without``, ``penalty``, ``penalty_cv``,
-        ``coef``, ``se``, ``kept``, ``dropped`` (name → reason), ``prior_beta``,
-        ``data_beta``, ``prior_scale``, ``cv``, ``null_cv``, ``intercept``.
+        ``choice`` (name → candidate index), ``cv_by_cand`` (name → deviance per
+        candidate), ``cv_without``, ``penalty``, ``penalty_cv``, ``coef``, ``se``,
+        ``kept``, ``dropped`` (name → (reason, β, se)), ``prior_beta``,
+        ``data_beta``, ``prior_scale``, ``cv``, ``null_cv``, ``levels`` (α per
+        period), ``intercept``, ``cov`` (of the kept β), ``fold_coef``, ``cvobj``.
     """
-    cv = _CV(design, folds, range_penalty)
-    # 1. ranges; 2. the AHP prior on the fitted scale
-    cv_by_range, cv_without, fold_coef = _choose_ranges(cv, names, sweeps, progress)
+    cv = CV(design, folds, range_penalty, signs)
+    search = CV(design.sample(SEARCH_CELLS, design_seed), folds, range_penalty, signs)
+    cv_by, cv_without = _choose(search, names, sweeps, progress)
+    cv.choice = dict(search.choice)
     data_beta, prior_beta, scale = _prior_on_scale(cv, names, prior, min(penalties))
 
-    def centre_of(active):
-        return np.array([prior_beta.get(n, 0.0) for n in active])
+    def centre_of(order):
+        return np.array([prior_beta.get(n, 0.0) for n in order])
 
-    # 3. penalty by CV, 4. drop factors whose interval holds RR = 1
     if progress:
         progress("惩罚 (penalty) by cross-validation")
-    penalty_cv, starts = {}, list(fold_coef) if not prior else None
+    penalty_cv, starts = {}, None
+    order_all = search.order(names)
     for lam in sorted(penalties):
-        penalty_cv[lam], starts = cv.deviance(names, lam, centre_of(names), starts)
+        penalty_cv[lam], coefs = search.deviance(names, lam, centre_of(order_all), starts)
+        starts = None if prior else coefs
     lam = min(penalty_cv, key=lambda k: (penalty_cv[k], k))
-    active, dropped, coef, se = _drop_weak(cv, names, lam, centre_of)
+    order, dropped, coef, se, cov = _drop_weak(cv, names, lam, centre_of)
     if progress:
         progress("交叉验证 (final CV)")
-    cv_final = cv.deviance(active, lam, centre_of(active))[0]
+    cv_final, fold_coef = cv.deviance(order, lam, centre_of(order), [coef] * folds)
     null = cv.deviance([], lam, centre_of([]))[0]
+    P = design.y.shape[0]
     return {
-        "ranges": cv.ranges, "cv_by_range": cv_by_range, "cv_without": cv_without,
-        "penalty": lam, "penalty_cv": penalty_cv, "intercept": float(coef[0]),
-        "coef": dict(zip(active, coef[1:].tolist(), strict=True)),
-        "se": dict(zip(active, se.tolist(), strict=True)), "kept": active,
+        "choice": dict(cv.choice), "cv_by_cand": cv_by, "cv_without": cv_without,
+        "penalty": lam, "penalty_cv": penalty_cv,
+        "levels": coef[:P].tolist(), "intercept": float(np.log(np.mean(np.exp(coef[:P])))),
+        "coef": {n: float(coef[P + i]) for i, n in enumerate(order)},
+        "se": {n: float(se[i]) for i, n in enumerate(order)}, "kept": order,
         "dropped": dropped, "prior_beta": prior_beta, "data_beta": data_beta,
-        "prior_scale": scale, "cv": cv_final, "null_cv": null,
+        "prior_scale": scale, "cv": cv_final, "null_cv": null, "lam": lam,
+        "cov": cov[P:P + len(order), P:P + len(order)], "fold_coef": fold_coef,
+        "full_coef": coef, "cvobj": cv,
     }

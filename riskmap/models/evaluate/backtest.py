@@ -15,7 +15,7 @@ from riskmap.grid import Grid
 from riskmap.grid.burn import mask
 from riskmap.load.project import Project
 from riskmap.models import metrics
-from riskmap.models.evaluate.cells import Cells, count_events, patrol_cells
+from riskmap.models.evaluate.cells import Cells, block_folds, count_events, patrol_cells
 from riskmap.models.evaluate.errors import (
     EvaluationError,
     NoIncidentsError,
@@ -86,11 +86,13 @@ class _Backtest:
         if keep_scores:
             out["analysis"] = {"model": model_a, "kde": kde_a}
             out["test"] = test
+            out["split"] = test_from
         return out
 
 
 def evaluate(project: Project, split: dt.date, *, raster=None, progress=None,
-             rolling: str | None = None, folds: int = 4, offset: bool = False) -> dict:
+             rolling: str | None = None, folds: int = 4, offset: bool = False,
+             blocks: float | None = None, block_folds: int = 5, seed: int = 0) -> dict:
     """Backtest the project's map (or a GeoTIFF) against incidents after ``split``.
 
     Parameters
@@ -113,6 +115,13 @@ def evaluate(project: Project, split: dt.date, *, raster=None, progress=None,
     offset : bool
         Also count the events on the patrol grid shifted half a patrol cell
         and report the change of PAI@10.
+    blocks : float, optional
+        Also a spatial-block CV: square blocks of ``blocks`` m dealt into
+        ``block_folds`` folds (seeded); per fold the held-out blocks are scored
+        alone, and the KDE baseline is made from the cases in the other blocks
+        only, so that it must carry over space as the map must.
+    block_folds, seed : int
+        Folds of the spatial CV and the seed dealing the blocks.
 
     Returns
     -------
@@ -137,6 +146,9 @@ def evaluate(project: Project, split: dt.date, *, raster=None, progress=None,
         result["offset"] = _offset(bt, main)
     if rolling:
         result["rolling"] = _rolling(bt.one, end, folds)
+    if blocks:
+        bt.say(f"空间分块交叉验证 (spatial-block CV, {blocks:g} m blocks)")
+        result["spatial_cv"] = _spatial(bt, main, float(blocks), block_folds, seed)
     result["seconds"] = round(time.perf_counter() - t0, 2)
     return result
 
@@ -316,6 +328,54 @@ def _offset(bt: _Backtest, main: dict) -> dict:
                      "delta_PAI@10": r["PAI@10"] - base["PAI@10"], "AUC": r["AUC"],
                      "delta_AUC": r["AUC"] - base["AUC"]}
     return out
+
+
+def _spatial(bt: _Backtest, main: dict, size: float, k: int, seed: int) -> dict:
+    """The main split scored block fold by block fold (held-out blocks alone)."""
+    if k < 2:
+        raise EvaluationError(f"block folds must be >= 2, got {k}")
+    cells, agrid = bt.cells, bt.agrid
+    flat = np.flatnonzero(cells.valid.ravel())
+    fold = block_folds(cells.grid, flat, max(size, cells.grid.cell), k, seed)
+    events = count_events(_test_geoms(bt.inc, main["test"], bt.district, bt.area_mode), cells,
+                          bt.area_mode)
+    model = cells.to_patrol(main["analysis"]["model"], bt.k, bt.project.patrol_score)
+    inc = bt.inc
+    train = inc.event & inc.inside & (inc.dates < day(date_of_split(main)))
+    c = shapely.get_coordinates(shapely.centroid(inc.gdf.geometry.values[train]))
+    r, col = cells.grid.rowcol(c[:, 0], c[:, 1])
+    pos = np.full(cells.grid.size, -1)
+    pos[flat] = np.arange(len(flat))
+    ok = (r >= 0) & (r < cells.grid.nrows) & (col >= 0) & (col < cells.grid.ncols)
+    ev_fold = np.full(len(c), -1)
+    idx = pos[np.where(ok, r * cells.grid.ncols + col, 0)]
+    ev_fold[ok & (idx >= 0)] = fold[idx[ok & (idx >= 0)]]
+    out = {"block_m": size, "folds": k, "seed": seed, "per_fold": []}
+    for f in range(k):
+        te = fold == f
+        if events[te].sum() <= 0:
+            out["per_fold"].append({"fold": f, "skipped": "no test event in these blocks"})
+            continue
+        keep = ev_fold != f
+        kde_a = kde_score(c[keep, 0], c[keep, 1], agrid, bt.area,
+                          bt.project.incidents["kde_bandwidth"])
+        kde = cells.to_patrol(kde_a, bt.k, "mean")
+        row = {"fold": f, "n_test": _num(events[te].sum()), "cells": int(te.sum())}
+        for name, s in (("model", model), ("kde", kde)):
+            m = metrics.summarize(s[te], events[te], cells.share[te])
+            row[name] = {key: m[key] for key in ("PAI@10", "AUC", "PEI@10")}
+        out["per_fold"].append(row)
+    used = [f for f in out["per_fold"] if "skipped" not in f]
+    out["mean"] = {n: {key: float(np.mean([f[n][key] for f in used])) for key in
+                       ("PAI@10", "AUC", "PEI@10")} for n in ("model", "kde")} if used else {}
+    out["sd"] = {n: {key: float(np.std([f[n][key] for f in used])) for key in
+                     ("PAI@10", "AUC", "PEI@10")} for n in ("model", "kde")} if used else {}
+    return out
+
+
+def date_of_split(main: dict) -> dt.date:
+    """The split day of a backtest result (kept on it by :meth:`_Backtest.one`)."""
+    return main["split"]
 
 
 def quarters(end: dt.date, n: int) -> list[tuple[dt.date, dt.date]]:

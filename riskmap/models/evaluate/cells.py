@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +11,7 @@ import shapely
 from riskmap.grid import Grid
 from riskmap.grid.blocks import block_max_mean, blocks
 
-__all__ = ["Cells", "count_events", "patrol_cells"]
+__all__ = ["Cells", "block_folds", "count_events", "patrol_cells"]
 
 
 @dataclass
@@ -109,3 +110,31 @@ def count_events(geoms, cells: Cells, area_mode: bool = False) -> np.ndarray:
         total = np.bincount(pid[keep], weights=ar[keep], minlength=len(polys))
         np.add.at(out, i[keep], ar[keep] / total[pid[keep]])
     return out
+
+
+def block_folds(grid: Grid, cells: np.ndarray, block_size: float, folds: int,
+                seed: int) -> np.ndarray:
+    """Fold id per cell: square blocks of ``block_size`` m dealt round-robin in seeded order.
+
+    Parameters
+    ----------
+    grid : Grid
+        The grid of the cells (the patrol grid).
+    cells : numpy.ndarray
+        Flat indices of the cells.
+    block_size : float
+        Side of a block in metres (at least one cell).
+    folds : int
+        Number of folds.
+    seed : int
+        Seed of the order the blocks are dealt in.
+    """
+    bs = max(1, math.ceil(block_size / grid.cell - 1e-9))
+    row, col = np.divmod(cells, grid.ncols)
+    nbc = math.ceil(grid.ncols / bs)
+    block = (row // bs) * nbc + (col // bs)
+    ids = np.unique(block)
+    order = np.random.default_rng(seed).permutation(len(ids))
+    fold_of = np.empty(len(ids), np.int64)
+    fold_of[order] = np.arange(len(ids)) % folds
+    return fold_of[np.searchsorted(ids, block)]

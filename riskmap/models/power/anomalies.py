@@ -31,9 +31,10 @@ from riskmap.models.power.locate import (
 )
 from riskmap.models.power.score import score_users, table_until
 
-__all__ = ["ANOMALY_SOURCE", "LAYER_COLUMNS", "READER", "PowerResult", "anomaly_layer",
-           "anomaly_users", "check_power", "is_anomaly_source", "read_anomaly_source",
-           "read_derived"]
+__all__ = ["ANOMALY_SOURCE", "LAYER_COLUMNS", "READER", "MeterInputs", "PowerResult",
+           "anomalies_before", "anomaly_layer", "anomaly_users", "check_power",
+           "is_anomaly_source", "meter_inputs", "months_before", "read_anomaly_source",
+           "read_derived", "shared_reader"]
 
 #: the factor source that means "this project's anomaly layer"
 ANOMALY_SOURCE = "power:anomalies"
@@ -88,23 +89,18 @@ class PowerResult:
         }
 
 
-def check_power(project: Project, *, progress=None, until=None) -> PowerResult:
-    """Read, score and place the project's meter table.
+@dataclass
+class MeterInputs:
+    """What scoring a meter table reads once: the table, village areas and points."""
 
-    Parameters
-    ----------
-    project : Project
-        With a ``power`` section (and ``villages`` / ``village_points`` to place
-        users that have no coordinates).
-    progress : callable, optional
-        Called with a short message per step.
-    until : datetime.date, optional
-        Score only the months before this date's month (a backtest builds its
-        map from readings before the split).
+    config: PowerConfig
+    table: PowerTable
+    villages: gpd.GeoDataFrame | None
+    vpoints: gpd.GeoDataFrame | None
 
-    Returns
-    -------
-    PowerResult
+
+def meter_inputs(project: Project, progress=None) -> MeterInputs:
+    """Read the project's meter table and the village layers that place its users.
 
     Raises
     ------
@@ -117,11 +113,43 @@ def check_power(project: Project, *, progress=None, until=None) -> PowerResult:
                              category_field=cfg.category_field,
                              village_field=cfg.village_field, month_fields=cfg.month_fields,
                              long_format=cfg.long_format)
+    villages = read_areas(project.villages, project.crs) if project.villages else None
+    vpoints = read_areas(project.village_points, project.crs) if project.village_points else None
+    return MeterInputs(cfg, table, villages, vpoints)
+
+
+def check_power(project: Project, *, progress=None, until=None,
+                inputs: MeterInputs | None = None) -> PowerResult:
+    """Read, score and place the project's meter table.
+
+    Parameters
+    ----------
+    project : Project
+        With a ``power`` section (and ``villages`` / ``village_points`` to place
+        users that have no coordinates).
+    progress : callable, optional
+        Called with a short message per step.
+    until : datetime.date, optional
+        Score only the months before this date's month (a backtest builds its
+        map from readings before the split).
+    inputs : MeterInputs, optional
+        The table and village layers already read (:func:`meter_inputs`), so
+        that scoring as of several days reads the files once.
+
+    Returns
+    -------
+    PowerResult
+
+    Raises
+    ------
+    ProjectFileError, LayerError
+    """
+    say = progress or (lambda msg: None)
+    inputs = inputs or meter_inputs(project, progress)
+    cfg, table, villages, vpoints = inputs.config, inputs.table, inputs.villages, inputs.vpoints
     if until is not None:
         table = table_until(table, until)
     x, y, notes = locate(table, cfg.source, project.crs)
-    villages = read_areas(project.villages, project.crs) if project.villages else None
-    vpoints = read_areas(project.village_points, project.crs) if project.village_points else None
     u = table.users
     if villages is not None or vpoints is not None:
         fill_villages(u, x, y, villages, project.crs, vpoints)
@@ -150,6 +178,57 @@ def check_power(project: Project, *, progress=None, until=None) -> PowerResult:
     gdf = gpd.GeoDataFrame(scores, geometry=gpd.GeoSeries(geom, crs=project.crs))
     gdf = gdf.sort_values(["score", "user_id"], ascending=[False, True], kind="stable")
     return PowerResult(gdf.reset_index(drop=True), table, cfg, villages, notes)
+
+
+def months_before(table: PowerTable, day) -> int:
+    """How many of the table's dated months lie before ``day``'s month."""
+    cut = f"{day.year:04d}-{day.month:02d}"
+    return sum(1 for m in table.months if len(m) == 7 and m[4] == "-" and m < cut)
+
+
+def anomalies_before(project: Project, min_months: int = 3, progress=None,
+                     inputs: MeterInputs | None = None):
+    """A function giving the anomaly layer as scored from the readings before a day.
+
+    The meter table is read once; for a day with fewer than ``min_months``
+    months of readings before it the function returns None (the table does not
+    reach back to that day: a factor built on it is not covered there).
+    """
+    inputs = inputs or meter_inputs(project, progress)
+
+    def rows(day):
+        if months_before(inputs.table, day) < min_months:
+            return None
+        try:
+            res = check_power(project, until=day, inputs=inputs)
+        except LayerError:
+            return None
+        gdf = anomaly_layer(project, result=res)
+        return gdf if len(gdf) else None
+
+    rows.table = inputs.table
+    return rows
+
+
+def shared_reader(progress=None) -> tuple[DerivedReader, dict]:
+    """A ``power:`` reader that keeps the :class:`MeterInputs` it read (``box["inputs"]``).
+
+    Calibration reads the meter table once for the factor layer and again per
+    period: with this reader passed to :func:`riskmap.load.inputs.load_inputs`
+    the second read is the first one.
+    """
+    box: dict = {}
+
+    def read(project, source):
+        if not project.power:
+            raise LayerError(f"{project.path}: a factor reads power:anomalies but the project "
+                             "has no 'power' section (the meter table)")
+        if "inputs" not in box:
+            box["inputs"] = meter_inputs(project, progress)
+        return read_anomaly_source(project, source,
+                                   result=check_power(project, inputs=box["inputs"]))
+
+    return DerivedReader(read=read, files=_meter_files), box
 
 
 def anomaly_users(result: PowerResult, min_score: float | None = None) -> gpd.GeoDataFrame:

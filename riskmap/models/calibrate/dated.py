@@ -1,0 +1,116 @@
+"""Dated factors of the rolling-origin design: each period from the data before it.
+
+A factor whose rows carry dates (past cases, tips, the meter table's anomalies,
+returned finds) is computed for every period of the design as of the period's
+first day, from its rows dated before that day only. Where the data do not
+reach back to a period (a meter table of the last 12 months), the factor is
+*not covered* there: its column is 0 in that period, so its weight is fitted
+on the periods it covers and the other factors' weights on all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from riskmap import factors
+from riskmap.load.columns import column_dates
+from riskmap.load.project import FactorSpec, Project
+from riskmap.models.calibrate.candidates import Cand, Column, cand_spec, own_shape
+from riskmap.models.calibrate.periods import Periods, same_source
+from riskmap.models.evaluate.incidents import drop_same_cases
+from riskmap.score.engine import factor_on_grid
+
+__all__ = ["NEAR_REPEAT", "RowsAt", "dated_cands", "dated_column", "dated_rows",
+           "near_repeat_cands", "value_at"]
+
+#: a function giving a factor's rows usable on a day (None: the data do not reach it)
+RowsAt = Callable[[dt.date], object]
+#: the near-repeat term: reaches (m, four bandwidths) and half-lives (days) tried
+NEAR_REPEAT = {"ranges": (200.0, 400.0, 800.0), "half_lives": (15.0, 30.0, 60.0, 120.0)}
+
+
+def _iso(dates: np.ndarray) -> pd.Series:
+    """Dates as ISO text (NaT blank): the factor kinds read them fast and alike."""
+    return pd.Series(np.where(np.isnat(dates), "", dates.astype("datetime64[D]").astype(str)),
+                     dtype=object)
+
+
+def dated_rows(project: Project, spec: FactorSpec, gdf, repeats: frozenset) -> RowsAt:
+    """Rows of ``spec``'s layer dated before a day (for a factor with dates).
+
+    The factor's ``date_field`` dates its rows, else the incidents'
+    ``date_field`` when the factor is built on the incidents; the same case
+    entered twice counts once. A row without a readable date is never used.
+    """
+    inc = project.incidents or {}
+    from_inc = bool(inc) and same_source(spec.source, inc["source"])
+    fld = spec.params.get("date_field") or (inc.get("date_field") if from_inc else None)
+    if from_inc:
+        gdf = drop_same_cases(gdf, fld, inc.get("case_field"), spec.source, repeats)[0]
+    if not fld or fld not in gdf.columns:
+        return lambda day: gdf
+    d = column_dates(gdf[fld], str(fld))
+    gdf = gdf.copy()
+    gdf[fld] = _iso(d).to_numpy()
+    ok = ~np.isnat(d)
+
+    def rows(day):
+        sel = ok & (d < np.datetime64(day, "D"))
+        return gdf[sel] if sel.any() else None
+
+    return rows
+
+
+def dated_cands(spec: FactorSpec, ranges) -> list[Cand]:
+    """Candidates of a dated factor: its own shape at each range."""
+    kind = factors.kind_of(spec)
+    if kind.range_param(spec.params) is None:
+        return [Cand("")]
+    own = own_shape(spec)
+    if own == "density":
+        return [Cand("density", float(r), spec.params.get("normalize", "max"),
+                     spec.params.get("half_life_days")) for r in ranges]
+    return [Cand(own, float(r)) for r in ranges]
+
+
+def near_repeat_cands() -> list[Cand]:
+    """Candidates of the near-repeat term (a density of recent cases)."""
+    return [Cand("density", r, "max", h) for r in NEAR_REPEAT["ranges"]
+            for h in NEAR_REPEAT["half_lives"]]
+
+
+def value_at(spec: FactorSpec, c: Cand, rows, grid, cells, day) -> np.ndarray:
+    """Candidate ``c`` of ``spec`` on the cells as of ``day`` from ``rows`` (float32)."""
+    if rows is None or len(rows) == 0:
+        return np.zeros(len(cells), np.float32)
+    f = factor_on_grid(cand_spec(spec, c), rows, grid, day)
+    return np.asarray(f.value.reshape(-1)[cells], np.float32)
+
+
+def dated_column(spec: FactorSpec, rows_at: RowsAt, grid, cells, periods: Periods,
+                 cands: list[Cand], progress=None) -> Column:
+    """A dated factor per period: ``values[k][p]`` is candidate k as of period p's start.
+
+    Periods the data do not reach (``rows_at`` None or no rows) are not covered:
+    the column is 0 there.
+    """
+    P, n = len(periods), len(cells)
+    vals = [np.zeros((P, n), np.float32) for _ in cands]
+    covered = np.zeros(P, bool)
+    for p, start in enumerate(periods.starts):
+        rows = rows_at(start)
+        if rows is None or len(rows) == 0:
+            continue
+        covered[p] = True
+        if progress:
+            progress(f"因子 {spec.label} {periods.labels()[p]}")
+        for k, c in enumerate(cands):
+            vals[k][p] = value_at(spec, c, rows, grid, cells, start)
+    col = Column(spec.name, list(cands), vals, dated=True,
+                 own=frozenset(range(len(cands))), covered=covered)
+    col.drop_flat()
+    return col
