@@ -47,16 +47,9 @@ def built(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser():
-    assert CHROMIUM, "Debian's chromium is needed for the HTML tests (apt-get install chromium)"
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield b
-        b.close()
+def browser(chromium):
+    """The session's one headless Chromium (conftest): playwright runs one sync loop."""
+    return chromium
 
 
 def open_map(browser, path):
