@@ -252,8 +252,10 @@ def main(argv=None):
         for name, _, _, r_true, b_true in TRUTH:
             f = next(f for f in res.factors if f.name == name)
             row = {"factor": name, "true_range": r_true, "true_beta": b_true,
-                   "range": f.range, "beta": round(f.beta, 3), "se": round(f.se, 3),
-                   "kept": f.kept, "weight": f.weight}
+                   "true_shape": next(t[2].get("decay", "density" if t[1] == "density" else "")
+                                      for t in TRUTH if t[0] == name),
+                   "form": f.form, "range": f.range, "beta": round(f.beta, 3),
+                   "se": round(f.se, 3), "kept": f.kept, "weight": f.weight}
             if not args.skip_baselines:
                 row["rtm_range_beta"] = rtm.get(name)
                 row["refit_range_beta"] = refit.get(name)
@@ -265,16 +267,22 @@ def main(argv=None):
     print(f"{out['cells']} cells, {out['events']} events, {out['cores']}")
     tm = out["ours_timings"]
     print(f"ours (calibrate, incl. its factor rasters): {out['ours_s']:.1f} s "
-          f"(rasters {tm['factors_s']:.1f} s, fit {tm['fit_s']:.1f} s)")
+          f"(read {tm['read_s']:.1f} s, rasters {tm['factors_s']:.1f} s, fit + CV "
+          f"{tm['fit_s']:.1f} s, interval {tm.get('interval_s', 0):.1f} s)")
     if not args.skip_baselines:
         print(f"(a) RTM-style stepwise, {out['rtm_stepwise_fits']} refits: "
               f"{out['rtm_stepwise_s']:.1f} s (incl. {out['rasters_s']:.1f} s of rasters)")
         print(f"(b) range search by refitting, {out['range_refit_fits']} refits: "
               f"{out['range_refit_s']:.1f} s (incl. rasters)")
-    print(f"{'factor':10} {'true R':>7} {'true β':>7} {'R':>7} {'β':>7} {'se':>6} kept")
+    print(f"{'factor':10} {'true form':>18} {'true β':>7} {'form':>28} {'β':>7} {'se':>6} kept")
     for r in rows:
-        print(f"{r['factor']:10} {r['true_range'] or '-':>7} {r['true_beta']:>7} "
-              f"{r['range'] or '-':>7} {r['beta']:>7} {r['se']:>6} {r['kept']}")
+        true = f"{r['true_shape']} {r['true_range'] or ''}".strip() or "-"
+        print(f"{r['factor']:10} {true:>18} {r['true_beta']:>7} {r['form']:>28} "
+              f"{r['beta']:>7} {r['se']:>6} {r['kept']}")
+    extra = [f for f in res.factors if f.added]
+    for f in extra:
+        print(f"{f.name:10} {'(added term)':>18} {'':>7} {f.form:>28} {round(f.beta, 3):>7} "
+              f"{'':>6} {f.kept}")
 
 
 if __name__ == "__main__":

@@ -79,6 +79,13 @@ def history_rows(project, design, progress=None) -> dict | None:
         return None
     if progress:
         progress(f"历史核查 (field history): {len(df)} inspections")
+    from riskmap.field.provenance import PATROL
+
+    prov = df["provenance"] if "provenance" in df else None
+    if prov is not None:  # checks of our own patrols (a tip-led check finds by design)
+        df = df[prov.isna().to_numpy() | prov.isin(list(PATROL)).to_numpy()]
+        if not len(df):
+            return None
     days = _dates(df)
     per = design.periods.of(days)
     r, c = design.grid.rowcol(df["x"].to_numpy(float), df["y"].to_numpy(float))

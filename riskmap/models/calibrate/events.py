@@ -30,7 +30,7 @@ __all__ = ["MIN_EVENTS", "PROVENANCE_HEADERS", "Events", "count_per_cell", "coun
 MIN_EVENTS = 10
 #: headers of a provenance column (how a case came to light), most specific first
 PROVENANCE_HEADERS = ("来源", "案件来源", "线索来源", "发现方式", "发现途径", "发现来源",
-                      "source", "origin")
+                      "信息来源", "来源类型", "线索类型", "source", "provenance", "origin")
 
 
 @dataclass
@@ -69,16 +69,29 @@ def _provenance_weights(inc, opts: Options, src) -> tuple[np.ndarray, dict | Non
         return w, None
     if col not in inc.columns:
         raise LayerError(f"{src}: no field {col!r} (calibration.provenance.field)")
-    words = (cfg or {}).get("patrol", ["巡查", "巡逻"])
+    words = (cfg or {}).get("patrol")
     weight = (cfg or {}).get("weight", PATROL_WEIGHT)
     text = inc[col].astype(str).map(lambda s: unicodedata.normalize("NFKC", s).strip())
-    patrol = text.map(lambda s: any(wd in s for wd in words)).to_numpy(bool)
+    if words:
+        patrol = text.map(lambda s: any(wd in s for wd in words)).to_numpy(bool)
+    else:  # the field loop's reading of 来源: 巡查/计划内/随机抽查 are our own patrols
+        patrol = text.map(_is_patrol).to_numpy(bool)
+        words = ["巡查", "计划内", "随机抽查", "计划外"]
     if not patrol.any() and not cfg:
         return w, None  # a column of that name that says nothing of patrols
     w[patrol] = weight
     counts = {str(k): int(v) for k, v in text.value_counts().items()}
     return w, {"field": str(col), "patrol": list(words), "weight": float(weight),
                "counts": counts, "patrol_events": int(patrol.sum())}
+
+
+def _is_patrol(text: str) -> bool:
+    from riskmap.field.provenance import PATROL, normalize_provenance
+
+    try:
+        return normalize_provenance(text) in PATROL
+    except ValueError:  # words that name no provenance: not ours
+        return False
 
 
 def read_events(project: Project, inc, district, until: dt.date | None,

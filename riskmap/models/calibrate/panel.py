@@ -225,7 +225,7 @@ def _fit(pn: Panel, lam: float, centre: np.ndarray, start, maxit: int, tol: floa
 
 
 def fit_panel(pn: Panel, lam: float = 0.0, centre=None, start=None, signs=None,
-              maxit: int = 50, tol: float = 1e-6) -> tuple[np.ndarray, np.ndarray]:
+              maxit: int = 50, tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
     """Penalised Poisson fit of a :class:`Panel`.
 
     Parameters

@@ -190,9 +190,10 @@ def _drop_weak(cv: CV, names, lam: float, centre_of):
     """Drop the least significant factor while a 95 % interval of RR holds 1."""
     active, dropped = list(names), {}
     P = cv.y.shape[0]
+    start = None
     while True:
         pn, order = cv.panel(active)
-        coef, H = cv.fit(pn, order, lam, centre_of(order))
+        coef, H = cv.fit(pn, order, lam, centre_of(order), start)
         try:
             cov = np.linalg.inv(H)
         except np.linalg.LinAlgError:
@@ -206,6 +207,7 @@ def _drop_weak(cv: CV, names, lam: float, centre_of):
         i = min(weak, key=lambda i: z[i])
         n = order[i]
         active.remove(n)
+        start = np.delete(coef, P + i)  # the order of the others is kept
         lo, hi = math.exp(beta[i] - Z95 * se[i]), math.exp(beta[i] + Z95 * se[i])
         why = (f"held at 0 by its sign constraint ({'+' if cv.signs.get(n, 0) > 0 else '-'})"
                if cv.signs.get(n) and beta[i] == 0 else
