@@ -124,8 +124,10 @@ def test_a_grid_no_machine_can_hold_is_refused_before_allocating(tmp_path):
         out = r.stdout + r.stderr
         assert "网格过大" in out and "GB" in out and "riskmap score" in out, out[-800:]
     assert not (tmp_path / "out").exists()
-    with pytest.raises(RiskmapError):
-        from riskmap.pipeline.build import grid_first
+    from riskmap.load.inputs import read_areas
+    from riskmap.pipeline.build import require_grid_fits
 
-        grid_first(load_project(proj))
+    project = load_project(proj)
+    with pytest.raises(RiskmapError, match="网格过大"):
+        require_grid_fits(project, read_areas(project)[0])
     yaml.safe_load(proj.read_text(encoding="utf-8"))  # the file itself is fine YAML

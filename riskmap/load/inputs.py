@@ -178,6 +178,32 @@ def factor_layer(read, src: Source, district, crs: str, cache: dict):
     return cache[key]
 
 
+def read_areas(project: Project, cache: dict | None = None):
+    """The district and the townships alone — the small layers — as :func:`load_inputs` reads them.
+
+    For the checks a command makes before the big layers (township names, output
+    folders, the grid's size); ``cache`` (filled here) lets :func:`load_inputs`
+    skip reading them again.
+
+    Returns
+    -------
+    (shapely.Geometry, geopandas.GeoDataFrame)
+        The district and the townships (``name``, ``geometry``).
+    """
+    cache = {} if cache is None else cache
+
+    def read(src: Source):
+        if src.key not in cache:
+            cache[src.key] = read_any(project, src, allow_empty=True,
+                                      hints=CoordHints(project.crs))
+        return cache[src.key]
+
+    dgdf, _ = read(project.district.source)
+    _need_polygons(dgdf, project.district.source, "district")
+    district = shapely.union_all(dgdf.geometry.values)
+    return district, _areas(read, project.townships, "townships", district)
+
+
 def read_any(project: Project, src: Source,
              derived: Mapping[str, DerivedReader] | None = None, *, allow_empty: bool = False,
              hints: CoordHints | None = None):

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from riskmap.errors import RiskmapError
 from riskmap.export.atomic import atomic_folders, check_free, lock, safe_name
-from riskmap.load.inputs import Inputs, load_inputs
+from riskmap.load.inputs import Inputs, load_inputs, read_areas
 from riskmap.load.project import Project
 from riskmap.pipeline.area import DISTRICT_LABEL, EXPORT_MIN_CLASS, AreaContext, area_context
 from riskmap.pipeline.exporters import EXPORTERS, Deferred
@@ -88,13 +88,17 @@ def build(project: Project, out: Path | None = None, townships=None, overwrite: 
 
 def _build(project, out, townships, overwrite, progress, atlas, paper, orientation, exporters):
     t0 = time.perf_counter()
-    cache = grid_first(project)
-    inputs = load_inputs(project, progress, cache=cache)
-    t_load = time.perf_counter() - t0
-    areas = _areas(project, inputs, townships)
+    # the small layers first: a wrong township, an existing output or a grid too large
+    # is said in a second, before the big layers are read
+    cache = {}
+    district, towns = read_areas(project, cache)
+    require_grid_fits(project, district)
+    areas = _areas(project, list(towns["name"]), townships)
     folders = _folders(areas, out, overwrite)
     if atlas:
         check_free(out / "atlas.pdf", overwrite)
+    inputs = load_inputs(project, progress, cache=cache)
+    t_load = time.perf_counter() - t0
     from riskmap.export.fonts import find_cjk_font
 
     sheet = {"paper": paper or project.map.get("paper", "A3"),
@@ -124,31 +128,18 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     return report
 
 
-def grid_first(project: Project) -> dict:
-    """Read the district alone and refuse a grid that cannot fit, before the big layers.
-
-    Returns the read cache for :func:`riskmap.load.inputs.load_inputs` (the
-    district is not read twice).
-    """
-    import shapely
-
-    from riskmap.crs.meridian import CoordHints
-    from riskmap.load.inputs import read_any
+def require_grid_fits(project: Project, district) -> None:
+    """Refuse, with the numbers, a district grid the one-grid engine cannot hold."""
     from riskmap.score.engine import district_grid
     from riskmap.score.memory import grid_budget, require_fits
 
-    src = project.district.source
-    read = read_any(project, src, allow_empty=True, hints=CoordHints(project.crs))
-    district = shapely.union_all(read[0].geometry.values)
     if not district.is_empty:
         require_fits(grid_budget(district_grid(project, district), len(project.factors)),
                      project.path)
-    return {src.key: read}
 
 
-def _areas(project: Project, inputs: Inputs, townships) -> list[tuple[str, int | None]]:
+def _areas(project: Project, names: list[str], townships) -> list[tuple[str, int | None]]:
     """(name, township number) of every area to build; None is the district."""
-    names = list(inputs.townships["name"])
     if townships:
         unknown = [t for t in townships if t not in names]
         if unknown:
