@@ -147,19 +147,44 @@ def test_quiet_fonts_is_scoped():
     assert logger.level == before
 
 
-def test_cff_font_becomes_a_truetype_subset_for_the_pdf():
+def test_cff_font_becomes_a_truetype_font_cached_once(tmp_path, monkeypatch):
+    monkeypatch.setenv("RISKMAP_CACHE", str(tmp_path / "cache"))
     path = fonts.shipped_font()
     assert fontsubset.is_cff(path)
     text = "荫营镇 内部资料 注意保密 ≥ 52.3"
+    broad = fontsubset.prepare_font(path)
+    assert broad.parent.parent == tmp_path / "cache"  # the per-install cache
     sub = fontsubset.embeddable_font(path, text)
-    assert sub != path and sub.suffix == ".ttf" and sub.is_file()
-    assert fontsubset.embeddable_font(path, text) == sub  # cached
+    assert sub == broad  # GB2312 covers it: the broad font, not a new conversion
     font = TTFont(sub)
     assert "glyf" in font and "CFF " not in font
     cmap = font.getBestCmap()
     assert all(ord(c) in cmap for c in set(text))
-    assert 1000 < sub.stat().st_size < 200_000
-    assert [p.name for p in sub.parent.iterdir() if ".tmp-" in p.name] == []  # moved whole
+    assert len(cmap) > 7000  # every GB2312 character
+    # a rare character outside GB2312 gets a small subset of its own, kept too
+    rare = "䶮村"
+    extra = fontsubset.embeddable_font(path, rare)
+    assert extra != broad and extra.suffix == ".ttf"
+    assert all(ord(c) in TTFont(extra).getBestCmap() for c in rare)
+    assert 1000 < extra.stat().st_size < 200_000
+    assert fontsubset.embeddable_font(path, rare) == extra
+    assert [p.name for p in extra.parent.iterdir() if ".tmp-" in p.name] == []  # moved whole
+
+
+def test_pdf_embeds_only_the_glyphs_it_uses(tmp_path, monkeypatch):
+    # the broad font is several MB; matplotlib subsets it into each PDF
+    monkeypatch.setenv("RISKMAP_CACHE", str(tmp_path / "cache"))
+    import matplotlib.pyplot as plt
+    from matplotlib.font_manager import FontProperties
+
+    sub = fontsubset.embeddable_font(fonts.shipped_font(), "荫营镇")
+    fig = plt.figure(figsize=(3, 2))
+    fig.text(0.1, 0.5, "荫营镇 内部资料", fontproperties=FontProperties(fname=str(sub)))
+    with matplotlib.rc_context({"pdf.fonttype": 42}):
+        fig.savefig(tmp_path / "a.pdf")
+    plt.close(fig)
+    assert sub.stat().st_size > 1_000_000
+    assert (tmp_path / "a.pdf").stat().st_size < 60_000
 
 
 def test_truetype_font_is_embedded_as_is():

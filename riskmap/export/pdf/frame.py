@@ -7,7 +7,7 @@ import math
 import numpy as np
 import shapely
 
-from riskmap.export.pdf.draw import class_rgba, geom_path, halo, patches, text_width_mm
+from riskmap.export.pdf.draw import class_rgba, geom_path, patches, widths_mm
 from riskmap.export.pdf.layout import (
     CELL_EDGE,
     RIGHTS_EDGE,
@@ -19,6 +19,8 @@ from riskmap.export.pdf.layout import (
     scale_bar_length,
     short_label,
 )
+from riskmap.export.pdf.maplabels import box_size, cell_candidates, name_candidates, settle
+from riskmap.export.pdf.textset import text_set
 
 
 class _MapFrame:
@@ -30,6 +32,7 @@ class _MapFrame:
     """
 
     def map(self, x, y, w, h):
+        from matplotlib.collections import PolyCollection
         from matplotlib.patches import PathPatch
 
         p, k = self.page, self.k
@@ -53,7 +56,7 @@ class _MapFrame:
         # outside the area: light grey
         mask = geom_path(fr.difference(area))
         if mask is not None:
-            ax.add_patch(PathPatch(mask, fc="#ececec", ec="none", zorder=1))
+            ax.add_artist(PathPatch(mask, fc="#ececec", ec="none", zorder=1))
         # class surface
         g = p.grid
         gx0, gy0, gx1, gy1 = g.bounds
@@ -64,41 +67,42 @@ class _MapFrame:
             col = patches(p.townships.geometry.values, fc="none", ec="#8c8c8c", lw=0.6 * k,
                            zorder=3)
             if col is not None:
-                ax.add_collection(col)
+                ax.add_collection(col, autolim=False)
         if p.villages is not None and len(p.villages):
             col = patches(p.villages.geometry.values, fc="none", ec="#555555", lw=0.45 * k,
                            linestyle=(0, (4, 2)), zorder=3)
             if col is not None:
-                ax.add_collection(col)
+                ax.add_collection(col, autolim=False)
         # mining rights
         if p.rights is not None and len(p.rights):
             col = patches(p.rights.geometry.values, fc="none", ec=RIGHTS_EDGE, lw=0.8 * k,
                            hatch="////", zorder=4)
             if col is not None:
-                ax.add_collection(col)
+                ax.add_collection(col, autolim=False)
         # km grid
         self.km_grid(ax, ex)
         # the area outline, bold
         ap = geom_path(area)
         if ap is not None:
-            ax.add_patch(PathPatch(ap, fc="none", ec="white", lw=3.2 * k, zorder=5))
-            ax.add_patch(PathPatch(ap, fc="none", ec="black", lw=1.7 * k, zorder=5.1))
+            ax.add_artist(PathPatch(ap, fc="none", ec="white", lw=3.2 * k, zorder=5))
+            ax.add_artist(PathPatch(ap, fc="none", ec="black", lw=1.7 * k, zorder=5.1))
         # top cells
         tc = p.top_cells
-        if tc is not None and len(tc):
-            col = patches(tc.geometry.values, fc="none", ec=CELL_EDGE, lw=0.9 * k, zorder=6)
-            if col is not None:
-                ax.add_collection(col)
+        if tc is not None and len(tc):  # squares: one polygon each from the bounds
+            b = shapely.bounds(tc.geometry.values)
+            sq = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)
+            ax.add_collection(PolyCollection(sq, facecolors="none", edgecolors=CELL_EDGE,
+                                             linewidths=0.9 * k, zorder=6), autolim=False)
         # furniture first (its corners become obstacles), then labels
         self.furniture(ax, area)
-        self.names(ax, area)
-        self.cell_labels(ax)
+        self.map_labels(ax, area)
         for s in ax.spines.values():
             s.set_linewidth(0.9)
             s.set_zorder(20)
 
     def km_grid(self, ax, ex):
-        from matplotlib.ticker import FixedLocator, NullLocator
+        """Kilometre lines over the map, ticks and labels (km) on all four sides."""
+        from matplotlib.collections import LineCollection
 
         k = self.k
         step = km_spacing(self.scale, 11 * k) * 1000
@@ -108,38 +112,40 @@ class _MapFrame:
         # keep lines off the frame edge itself (labels would crowd the corner)
         xs = xs[(xs - ex[0] > 2 * self.mpm) & (ex[1] - xs > 2 * self.mpm)]
         ys = ys[(ys - ex[2] > 2 * self.mpm) & (ex[3] - ys > 2 * self.mpm)]
-        for v in xs:
-            ax.axvline(v, color="#3b3b3b", lw=0.3 * k, alpha=0.7, zorder=4.5)
-        for v in ys:
-            ax.axhline(v, color="#3b3b3b", lw=0.3 * k, alpha=0.7, zorder=4.5)
-        ax.xaxis.set_major_locator(FixedLocator(xs))
-        ax.yaxis.set_major_locator(FixedLocator(ys))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.yaxis.set_minor_locator(NullLocator())
-        ax.set_xticklabels([f"{v / 1000:.0f}" for v in xs], fontproperties=self.fp)
-        ax.set_yticklabels([f"{v / 1000:.0f}" for v in ys], fontproperties=self.fp,
-                           rotation=90, va="center")
-        ax.tick_params(axis="both", which="major", direction="out", length=2.2 * k * 72 / 25.4,
-                       width=0.5, labelsize=7 * k, pad=1.2, top=True, right=True,
-                       labeltop=True, labelright=True, bottom=True, left=True)
-        for lab in ax.get_yticklabels(which="both"):
-            lab.set_rotation(90)
-            lab.set_va("center")
-            lab.set_fontproperties(self.fp)
-            lab.set_fontsize(7 * k)
-        for lab in ax.get_xticklabels(which="both"):
-            lab.set_fontproperties(self.fp)
-            lab.set_fontsize(7 * k)
-        # the top/right labels are separate Text objects in tick2label
-        for t in [*ax.xaxis.get_major_ticks(), *ax.yaxis.get_major_ticks()]:
-            for lab in (t.label1, t.label2):
-                lab.set_fontproperties(self.fp)
-                lab.set_fontsize(7 * k)
-        for t in ax.yaxis.get_major_ticks():
-            t.label1.set_rotation(90)
-            t.label2.set_rotation(90)
-            t.label1.set_va("center")
-            t.label2.set_va("center")
+        lines = [[(v, ex[2]), (v, ex[3])] for v in xs] + [[(ex[0], v), (ex[1], v)] for v in ys]
+        if lines:
+            ax.add_collection(LineCollection(lines, colors="#3b3b3b", linewidths=0.3 * k,
+                                             alpha=0.7, zorder=4.5), autolim=False)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        self.km_ticks(xs, ys)
+
+    def km_ticks(self, xs, ys):
+        """Ticks out of the map frame at ``xs``/``ys`` (metres), labelled in km (figure mm)."""
+        from matplotlib.collections import LineCollection
+
+        k, ex, mpm = self.k, self.extent, self.mpm
+        x, y, w, h = self.map_box
+        tick, pad, size = 2.2 * k, 1.2 * 25.4 / 72, 7 * k
+        px = x + (np.asarray(xs, float) - ex[0]) / mpm
+        py = y + h - (np.asarray(ys, float) - ex[2]) / mpm
+        segs = ([[(v, y + h), (v, y + h + tick)] for v in px]
+                + [[(v, y), (v, y - tick)] for v in px]
+                + [[(x, v), (x - tick, v)] for v in py]
+                + [[(x + w, v), (x + w + tick, v)] for v in py])
+        if segs:
+            fr = np.array(segs, float) / (self.W, -self.H) + (0, 1)
+            self.fig.add_artist(LineCollection(fr, colors="black", linewidths=0.5,
+                                               transform=self.fig.transFigure, zorder=21))
+        xl = [f"{v / 1000:.0f}" for v in xs]
+        yl = [f"{v / 1000:.0f}" for v in ys]
+        at = tick + pad
+        self.texts_at(px, np.full(len(px), y + h + at), xl, size, va="top")
+        self.texts_at(px, np.full(len(px), y - at), xl, size, va="bottom")
+        self.texts_at(np.full(len(py), x - at), py, yl, size, ha="right", va="center",
+                      rotation=90)
+        self.texts_at(np.full(len(py), x + w + at), py, yl, size, ha="left", va="center",
+                      rotation=90)
 
     def furniture(self, ax, area):
         """Scale bar and north arrow in the two corners least covered by the area."""
@@ -172,7 +178,7 @@ class _MapFrame:
         k, mpm = self.k, self.mpm
         x0, y0, x1, y1 = b
         self.obstacles.append(b)
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="white", ec="#444444",
+        ax.add_artist(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="white", ec="#444444",
                                lw=0.4, alpha=0.92, zorder=10))
         bx = x0 + 5 * k * mpm
         by = y0 + 6.2 * k * mpm
@@ -180,7 +186,7 @@ class _MapFrame:
         n = 4
         seg = length / n
         for i in range(n):
-            ax.add_patch(Rectangle((bx + i * seg, by), seg, bh, fc="black" if i % 2 == 0 else
+            ax.add_artist(Rectangle((bx + i * seg, by), seg, bh, fc="black" if i % 2 == 0 else
                                    "white", ec="black", lw=0.5, zorder=11))
         size = 6.5 * k
         for v in (0, length / 2, length):
@@ -198,106 +204,98 @@ class _MapFrame:
         k, mpm = self.k, self.mpm
         x0, y0, x1, y1 = b
         self.obstacles.append(b)
-        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="white", ec="#444444",
+        ax.add_artist(Rectangle((x0, y0), x1 - x0, y1 - y0, fc="white", ec="#444444",
                                lw=0.4, alpha=0.92, zorder=10))
         cx = (x0 + x1) / 2
         tip = y1 - 5.5 * k * mpm
         base = y0 + 5.0 * k * mpm
         notch = base + 2.2 * k * mpm
         half = 2.6 * k * mpm
-        ax.add_patch(Polygon([(cx, tip), (cx - half, base), (cx, notch)], closed=True,
+        ax.add_artist(Polygon([(cx, tip), (cx - half, base), (cx, notch)], closed=True,
                              fc="black", ec="black", lw=0.5, zorder=11))
-        ax.add_patch(Polygon([(cx, tip), (cx + half, base), (cx, notch)], closed=True,
+        ax.add_artist(Polygon([(cx, tip), (cx + half, base), (cx, notch)], closed=True,
                              fc="white", ec="black", lw=0.5, zorder=11))
         ax.text(cx, tip + 0.6 * k * mpm, "北", ha="center", va="bottom", fontproperties=self.fp,
                 fontsize=8 * k, zorder=12)
         ax.text(cx, y0 + 1.2 * k * mpm, "坐标北", ha="center", va="bottom",
                 fontproperties=self.fp, fontsize=5.5 * k, zorder=12, color="#333333")
 
-    def _place(self, ax, x, y, s, size, candidates, avoid_cells=(), must=True, **kw):
-        """Put a label at the first candidate offset that hits no placed label.
-
-        With ``must`` false the label is left out unless a candidate is free.
-        """
-        mpm = self.mpm
-        w = (text_width_mm(s, self.fp, size) + 0.6) * mpm
-        h = size * 0.3528 * 1.05 * mpm
+    # --- labels -------------------------------------------------------------------
+    def _mm(self, x, y):
+        """Map metres to paper mm from the frame's lower-left corner."""
         ex = self.extent
-        best, best_cost = None, None
-        for dx, dy, ha, va in candidates:
-            lx = x + dx * mpm
-            ly = y + dy * mpm
-            bx0 = lx - (w if ha == "right" else w / 2 if ha == "center" else 0)
-            by0 = ly - (h if va == "top" else h / 2 if va == "center" else 0)
-            bb = (bx0, by0, bx0 + w, by0 + h)
-            if bb[0] < ex[0] or bb[2] > ex[1] or bb[1] < ex[2] or bb[3] > ex[3]:
-                c = 1000
-            else:
-                c = sum(1 for o in self.obstacles
-                        if bb[0] < o[2] and o[0] < bb[2] and bb[1] < o[3] and o[1] < bb[3])
-                c += 0.5 * sum(1 for o in avoid_cells
-                               if bb[0] < o[2] and o[0] < bb[2] and bb[1] < o[3] and o[1] < bb[3])
-            if best_cost is None or c < best_cost:
-                best, best_cost = (lx, ly, ha, va, bb), c
-            if c == 0:
-                break
-        if best is None or best_cost >= 1000 or (not must and best_cost > 0):
-            return None
-        lx, ly, ha, va, bb = best
-        self.obstacles.append(bb)
-        return ax.text(lx, ly, s, ha=ha, va=va, fontproperties=self.fp, fontsize=size,
-                       path_effects=halo(self.k), clip_on=True, **kw)
+        return (np.asarray(x, float) - ex[0]) / self.mpm, (np.asarray(y, float) - ex[2]) / self.mpm
 
-    def names(self, ax, area):
-        """Village names (and neighbouring township names) at representative points."""
+    def _label(self, ax, group_boxes, texts, size, color, zorder):
+        """Draw placed labels (box centres in frame mm) as one halo text set."""
+        ok = np.isfinite(group_boxes).all(axis=1)
+        if not ok.any():
+            return
+        b = group_boxes[ok]
+        ex, mpm = self.extent, self.mpm
+        cx = ex[0] + (b[:, 0] + b[:, 2]) / 2 * mpm
+        cy = ex[2] + (b[:, 1] + b[:, 3]) / 2 * mpm
+        ax.add_artist(text_set(cx, cy, [t for t, o in zip(texts, ok, strict=True) if o],
+                               self.fp, size=size, transform=ax.transData, color=color,
+                               ha="center", va="center", halo=2.2 * self.k, zorder=zorder,
+                               clip=True))
+
+    def map_labels(self, ax, area):
+        """Village and township names, then the top cells' labels (:mod:`.maplabels`)."""
         p, k = self.page, self.k
-        centre = [(0, 0, "center", "center"), (0, 2.5, "center", "bottom"),
-                  (0, -2.5, "center", "top")]
+        ex = self.extent
+        frame = (0.0, 0.0, (ex[1] - ex[0]) / self.mpm, (ex[3] - ex[2]) / self.mpm)
+        o = np.array(self.obstacles, float).reshape(-1, 4)  # the furniture, metres
+        taken = np.c_[self._mm(o[:, 0], o[:, 1])[0], self._mm(o[:, 0], o[:, 1])[1],
+                      self._mm(o[:, 2], o[:, 3])[0], self._mm(o[:, 2], o[:, 3])[1]]
+        # village names
         if p.villages is not None and len(p.villages) and "name" in p.villages:
-            pts = shapely.point_on_surface(p.villages.geometry.values)
-            crowded = len(p.villages) > 60  # a district sheet: drop names that collide
-            for name, pt in zip(p.villages["name"], pts, strict=True):
-                if name is None or pt is None or pt.is_empty or not str(name).strip():
-                    continue
-                self._place(ax, pt.x, pt.y, str(name), 7.5 * k, centre, color="#222222",
-                            zorder=8, must=not crowded)
+            names = p.villages["name"]
+            geoms = p.villages.geometry.values
+            ok = np.array([n is not None and str(n).strip() != "" for n in names])
+            ok &= ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+            if ok.any():
+                pts = shapely.point_on_surface(geoms[ok])
+                texts = [str(n) for n in np.asarray(names, object)[ok]]
+                taken = self._names(ax, pts, texts, 7.5 * k, "#222222", taken, frame,
+                                    must=len(p.villages) <= 60)  # a district: drop collisions
+        # neighbouring townships' names where enough of them shows
         if p.townships is not None and len(p.townships) and "name" in p.townships:
-            fr = shapely.box(self.extent[0], self.extent[2], self.extent[1], self.extent[3])
-            for name, geom in zip(p.townships["name"], p.townships.geometry.values,
-                                  strict=True):
-                if geom is None or geom.is_empty or str(name) == str(p.area_name):
-                    continue
-                vis = geom.intersection(fr).difference(area)
-                if vis.is_empty or vis.area < (20 * self.mpm) ** 2:
-                    continue
-                pt = shapely.point_on_surface(vis)
-                self._place(ax, pt.x, pt.y, str(name), 9 * k, centre, color="#7a7a7a",
-                            zorder=8)
+            fr = shapely.box(ex[0], ex[2], ex[1], ex[3])
+            others = np.array([str(n) != str(p.area_name) for n in p.townships["name"]])
+            geoms = p.townships.geometry.values
+            others &= ~(shapely.is_empty(geoms) | shapely.is_missing(geoms))
+            if others.any():
+                vis = shapely.difference(shapely.intersection(geoms[others], fr), area)
+                big = ~shapely.is_empty(vis) & (shapely.area(vis) >= (20 * self.mpm) ** 2)
+                if big.any():
+                    texts = [str(n) for n in np.asarray(p.townships["name"], object)[others][big]]
+                    taken = self._names(ax, shapely.point_on_surface(vis[big]), texts, 9 * k,
+                                        "#7a7a7a", taken, frame, must=True)
+        self.cell_labels(ax, taken, frame)
 
-    def cell_labels(self, ax):
-        p, k = self.page, self.k
-        tc = p.top_cells
+    def _names(self, ax, pts, texts, size, color, taken, frame, must):
+        """Place and draw names at points; returns the obstacles with their boxes added."""
+        px, py = self._mm(shapely.get_x(pts), shapely.get_y(pts))
+        w, h = box_size(widths_mm(texts, self.fp, size), size)
+        boxes = settle(name_candidates(px, py, w, h), frame=frame, obstacles=taken,
+                       must=np.full(len(texts), must))
+        self._label(ax, boxes, texts, size, color, zorder=8)
+        return np.vstack([taken, boxes[np.isfinite(boxes).all(axis=1)]])
+
+    def cell_labels(self, ax, taken, frame):
+        """The top cells' short ids beside them, best first; the table's always."""
+        tc = self.page.top_cells
         if tc is None or not len(tc):
             return
+        size = 6 * self.k
         order = np.argsort(-np.asarray(tc["score"], dtype=float), kind="stable")
-        b = shapely.bounds(tc.geometry.values)
-        cells = [tuple(r) for r in b]
-        off = 0.4
-        size = 6 * k
-        for rank, i in enumerate(order):
-            x0, y0, x1, y1 = b[i]
-            cands = [
-                ((x1 - x0) / self.mpm / 2 + off, 0, "left", "bottom"),
-                (-(x1 - x0) / self.mpm / 2 - off, 0, "right", "bottom"),
-                ((x1 - x0) / self.mpm / 2 + off, 0, "left", "top"),
-                (-(x1 - x0) / self.mpm / 2 - off, 0, "right", "top"),
-                (0, (y1 - y0) / self.mpm / 2 + off, "center", "bottom"),
-                (0, -(y1 - y0) / self.mpm / 2 - off, "center", "top"),
-            ]
-            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-            # (cx + dx, cy) with dy = 0 and va bottom/top sits beside the cell's middle
-            # the cells of the table are always labelled; the others where there is room
-            self._place(ax, cx, cy, short_label(tc["id"].iloc[i]), size, cands,
-                        avoid_cells=cells, color=CELL_EDGE, zorder=9,
-                        must=rank < TABLE_MAX_ROWS)
-
+        b = shapely.bounds(tc.geometry.values)[order]
+        x0, y0 = self._mm(b[:, 0], b[:, 1])
+        x1, y1 = self._mm(b[:, 2], b[:, 3])
+        texts = [short_label(v) for v in np.asarray(tc["id"], object)[order]]
+        w, h = box_size(widths_mm(texts, self.fp, size), size)
+        cands = cell_candidates((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2, w, h)
+        boxes = settle(cands, frame=frame, obstacles=taken, soft=np.c_[x0, y0, x1, y1],
+                       must=np.arange(len(texts)) < TABLE_MAX_ROWS)
+        self._label(ax, boxes, texts, size, CELL_EDGE, zorder=9)

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-from riskmap.export.pdf.draw import ellipsize, geom_path, patches
+from riskmap.export.pdf.draw import ellipsize_fast as ellipsize
+from riskmap.export.pdf.draw import geom_path, patches
 from riskmap.export.pdf.layout import CELL_EDGE, RED, RIGHTS_EDGE, TABLE_MAX_ROWS
+from riskmap.export.pdf.textset import text_set
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
 
 
@@ -31,15 +33,15 @@ class _SidePanel:
         if p.townships is not None and len(p.townships):
             col = patches(p.townships.geometry.values, fc="white", ec="#9a9a9a", lw=0.3)
             if col is not None:
-                ax.add_collection(col)
+                ax.add_collection(col, autolim=False)
         ap = geom_path(p.area)
         if ap is not None:
-            ax.add_patch(PathPatch(ap, fc=RED, ec=RED, lw=0.5, alpha=0.85, zorder=3))
+            ax.add_artist(PathPatch(ap, fc=RED, ec=RED, lw=0.5, alpha=0.85, zorder=3))
         dp = geom_path(dist)
         if dp is not None:
-            ax.add_patch(PathPatch(dp, fc="none", ec="black", lw=0.8, zorder=4))
+            ax.add_artist(PathPatch(dp, fc="none", ec="black", lw=0.8, zorder=4))
         ex = self.extent
-        ax.add_patch(Rectangle((ex[0], ex[2]), ex[1] - ex[0], ex[3] - ex[2], fc="none",
+        ax.add_artist(Rectangle((ex[0], ex[2]), ex[1] - ex[0], ex[3] - ex[2], fc="none",
                                ec="#333333", lw=0.5, ls=(0, (2, 1.5)), zorder=5))
         g = shapely.union_all([dist, p.area])
         bx0, by0, bx1, by1 = g.bounds
@@ -65,12 +67,13 @@ class _SidePanel:
         sw, sh = 7 * k, 3 * k
         t = list(p.thresholds)
         yy = 5.5 * k
+        labels, ys = [], []
         for c in range(5, 0, -1):
             fc = CLASS_COLOURS[c]
-            ax.add_patch(Rectangle((0, yy), sw, sh, fc=fc, ec="#555555", lw=0.3, alpha=0.85))
+            ax.add_artist(Rectangle((0, yy), sw, sh, fc=fc, ec="#555555", lw=0.3, alpha=0.85))
             rng = f"< {t[0]:.1f}" if c == 1 else f"≥ {t[c - 2]:.1f}"
-            ax.text(sw + 2 * k, yy + sh / 2, f"{CLASS_NAMES[c]}  {rng}", fontproperties=self.fp,
-                    fontsize=size, va="center")
+            labels.append(f"{CLASS_NAMES[c]}  {rng}")
+            ys.append(yy + sh / 2)
             yy += row
         yy += 0.8 * k
         items = [
@@ -85,21 +88,20 @@ class _SidePanel:
             if kind == "line":
                 ax.plot([0, sw], [yy + sh / 2] * 2, **style)
             elif kind == "rights":
-                ax.add_patch(Rectangle((0, yy), sw, sh, fc="none", ec=RIGHTS_EDGE, lw=0.8 * k,
-                                       hatch="////"))
+                ax.add_artist(Rectangle((0, yy), sw, sh, fc="none", ec=RIGHTS_EDGE, lw=0.8 * k,
+                                        hatch="////"))
             else:
-                ax.add_patch(Rectangle((sw / 2 - sh / 2, yy), sh, sh, fc="none", ec=CELL_EDGE,
-                                       lw=0.9 * k))
+                ax.add_artist(Rectangle((sw / 2 - sh / 2, yy), sh, sh, fc="none", ec=CELL_EDGE,
+                                        lw=0.9 * k))
                 ax.text(sw / 2 + sh / 2 + 0.3, yy + sh / 2, "37", fontproperties=self.fp,
                         fontsize=5 * k, va="center", color=CELL_EDGE)
-            label = ellipsize(label, self.fp, size, w - sw - 3 * k)
-            ax.text(sw + 2 * k, yy + sh / 2, label, fontproperties=self.fp, fontsize=size,
-                    va="center")
+            labels.append(ellipsize(label, self.fp, size, w - sw - 3 * k))
+            ys.append(yy + sh / 2)
             yy += row
+        ax.add_artist(text_set(np.full(len(ys), sw + 2 * k), ys, labels, self.fp, size=size,
+                               transform=ax.transData, ha="left", va="center"))
 
     def table(self, x, y, w, h):
-        from matplotlib.patches import Rectangle
-
         p, k = self.page, self.k
         ax = self.fig.add_axes(self.rect(x, y, w, h))
         ax.set_xlim(0, w)
@@ -130,7 +132,6 @@ class _SidePanel:
         widths = np.array([9, 30, 27, 13, 10], dtype=float)
         bw = w / blocks if blocks > 1 else w
         widths = widths / widths.sum() * (bw - (2 * k if blocks > 1 else 0))
-        heads = ["序号", "网格编号", "村", "评分", "等级"]
         ids = tc["id"].astype(str).to_numpy()
         vill = (tc["village"].fillna("").astype(str).to_numpy() if "village" in tc
                 else np.full(n_all, "", dtype=object))
@@ -140,40 +141,56 @@ class _SidePanel:
             rows = order[b * per:(b + 1) * per][: max(0, n_rows - b * per)]
             if not len(rows):
                 break
-            bx = b * bw
-            xs = bx + np.concatenate([[0], np.cumsum(widths)[:-1]])
-            ax.add_patch(Rectangle((bx, top), widths.sum(), rh, fc="#d9d9d9", ec="none"))
-            for j, (xi, wi, hd) in enumerate(zip(xs, widths, heads, strict=True)):
-                ha = "left" if j in (1, 2) else "right" if j == 3 else "center"
-                tx = xi + 1 if ha == "left" else xi + wi - 1 if ha == "right" else xi + wi / 2
-                ax.text(tx, top + rh / 2, hd, fontproperties=self.fp, fontsize=size, ha=ha,
-                        va="center")
-            for r, i in enumerate(rows):
-                ry = top + (r + 1) * rh
-                if r % 2:
-                    ax.add_patch(Rectangle((bx, ry), widths.sum(), rh, fc="#f2f2f2", ec="none"))
-                seq = b * per + r + 1
-                cells = [str(seq), ids[i], ellipsize(vill[i], self.fp, size, widths[2] - 1),
-                         f"{score[i]:.1f}", str(cls[i])]
-                for j, (xi, wi, s) in enumerate(zip(xs, widths, cells, strict=True)):
-                    if j == 4:
-                        ax.add_patch(Rectangle((xi + wi / 2 - 2.6 * k, ry + 0.6 * k), 2.2 * k,
-                                               rh - 1.2 * k,
-                                               fc=CLASS_COLOURS.get(int(cls[i]), "white"),
-                                               ec="#555555", lw=0.3))
-                        ax.text(xi + wi / 2 + 0.6 * k, ry + rh / 2, s, fontproperties=self.fp,
-                                fontsize=size, ha="left", va="center")
-                        continue
-                    ha = "left" if j in (1, 2) else "center" if j == 0 else "right"
-                    tx = xi + 1 if ha == "left" else xi + wi / 2 if ha == "center" else xi + wi - 1
-                    ax.text(tx, ry + rh / 2, s, fontproperties=self.fp, fontsize=size, ha=ha,
-                            va="center")
-            end = top + (len(rows) + 1) * rh
-            ax.plot([bx, bx + widths.sum()], [top, top], color="black", lw=0.6)
-            ax.plot([bx, bx + widths.sum()], [top + rh, top + rh], color="black", lw=0.4)
-            ax.plot([bx, bx + widths.sum()], [end, end], color="black", lw=0.6)
+            self._table_block(ax, b * bw, top, rh, widths, size, rows, b * per,
+                              (ids, vill, score, cls))
         if n_all > n_rows:
             last = top + (min(n_rows, per) + 1) * rh + 3 * k
             ax.text(0, last, f"另有 {n_all - n_rows} 个重点网格未列出, 见 risk.gpkg",
                     fontproperties=self.fp, fontsize=6 * k, va="center", color="#444444")
 
+    def _table_block(self, ax, bx, top, rh, widths, size, rows, first, cols):
+        """One block of the table: header, stripes, class swatches, one text set per column."""
+        from matplotlib.collections import PolyCollection
+
+        k = self.k
+        ids, vill, score, cls = cols
+        n = len(rows)
+        xs = bx + np.concatenate([[0], np.cumsum(widths)[:-1]])
+        tw = widths.sum()
+        ry = top + (np.arange(n) + 1) * rh  # row tops
+        odd = ry[1::2]
+        stripes = [[(bx, top), (bx + tw, top), (bx + tw, top + rh), (bx, top + rh)]]
+        fcs = ["#d9d9d9"] + ["#f2f2f2"] * len(odd)
+        stripes += [[(bx, y), (bx + tw, y), (bx + tw, y + rh), (bx, y + rh)] for y in odd]
+        ax.add_collection(PolyCollection(stripes, facecolors=fcs, edgecolors="none"),
+                          autolim=False)
+        sx = xs[4] + widths[4] / 2 - 2.6 * k
+        sw, sy0, sh = 2.2 * k, 0.6 * k, rh - 1.2 * k
+        swatches = [[(sx, y + sy0), (sx + sw, y + sy0), (sx + sw, y + sy0 + sh), (sx, y + sy0 + sh)]
+                    for y in ry]
+        ax.add_collection(PolyCollection(swatches, edgecolors="#555555", linewidths=0.3,
+                                         facecolors=[CLASS_COLOURS.get(int(c), "white")
+                                                     for c in cls[rows]]), autolim=False)
+        mid = np.r_[top, ry] + rh / 2
+        vw = widths[2] - 1
+        values = [
+            [str(first + r + 1) for r in range(n)],
+            list(ids[rows]),
+            [ellipsize(v, self.fp, size, vw) for v in vill[rows]],
+            [f"{v:.1f}" for v in score[rows]],
+        ]
+        heads = ["序号", "网格编号", "村", "评分"]
+        place = [("center", xs[0] + widths[0] / 2), ("left", xs[1] + 1), ("left", xs[2] + 1),
+                 ("right", xs[3] + widths[3] - 1)]
+        for (ha, tx), head, vals in zip(place, heads, values, strict=True):
+            ax.add_artist(text_set(np.full(n + 1, tx), mid, [head, *vals], self.fp, size=size,
+                                   transform=ax.transData, ha=ha, va="center"))
+        ax.add_artist(text_set([xs[4] + widths[4] / 2], [top + rh / 2], ["等级"], self.fp,
+                               size=size, transform=ax.transData, ha="center", va="center"))
+        ax.add_artist(text_set(np.full(n, xs[4] + widths[4] / 2 + 0.6 * k), mid[1:],
+                               [str(c) for c in cls[rows]], self.fp, size=size,
+                               transform=ax.transData, ha="left", va="center"))
+        end = top + (n + 1) * rh
+        ax.plot([bx, bx + tw], [top, top], color="black", lw=0.6)
+        ax.plot([bx, bx + tw], [top + rh, top + rh], color="black", lw=0.4)
+        ax.plot([bx, bx + tw], [end, end], color="black", lw=0.6)

@@ -17,6 +17,7 @@ from riskmap.export.pdf.draw import fit, text_width_mm
 from riskmap.export.pdf.frame import _MapFrame
 from riskmap.export.pdf.layout import MM, RED, fmt_scale, paper_size
 from riskmap.export.pdf.panel import _SidePanel
+from riskmap.export.pdf.textset import is_text_set, text_set
 from riskmap.grid import Grid
 from riskmap.marks import INTERNAL
 
@@ -199,6 +200,9 @@ def sheet_rc():
 
 _RC = {
     "pdf.fonttype": 42,
+    # matplotlib sizes its font subsets by ps.fonttype: 3 would embed every font
+    # twice (ASCII and the rest), each a subsetting pass over the font file
+    "ps.fonttype": 42,
     "pdf.compression": 6,
     "hatch.linewidth": 0.35,
     "axes.unicode_minus": False,
@@ -230,6 +234,15 @@ class _Sheet(_MapFrame, _SidePanel):
         t = self.fig.text(x / self.W, 1 - y / self.H, s, **kw)
         t.set_fontsize(size)
         return t
+
+    def texts_at(self, x, y, texts, size, **kw):
+        """Many figure texts at (x, y) mm from the top-left, as one :mod:`.textset` artist."""
+        if not len(texts):
+            return None
+        ts = text_set(np.asarray(x, float) / self.W, 1 - np.asarray(y, float) / self.H, texts,
+                      self.fp, size=size, transform=self.fig.transFigure, **kw)
+        self.fig.add_artist(ts)
+        return ts
 
     def line(self, x0, y0, x1, y1, lw, color="black"):
         from matplotlib.lines import Line2D
@@ -318,15 +331,34 @@ class _Sheet(_MapFrame, _SidePanel):
 
     # --- checks -----------------------------------------------------------------
     def check_text(self):
-        """Refuse text the font cannot show; swap a CFF font for a TrueType subset."""
-        from matplotlib.text import Text
-
-        objs = self.fig.findobj(Text)
+        """Refuse text the font cannot show; swap a CFF font for its TrueType copy."""
+        objs = page_texts(self.fig)
         text = "".join(t.get_text() for t in objs)
         check_covers(self.font, text, what=f"map.pdf of {self.page.area_name}")
-        emb = embeddable_font(self.font, text)
-        if emb != self.font:
-            for t in objs:
-                prop = t.get_fontproperties().copy()
-                prop.set_file(str(emb))
-                t.set_fontproperties(prop)
+        use_font(objs, self.font, embeddable_font(self.font, text))
+
+
+def page_texts(fig) -> list:
+    """Every text artist drawn on a figure: ``Text`` objects and :mod:`.textset` sets.
+
+    The figure's and its axes' own texts and artists (the sheets draw no tick
+    labels); ``findobj`` would find the same but makes every axis' ticks first.
+    """
+    from matplotlib.text import Text
+
+    out = []
+    for owner in [fig, *fig.axes]:
+        for a in [*owner.texts, *owner.artists]:
+            if isinstance(a, Text) or is_text_set(a):
+                out.append(a)
+    return out
+
+
+def use_font(objs, font: Path, emb: Path) -> None:
+    """Point every text of ``objs`` at ``emb`` (the embeddable copy of ``font``)."""
+    if Path(emb) == Path(font):
+        return
+    for t in objs:
+        prop = t.get_fontproperties().copy()
+        prop.set_file(str(emb))
+        t.set_fontproperties(prop)
