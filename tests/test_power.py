@@ -556,3 +556,45 @@ def test_county_b_meter_table_names_its_duplicated_villages(tmp_path):
         assert row["township"] == hit[name].iloc[0]
     led = power.ledger_frame(r, min_score=0)
     assert (led.loc[led["定位"] == "村名重复", "乡镇"] == "").all()
+
+
+# --------------------------------------------------------------------------- evidence
+def test_series_shape_steady_intermittent_and_ended():
+    rng = np.random.default_rng(12)
+    k = _population(rng, 40, 200)
+    k[1, 4:] *= 3.0                                  # a new machine: a flat step
+    k[2, 4:] += 1500.0 * (rng.random(8) < 0.75)      # digging: on and off
+    k[2, [5, 7]] = k[2, 4] + 1500.0
+    k[3, 3:8] += 2000.0                              # a step that ended in September
+    s = power.score_users(_table(k, ["商业"] * 40)).set_index("user_id")
+    assert s.loc["00001", "steady"] and not s.loc["00002", "steady"]
+    assert s.loc["00003", "ended"] == 8 and s.loc["00001", "ended"] == -1
+
+
+def test_a_village_s_own_seasonal_pattern_is_no_anomaly():
+    """Six 商业 users of one village share a new load; the same load alone stands out."""
+    rng = np.random.default_rng(4)
+    k = _population(rng, 60, 400)
+    shared = np.array([0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1]) * 1200.0
+    k[:6] += shared                                  # the village's new scheme, all of them
+    k[30] += shared                                  # one user elsewhere
+    villages = ["东一村"] * 6 + ["西村"] * 54
+    s = power.score_users(_table(k, ["商业"] * 60, villages)).set_index("user_id")
+    assert s.loc[[f"{i:05d}" for i in range(6)], "jump_z"].max() < s.loc["00030", "jump_z"]
+
+
+def test_place_shape_and_case_evidence_said_in_the_reasons():
+    from riskmap.models.power.evidence import CASE_FACTOR, PLACE_FLOOR, apply_evidence, case_drops
+
+    base = pd.DataFrame({"score": [80.0, 80.0, 80.0, 80.0], "reasons": ["a", "b", "c", "d"],
+                         "steady": [False, True, False, False], "jump_z": [5.0] * 4})
+    q = np.array([0.9, 0.9, 0.0, 0.9])
+    hits = case_drops(np.array([-1, -1, -1, 8]), MONTHS, np.array([0.0, 0, 0, 100]),
+                      np.zeros(4), (np.array([400.0]), np.array([0.0]),
+                                    np.array(["2026-08-10"], "datetime64[D]")))
+    assert hits[:3] == [None] * 3 and hits[3][0] == "2026-08-10"
+    out = apply_evidence(base, q, hits)
+    assert out["score"].tolist() == [80.0, 56.0, 80.0 * PLACE_FLOOR, 100.0]
+    assert "近采矿要素" in out["reasons"][0] and "似新增设备" in out["reasons"][1]
+    assert "离采矿要素较远" in out["reasons"][2] and f"×{CASE_FACTOR:g}" in out["reasons"][3]
+    assert out["place_rank"].tolist() == [0.9, 0.9, 0.0, 0.9]

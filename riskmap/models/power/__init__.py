@@ -3,7 +3,9 @@
 Hidden tunnels need hoists, pumps, fans and lights, and that shows on the
 meter. The meter table is read by :mod:`riskmap.load.sources.meters`; this
 package scores every user with reasons a person can check (:mod:`.score`,
-:mod:`.reasons`), places the users on the map (:mod:`.locate`), makes the
+:mod:`.reasons`), weighs the scores by what else is known — the user's place
+on the static factors' map, the shape of the series, cases closed nearby
+(:mod:`.evidence`) —, places the users on the map (:mod:`.locate`), makes the
 anomaly layer a factor can read as ``power:anomalies`` (:mod:`.anomalies`) and
 the 供电台账 table for the power company (:mod:`.ledger`); the files are written
 by :mod:`riskmap.export.power`.

@@ -97,6 +97,34 @@ class MeterInputs:
     table: PowerTable
     villages: gpd.GeoDataFrame | None
     vpoints: gpd.GeoDataFrame | None
+    place: object | None = None  # evidence.PlaceMap of the static factors
+    cases: tuple | None = None  # (x, y, dates) of the dated incidents
+
+
+def _cases(project: Project):
+    """The incidents' points and dates (None without a dated incidents layer)."""
+    import shapely
+
+    from riskmap.load.columns import column_dates
+    from riskmap.load.layers import read_source
+
+    inc = project.incidents
+    if not inc or not inc.get("date_field"):
+        return None
+    import warnings
+
+    try:
+        with warnings.catch_warnings():  # the layer's repairs are said where it is read
+            warnings.simplefilter("ignore")
+            gdf, _ = read_source(inc["source"], project.crs)
+    except LayerError:
+        return None
+    if inc["date_field"] not in gdf.columns:
+        return None
+    d = np.asarray(column_dates(gdf[inc["date_field"]], inc["date_field"]), "datetime64[D]")
+    xy = shapely.get_coordinates(shapely.point_on_surface(gdf.geometry.values))
+    ok = ~np.isnat(d)
+    return xy[ok, 0], xy[ok, 1], d[ok]
 
 
 def meter_inputs(project: Project, progress=None) -> MeterInputs:
@@ -115,7 +143,13 @@ def meter_inputs(project: Project, progress=None) -> MeterInputs:
                              long_format=cfg.long_format)
     villages = read_areas(project.villages, project.crs) if project.villages else None
     vpoints = read_areas(project.village_points, project.crs) if project.village_points else None
-    return MeterInputs(cfg, table, villages, vpoints)
+    from riskmap.models.power.evidence import place_map
+
+    try:
+        pm = place_map(project, progress)
+    except LayerError:  # a factor layer that cannot be read: no place evidence
+        pm = None
+    return MeterInputs(cfg, table, villages, vpoints, pm, _cases(project))
 
 
 def check_power(project: Project, *, progress=None, until=None,
@@ -164,6 +198,7 @@ def check_power(project: Project, *, progress=None, until=None,
     say("评分")
     scores = score_users(table, expansions)
     gx, gy, placed = place(u, x, y, villages, vpoints)
+    scores = _weigh(scores, inputs, until, table, gx, gy, placed, u, villages)
     unknown = placed == UNPLACED
     if unknown.any():
         names = sorted(set(u["village"][unknown].fillna("（空）").astype(str)))
@@ -178,6 +213,21 @@ def check_power(project: Project, *, progress=None, until=None,
     gdf = gpd.GeoDataFrame(scores, geometry=gpd.GeoSeries(geom, crs=project.crs))
     gdf = gdf.sort_values(["score", "user_id"], ascending=[False, True], kind="stable")
     return PowerResult(gdf.reset_index(drop=True), table, cfg, villages, notes)
+
+
+def _weigh(scores, inputs: MeterInputs, until, table, gx, gy, placed, users, villages):
+    """The scores weighed by the users' place, their series' shape and the cases nearby."""
+    from riskmap.models.power.evidence import apply_evidence, case_drops, place_rank
+
+    q = None
+    if inputs.place is not None:
+        q = place_rank(inputs.place, gx, gy, placed, users, villages)
+    cases = inputs.cases
+    if cases is not None and until is not None:
+        keep = cases[2] < np.datetime64(until, "D")
+        cases = tuple(a[keep] for a in cases)
+    hits = case_drops(scores["ended"].to_numpy(), table.months, gx, gy, cases)
+    return apply_evidence(scores, q, hits)
 
 
 def months_before(table: PowerTable, day) -> int:

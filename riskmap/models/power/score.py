@@ -17,12 +17,15 @@ near-empty meters):
   against the category, which adds to users that already show level or jump.
 
 Known legitimate patterns are not anomalies by themselves: each category's
-typical seasonal shape is removed, and in the months of :data:`SEASONS`
+typical seasonal shape is removed (and what the users of a category in one
+village share beyond it: a whole village's electric heating), and in the months of :data:`SEASONS`
 (winter electric heating of 居民, summer irrigation of 农业) a user's excess is
 not counted as evidence; growth of a 动力 user on the declared expansion list
 is taken out from the declared month on. Estimated readings (估抄) are merged
 with the next real reading (their mean), so a catch-up reading is no jump.
-Loops run over months only.
+The shape of each series is kept for :mod:`.evidence`: ``steady`` (a step
+that then stays flat, like a new machine) and ``ended`` (the month a step fell
+back to the old level). Loops run over months only.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from riskmap.load.sources.meters import PowerTable
 from riskmap.models.power.reasons import excused_text, onset_text, reasons
 
 __all__ = ["LEVEL_MONTHS", "LOG_OFFSET", "MAGNITUDE_KWH", "MIN_SCALE", "PEER_MIN", "SEASONS",
+           "STEADY_SPREAD", "VILLAGE_MIN",
            "naive_jump", "peer_groups", "reconcile_estimates", "robust_z", "score_users",
            "table_until"]
 
@@ -53,6 +57,10 @@ LEVEL_MONTHS = 4
 MAGNITUDE_KWH = 600.0
 #: smallest robust scale (log units) of a peer group, against tiny MADs
 MIN_SCALE = 0.15
+#: users of a category in a village sharing a seasonal pattern for it to be taken out
+VILLAGE_MIN, VILLAGE_SHRINK = 4, 5.0
+#: robust spread (log) of the months after a step under which the step is "flat"
+STEADY_SPREAD = 0.12
 
 
 # --------------------------------------------------------------------------- statistics
@@ -155,15 +163,31 @@ def peer_groups(category, village, township, min_size: int = PEER_MIN
 
 
 # --------------------------------------------------------------------------- steps of a score
-def _deseasonalise(y: np.ndarray, cat: np.ndarray) -> np.ndarray:
-    """``y`` less its category's typical seasonal shape (the median user's deviation)."""
+def _deseasonalise(y: np.ndarray, cat: np.ndarray, village=None) -> np.ndarray:
+    """``y`` less its category's seasonal shape, then less its village peers' own one.
+
+    The category's shape is the median user's deviation per month; what the
+    users of one category in one village share beyond it (electric heating of
+    a whole village, a new irrigation scheme) is their median, shrunk by
+    ``n / (n + VILLAGE_SHRINK)`` and taken out where at least
+    :data:`VILLAGE_MIN` users share it.
+    """
     dev = y - _nanmedian(y)[:, None]
     shape = pd.DataFrame(dev).groupby(cat).median()
     counts = pd.Series(cat).value_counts()
     small = counts.index[counts < PEER_MIN]
     shape.loc[shape.index.isin(small)] = pd.DataFrame(dev).median().to_numpy()
     s = shape.reindex(cat).fillna(0.0).to_numpy()
-    return y - s
+    if village is None:
+        return y - s
+    key = pd.Series(cat).astype(str) + "|" + pd.Series(np.asarray(village, dtype=object)
+                                                      ).fillna("").astype(str).to_numpy()
+    n = key.map(key.value_counts()).to_numpy()
+    resid = pd.DataFrame(dev - s)
+    vshape = resid.groupby(key.to_numpy()).transform("median").to_numpy()
+    w = np.where((n >= VILLAGE_MIN) & (pd.Series(np.asarray(village, dtype=object)).notna()
+                                       .to_numpy()), n / (n + VILLAGE_SHRINK), 0.0)
+    return y - s - np.nan_to_num(vshape) * w[:, None]
 
 
 def _season_mask(cat: np.ndarray, calendar: np.ndarray) -> np.ndarray:
@@ -241,7 +265,18 @@ def _jump(ze: np.ndarray, sigma: np.ndarray) -> dict[str, np.ndarray]:
     early = np.where(valid & (ze <= mid) & (cols < late[:, None]), cols, -1).max(1) + 1
     early = np.minimum(early, late)
     late = np.where(valid & (ze > mid) & (cols >= early[:, None]), cols, m).min(1)
+    post = np.where(valid & after_mask, ze, np.nan)
+    spread = 1.4826 * _nanmedian(np.abs(post - _nanmedian(post)[:, None]))
+    # a step that ended: its last months (two at least) back at or below the midpoint
+    low = valid & (ze <= mid) & (cols >= late[:, None])
+    high_then = valid & (ze > mid) & (cols >= oj[:, None])
+    last_high = np.where(high_then, cols, -1).max(1)
+    tail_low = (low & (cols > last_high[:, None])).sum(1)
+    tail_valid = (valid & (cols > last_high[:, None])).sum(1)
+    ended = np.where(has & (months_above >= 2) & (tail_low >= 2) & (tail_low == tail_valid),
+                     last_high + 1, -1)
     return {
+        "spread": spread, "ended": ended,
         "has": has, "step": step, "early": early, "late": late,
         "months_after": months_after, "months_above": months_above,
         "persist": np.where(months_after > 0, months_above / np.maximum(months_after, 1), 0.0),
@@ -311,7 +346,7 @@ def score_users(table: PowerTable, expansions: pd.DataFrame | None = None) -> pd
     n = len(users)
     cat = users["category"].astype(str).to_numpy()
     k, unclosed = reconcile_estimates(table.kwh, table.estimated)
-    z = _deseasonalise(np.log(k + LOG_OFFSET), cat)
+    z = _deseasonalise(np.log(k + LOG_OFFSET), cat, users["village"].to_numpy())
     # legitimate seasons: excess there is no evidence
     season = _season_mask(cat, table.calendar)
     ze = np.where(season, np.nan, z)
@@ -345,6 +380,10 @@ def score_users(table: PowerTable, expansions: pd.DataFrame | None = None) -> pd
         "estimated": table.estimated.sum(1),
         "unclosed": unclosed.sum(1),
         "blank": (np.isnan(table.kwh) & ~table.estimated).sum(1),
+        "steady": ((jmp > 0) & (jmp_["months_after"] >= 3)
+                   & (jmp_["months_above"] == jmp_["months_after"])
+                   & (np.nan_to_num(jmp_["spread"], nan=1.0) < STEADY_SPREAD)),
+        "ended": jmp_["ended"],
     })
     out["excused"] = excused_text(cat, season_excess, excused_exp, exp_label)
     out["reasons"] = reasons(out, lvl, jmp, nig, night)
