@@ -206,7 +206,7 @@ def test_weekly_outputs(tmp_path):
     assert "东二村" in page  # planned, nothing returned
     assert files[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     wb = openpyxl.load_workbook(files[1])
-    assert wb.sheetnames == ["本周发现", "汇总", "责任人", "未上报", "趋势"]
+    assert wb.sheetnames == ["本周发现", "汇总", "责任人", "未上报", "趋势", "来源", "久未巡查"]
     late = [r for r in wb["未上报"].iter_rows(min_row=4, values_only=True)]
     assert late == [("东镇", "东二村")]  # 西村 returned one row (typed coordinates)
     assert s.townships.set_index("乡镇").loc["东镇", "发现网格"] == 2

@@ -357,3 +357,42 @@ def test_big_premises_layer_map(tmp_path, browser):
         assert seen["errors"] == [] and seen["failed"] == []
     finally:
         ctx.close()
+
+
+def test_effort_toggles_off_by_default_and_drawn_when_shown(tmp_path, browser):
+    """With a field history: the effort and overdue layers are two toggles, off at first;
+    shown, they draw every cell, and a tap on a checked cell says its effort."""
+    from riskmap.field.history import History, Inspection, Week
+    from riskmap.pipeline.build import build
+    from riskmap.pipeline.exporters import export_html
+    from riskmap.pipeline.project import load_project
+
+    project = load_project(make_project(tmp_path))
+    with History(project.history, project.crs) as h:
+        h.add_file("f", "f.xlsx", [
+            Inspection("451-4190-97", Week.parse("2026-W46"), "未发现", 451950, 4190750),
+            Inspection("451-4190-88", Week.parse("2026-W40"), "发现疑似", 451850, 4190850)])
+    build(project, townships=["东镇"], exporters=(export_html,))
+    ctx, page, seen = open_map(browser, tmp_path / "out" / "东镇" / "map.html")
+    try:
+        layers = page.evaluate("window.riskmapEffort()")
+        assert [x["kind"] for x in layers] == ["effort", "overdue"]
+        assert layers[0]["n"] == 2 and layers[1]["n"] > 0
+        assert not any(x["shown"] or x["drawn"] for x in layers)  # off by default: not drawn
+        labels = page.evaluate("""() => [...document.querySelectorAll(
+            '.leaflet-control-layers-overlays label')].map(l => [l.innerText.trim(),
+            l.querySelector('input').checked])""")
+        toggles = {t: on for t, on in labels if "巡查力度" in t or "久未巡查" in t}
+        assert len(toggles) == 2 and not any(toggles.values())
+        page.evaluate("""() => [...document.querySelectorAll(
+            '.leaflet-control-layers-overlays label')].filter(l => /巡查力度|久未巡查/.test(
+            l.innerText)).forEach(l => l.querySelector('input').click())""")
+        layers = page.evaluate("window.riskmapEffort()")
+        assert all(x["shown"] and x["drawn"] == x["n"] for x in layers)
+        said = page.evaluate("window.riskmapEffortAt('451-4190-88')")
+        assert any("发现 1 次" in t and "2026-W40" in t and "8 周前" in t for t in said)
+        never = page.evaluate(f"window.riskmapEffortAt({layers[1]['first']!r})")
+        assert any("从未排查" in t for t in never) or any("周前" in t for t in never)
+        assert seen["errors"] == [] and seen["failed"] == []
+    finally:
+        ctx.close()

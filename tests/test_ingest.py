@@ -77,6 +77,20 @@ def messy_workbook(path):
     return path
 
 
+def clean_workbook(path, cells, *, title="东镇 2026-W49 台账", day="2026-12-04", source=None):
+    """A returned ledger every row of which goes in: one row per cell id (a 来源 column
+    when ``source`` is given: one value per cell)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append([title])
+    ws.append(["序号", "网格编号", "排查日期", "排查人", "排查结果"]
+              + (["线索来源"] if source else []))
+    for i, c in enumerate(cells, start=1):
+        ws.append([i, c, day, "赵建", "未发现"] + ([source[i - 1]] if source else []))
+    wb.save(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     return Tiny(tmp_path_factory.mktemp("tiny"))
@@ -158,8 +172,11 @@ def test_ingest_is_idempotent(tiny, tmp_path):
         assert first.status == "added" and first.added == 4 and len(first.errors) == 3
         counts = h.counts()
         assert counts["inspections"] == 4 and counts["ingest_errors"] == 3
+        # rows were refused: the file is partial, read again, and nothing is stored twice
         again = ingest_files(tiny.project, [path], surface=tiny.surface, history=h)[0]
-        assert again.status == "already" and h.counts() == counts
+        assert again.status == "added" and again.again and not again.complete
+        assert again.added == 0 and again.repeated == 4 and len(again.errors) == 3
+        assert h.counts() == counts  # its refused rows replaced, not added
         # the same rows in another file (re-saved, other bytes): nothing new either
         wb = openpyxl.load_workbook(path)
         wb["东一村"]["A2"] = "填报单位：东一村（第二次报送）"
@@ -198,8 +215,17 @@ def test_cli_ingest(tmp_path):
     r = runner.invoke(cli, ["ingest", str(tiny.path), str(path), "-q"])
     assert r.exit_code == 1  # bad rows
     assert "新增 4" in r.output and "第 8 行" in r.output and "999-9999-99" in r.output
+    # refused rows: the file is partial and read again, adding nothing twice
     r = runner.invoke(cli, ["ingest", str(tiny.path), str(path), "-q"])
+    assert r.exit_code == 1 and "再次读取" in r.output and "新增 0" in r.output
+    assert "partial" in r.output
+    clean = clean_workbook(tmp_path / "clean.xlsx", ["451-4190-97", "451-4190-86"])
+    r = runner.invoke(cli, ["ingest", str(tiny.path), str(clean), "-q"])
+    assert r.exit_code == 0 and "新增 2" in r.output and "partial" not in r.output
+    r = runner.invoke(cli, ["ingest", str(tiny.path), str(clean), "-q"])
     assert r.exit_code == 0 and "already" in r.output
+    r = runner.invoke(cli, ["ingest", str(tiny.path), str(clean), "--force", "-q"])
+    assert r.exit_code == 0 and "再次读取" in r.output and "新增 0" in r.output
 
 
 def test_round_trip_plan_fill_ingest_weekly(tmp_path):

@@ -13,7 +13,13 @@ from tinyproject import CRS, X0, Y0, make_project
 from riskmap.errors import ExportError, ProjectFileError, RiskmapError
 from riskmap.field.history import History, Week
 from riskmap.field.plan import history_adjustment, make_plan
-from riskmap.field.rules import REASON_NEAR, REASON_RANDOM, REASON_TOP, PlanConfig
+from riskmap.field.rules import (
+    REASON_EXPLORE,
+    REASON_NEAR,
+    REASON_RANDOM,
+    REASON_TOP,
+    PlanConfig,
+)
 from riskmap.field.tours import distance_matrix, nearest_neighbour, plan_tour, tour_length, two_opt
 from riskmap.load.inputs import load_inputs
 from riskmap.load.roster import read_roster, read_village_points
@@ -126,7 +132,12 @@ def test_plan_rule(tiny):
         for v in tp.villages:
             top = [c for c in v.cells if c.reason == REASON_TOP]
             rnd = [c for c in v.cells if c.reason == REASON_RANDOM]
-            assert len(top) == 5 and all(c.cls >= 3 for c in top)
+            exp = [c for c in v.cells if c.reason == REASON_EXPLORE]
+            # explore_share 0.2 of per_village 5: 4 priority cells and 1 exploration pick
+            assert len(top) == 4 and all(c.cls >= 3 for c in top)
+            assert len(exp) == 1 and exp[0].cls >= 3 and exp[0].priority.endswith("探索")
+            assert "从未排查" in exp[0].adjustment  # no history: every cell is unvisited
+            assert min(c.score for c in top) >= exp[0].score - 1e-9  # drawn below the top
             assert len(rnd) == 1 and rnd[0].priority.endswith("随机抽查")
             assert [c.seq for c in v.cells] == list(range(1, len(v.cells) + 1))
             assert all(c.label == f"{c.no:02d} {c.cell_id}" for c in v.cells)
@@ -134,7 +145,7 @@ def test_plan_rule(tiny):
             # the top cells are the village's best cells of class >= 3
             vi = tiny.surface.village_names.index(v.village) + 1
             mask = (tiny.surface.village == vi) & (cls >= 3)
-            best = np.sort(tiny.surface.p_score[mask])[::-1][:5]
+            best = np.sort(tiny.surface.p_score[mask])[::-1][:4]
             assert sorted((c.score for c in top), reverse=True) == pytest.approx(best, abs=0.01)
         # the visit numbers run through the township, village after village
         assert [c.no for c in tp.cells] == list(range(1, len(tp.cells) + 1))

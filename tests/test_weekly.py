@@ -57,7 +57,7 @@ def test_finds_first_then_planned_then_late_then_trend(week):
     assert set(f["responsible"]) == {"张建国"}
     assert "未上报的村 (no return): 1 个" in page and "东二村" in page
     wb = openpyxl.load_workbook(files[1])
-    assert wb.sheetnames == ["本周发现", "汇总", "责任人", "未上报", "趋势"]
+    assert wb.sheetnames == ["本周发现", "汇总", "责任人", "未上报", "趋势", "来源", "久未巡查"]
 
 
 def test_planned_vs_checked_per_cadre(week):

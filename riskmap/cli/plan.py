@@ -32,12 +32,19 @@ week_opt = click.option("--week", required=True, metavar="YYYY-Www",
 @click.option("--no-record", is_flag=True,
               help="不把计划存入历史库, 即试运行 (do not store the plan in the history "
                    "database: a dry run).")
+@click.option("--add", "adds", multiple=True, metavar="CELL=理由",
+              help="本周指定巡查此网格, 须写理由, 可重复; 理由和日期记入历史库, 台账、计划图和 "
+                   "KMZ 中列出 (add this cell to the week's plan, with the reason; "
+                   "repeatable; recorded and shown).")
+@click.option("--suppress", "suppresses", multiple=True, metavar="CELL=理由",
+              help="本周取消此网格, 须写理由, 可重复; 同样记录并列出 (keep this cell out of "
+                   "the week's plan, with the reason; repeatable; recorded and shown).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
-def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbose, quiet,
-         debug):
+def plan(ctx, project, week, townships, out, overwrite, paper, no_record, adds, suppresses,
+         verbose, quiet, debug):
     """生成周巡查计划图、台账和外业文件 (write the week's patrol plan for PROJECT).
 
     每个乡镇: plan.pdf (网格按巡查顺序编号, 1:25 000 或更大, 每村或每组村一页,
@@ -46,7 +53,11 @@ def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbos
     历史库 (per township: the plan sheet with the cells numbered in visiting
     order, the ledgers, and the field files for phones, GPS and 奥维, every cell
     under the same number; the plan is stored in the project's history database).
+    --add / --suppress 指定或取消本周的网格 (the analyst's overrides).
     """
+    import datetime as dt
+
+    from riskmap.field.rules import parse_overrides
     from riskmap.field.week import Week
     from riskmap.pipeline.field import run_plan
     from riskmap.pipeline.project import load_project
@@ -54,23 +65,29 @@ def plan(ctx, project, week, townships, out, overwrite, paper, no_record, verbos
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
     wk = Week.parse(week)
+    overrides = parse_overrides(adds, suppresses,
+                                date=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     project = load_project(project)
 
     progress = progress_printer(quiet == 0)
 
     report = run_plan(project, wk, townships=list(townships), out=Path(out) if out else None,
                       overwrite=overwrite, paper=paper, progress=progress,
-                      record=not no_record)
+                      record=not no_record, overrides=overrides)
     if quiet < 2:
-        head = ["乡镇", "村", "网格", "随机抽查", "路线km", "图页", "输出目录"]
+        head = ["乡镇", "村", "网格", "探索", "随机抽查", "路线km", "图页", "输出目录"]
         rows = []
         for tp in report.plans:
             sheet = report.sheets.get(tp.township)
             rows.append([tp.township, str(len(tp.villages)), str(len(tp.cells)),
+                         str(sum(v.count("探索") for v in tp.villages)),
                          str(sum(v.count("随机抽查") for v in tp.villages)),
                          f"{sum(v.length_m for v in tp.villages) / 1000:.1f}",
                          str(sheet.pages) if sheet else "", str(report.folders[tp.township])])
         echo_table(head, rows)
+        for tp in report.plans:
+            for o in tp.overrides:
+                click.echo(f"{tp.township} {o.cell_id}: {o.text}")
         click.echo(f"{wk}: 总用时 (total) {time.perf_counter() - t0:.1f} s")
 
 
@@ -114,4 +131,8 @@ def weekly(ctx, project, week, townships, out, overwrite, weeks, verbose, quiet,
             shown = ", ".join(f"{a} {b}" for a, b in late[:10])
             more = f" … (+{len(late) - 10}, see weekly.html)" if len(late) > 10 else ""
             click.echo(f"未上报 (no return) {len(late)} 个村: {shown}{more}")
+        od = summary.overdue
+        if od is not None and len(od):
+            click.echo(f"久未巡查 (overdue) {int(od['久未巡查'].sum())} 个网格, 其中从未排查 "
+                       f"(never checked) {int(od['从未排查'].sum())} 个; 见 weekly.html")
         click.echo(f"输出 (written): {files[0].parent}")

@@ -142,6 +142,8 @@ def cell_description(cell: PlanCell) -> str:
              f"(本村第 {cell.seq} 个)",
              f"优先级 {e(cell.priority)} · 风险分 {cell.score:.1f}"
              + (f" (调整后 {cell.adj_score:.1f})" if cell.adj_score != cell.score else "")]
+    if cell.override:
+        lines.append(f"<b>{e(cell.override)}</b>")
     if cell.adjustment:
         lines.append(e(cell.adjustment))
     if cell.breakdown:

@@ -1,4 +1,4 @@
-"""GeoPackages: risk.gpkg (patrol cells, zones, clipped inputs, metadata) and one-layer files."""
+"""GeoPackages: risk.gpkg (cells, zones, inputs, metadata, patrol effort) and one-layer files."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from riskmap.errors import ExportError
 from riskmap.export.atomic import atomic_file
 from riskmap.export.styles import (
     CLASS_DOMAIN,
+    EFFORT_TITLES,
     INPUT_TITLES,
     METADATA_TITLES,
     ZONE_TITLES,
@@ -26,7 +27,9 @@ from riskmap.export.styles import (
     LayerStyle,
     cell_titles,
     cells_style,
+    effort_style,
     input_style,
+    overdue_style,
     zones_style,
 )
 from riskmap.grid import Grid
@@ -111,8 +114,10 @@ def zones(classes: np.ndarray, score: np.ndarray, grid: Grid, keep: np.ndarray,
 def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
                inputs: dict[str, gpd.GeoDataFrame], metadata: dict, *,
                factors: Sequence[FactorTitle] = (), labels: Mapping[str, str] | None = None,
-               colours: Mapping[str, str] | None = None) -> None:
-    """Write the GeoPackage layers ``cells``, ``zones``, ``input_*`` and ``metadata``.
+               colours: Mapping[str, str] | None = None,
+               effort: gpd.GeoDataFrame | None = None,
+               overdue: gpd.GeoDataFrame | None = None) -> None:
+    """Write the GeoPackage layers ``cells``, ``zones``, ``input_*``, ``metadata`` (and effort).
 
     The file is a GeoPackage 1.2 (GDAL 3.6, QGIS and ArcGIS open it without a
     version warning) with a default style per layer in ``layer_styles`` (QML and
@@ -134,6 +139,12 @@ def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
         Titles of the ``c_<name>`` / ``v_<name>`` columns.
     labels, colours : mapping of str to str, optional
         Chinese name and ``#rrggbb`` colour of each input layer.
+    effort, overdue : geopandas.GeoDataFrame, optional
+        The patrol effort of the history (:func:`riskmap.field.effort.effort_cells`):
+        checked cells (``checks``, ``finds``, ``last_week``, ``last_date``,
+        ``weeks_since``) and the cells due a check, written as the layers
+        ``effort`` and ``overdue`` (also when empty); None (no history): no
+        such layers.
     """
     labels, colours = dict(labels or {}), dict(colours or {})
     meta = pd.DataFrame({
@@ -145,6 +156,11 @@ def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
     titles = {"cells": cell_titles(factors), "zones": ZONE_TITLES, "metadata": METADATA_TITLES}
     styles = {"cells": cells_style(_columns(cells), titles["cells"]),
               "zones": zones_style(_columns(zone_df))}
+    field_layers = {name: gdf for name, gdf in (("effort", effort), ("overdue", overdue))
+                    if gdf is not None}
+    for name, gdf in field_layers.items():
+        titles[name] = EFFORT_TITLES
+        styles[name] = (effort_style if name == "effort" else overdue_style)(_columns(gdf))
     written = {name: gdf for name, gdf in inputs.items() if len(gdf)}
     for i, (name, gdf) in enumerate(written.items()):
         styles[f"input_{name}"] = input_style(
@@ -155,6 +171,8 @@ def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
     with atomic_file(path, overwrite=True, create=False) as tmp:
         _write(cells, tmp, "cells", styles["cells"].title, dataset_options=GPKG_OPTIONS)
         _write(zone_df, tmp, "zones", styles["zones"].title, promote_to_multi=True)
+        for name, gdf in field_layers.items():
+            _write(_plain(gdf), tmp, name, styles[name].title)
         for name, gdf in written.items():
             _write(_plain(gdf), tmp, f"input_{name}", styles[f"input_{name}"].title,
                    promote_to_multi=True)
@@ -162,7 +180,8 @@ def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
         _write(_style_table(styles, str(metadata.get("build_date", ""))), tmp, STYLES_LAYER,
                "图层样式 (QGIS layer styles)", layer_options={"FID": "id"})
         titles.update({f"input_{name}": INPUT_TITLES for name in written})
-        write_data_columns(tmp, titles, class_columns={"cells": "class", "zones": "max_class"})
+        write_data_columns(tmp, titles, class_columns={"cells": "class", "zones": "max_class",
+                                                       "effort": "class", "overdue": "class"})
 
 
 def _write(df, path, layer: str, title: str, *, layer_options: dict | None = None,

@@ -12,7 +12,9 @@ The page stays small on a district: exported cells travel as columns of patrol
 column/row numbers (ids and corners are rebuilt in the page through one fitted
 polynomial, checked to a few centimetres), names and factor phrases once each,
 input points as rounded integers, and a layer of more than :data:`POINTS_MAX`
-points as counts per patrol cell.
+points as counts per patrol cell. With a field history, two more toggles (off by
+default) show the patrol effort: the checked cells coloured by the weeks since
+their last check, and the overdue cells (never checked or not for weeks).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from riskmap import __version__
 from riskmap.export.atomic import write_bytes
+from riskmap.export.styles import EFFORT_BANDS, OVERDUE_COLOUR
 from riskmap.grid import Grid
 from riskmap.grid.cellid import cell_ids
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL, LAYER_COLOURS
@@ -76,6 +79,10 @@ class MapPage:
     top_label: str = "5级网格 (class 5 cells)"
     basemaps: list[dict] = field(default_factory=list)
     patrol: Grid | None = None  #: the patrol grid of the window (cells' frame)
+    #: checked cells with their effort (``checks``, ``finds``, ``last_week``,
+    #: ``weeks_since``; :func:`riskmap.field.effort.effort_cells`); None: no history
+    effort: gpd.GeoDataFrame | None = None
+    overdue: gpd.GeoDataFrame | None = None  #: cells due a check; None: no history
 
 
 def basemaps(kind: str | None, key: str | None = None) -> list[dict]:
@@ -286,6 +293,33 @@ def cell_index(cells: gpd.GeoDataFrame, top: gpd.GeoDataFrame, frame: Grid) -> d
     return out
 
 
+def effort_index(cells: gpd.GeoDataFrame | None, frame: Grid, kind: str) -> dict | None:
+    """Effort cells (``kind`` "effort" or "overdue") as columns on the patrol frame.
+
+    Position (``i``, ``j``), weeks since the last check (``w``, -1 never), visits
+    (``k``), finds (``f``), the last week (codes into ``weeks``); None without a history.
+    """
+    if cells is None:
+        return None
+    s = frame.cell
+    x0, y0 = frame.x0, frame.y0 - frame.nrows * s
+    b = shapely.bounds(cells.geometry.values).reshape(-1, 4)
+    wk, weeks = _codes(cells["last_week"])
+    out = {"kind": kind, "n": len(cells),
+           "i": np.rint((b[:, 0] - x0) / s).astype(np.int64).tolist(),
+           "j": np.rint((b[:, 1] - y0) / s).astype(np.int64).tolist(),
+           "w": cells["weeks_since"].fillna(-1).to_numpy(np.int64).tolist(),
+           "k": cells["checks"].to_numpy(np.int64).tolist(),
+           "f": cells["finds"].to_numpy(np.int64).tolist(), "lw": wk, "weeks": weeks}
+    if kind == "effort":
+        out["label"] = f"巡查力度 (patrol effort): 已排查网格 {len(cells)} 个"
+        out["bands"] = [{"upto": u, "colour": c, "label": lab} for u, c, lab in EFFORT_BANDS]
+    else:
+        out["label"] = f"久未巡查 (overdue): {len(cells)} 个网格"
+        out["colour"] = OVERDUE_COLOUR
+    return out
+
+
 # --- input layers -------------------------------------------------------------------------
 
 def _columns_of(gdf: gpd.GeoDataFrame, keep) -> dict:
@@ -388,6 +422,8 @@ def render_html(page: MapPage) -> str:
         "top_label": page.top_label,
         "frame": frame_transforms(frame),
         "cells": cell_index(page.cells, page.top, frame),
+        "effort": [e for e in (effort_index(page.effort, frame, "effort"),
+                               effort_index(page.overdue, frame, "overdue")) if e],
         "example_id": page.cells["id"].iat[0] if len(page.cells) else "",
         "basemaps": page.basemaps,
     }

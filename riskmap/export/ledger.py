@@ -37,6 +37,7 @@ from pyproj import CRS
 
 from riskmap.crs.meridian import working_meridian
 from riskmap.export.atomic import atomic_file
+from riskmap.field.rules import REASONS
 from riskmap.field.schema import RESULTS
 from riskmap.marks import INTERNAL
 
@@ -194,6 +195,8 @@ def ledger_rows(tp: TownshipPlan) -> list[list]:
         why = c.top_factors or "无明显风险因素 (no notable factor)"
         if c.adjustment:
             why = f"{why}; {c.adjustment}"
+        if c.override:  # the analyst's reason first: it is why the cell is on the list
+            why = f"{c.override}; {why}"
         rows.append([c.no, c.cell_id, c.township, c.village, round(c.lon, 6), round(c.lat, 6),
                      n, e, why, c.priority, c.responsible, c.phone, "", "", "", ""])
     return rows
@@ -355,8 +358,7 @@ def _widths(header, rows, caps=None) -> list[float]:
 
 
 def _summary_sheet(ws, tp: TownshipPlan, fmt, paper) -> None:
-    head = ("村", "起点", "计划网格", "重点", "发现点周边", "随机抽查", "路线长度(km)", "责任人",
-            "联系电话")
+    head = ("村", "起点", "计划网格", *REASONS, "路线长度(km)", "责任人", "联系电话")
     ws.merge_range(0, 0, 0, len(head) - 1, "", fmt["title"])
     ws.write_string(0, 0, title(tp, SUMMARY_SHEET), fmt["title"])
     ws.set_row(0, 24)
@@ -365,16 +367,15 @@ def _summary_sheet(ws, tp: TownshipPlan, fmt, paper) -> None:
         ws.write_string(r, c, h, fmt["head"])
     body = []
     for v in tp.villages:
-        body.append([v.village, v.start_kind, len(v.cells), v.count("重点"), v.count("发现点周边"),
-                     v.count("随机抽查"), round(v.length_m / 1000, 2), v.responsible, v.phone])
-    kinds = ["text", "text", "int", "int", "int", "int", "km", "text", "text"]
+        body.append([v.village, v.start_kind, len(v.cells), *(v.count(r) for r in REASONS),
+                     round(v.length_m / 1000, 2), v.responsible, v.phone])
+    kinds = ["text", "text", "int", *["int"] * len(REASONS), "km", "text", "text"]
     for i, row in enumerate(body):
         for c, val in enumerate(row):
             _put(ws, r + 1 + i, c, val, fmt[kinds[c]])
     total = [
         "合计", "", sum(len(v.cells) for v in tp.villages),
-        sum(v.count("重点") for v in tp.villages), sum(v.count("发现点周边") for v in tp.villages),
-        sum(v.count("随机抽查") for v in tp.villages),
+        *(sum(v.count(r) for v in tp.villages) for r in REASONS),
         round(sum(v.length_m for v in tp.villages) / 1000, 2), "", ""]
     rt = r + 1 + len(body)
     for c, val in enumerate(total):

@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
 
-__all__ = ["CLASS_DOMAIN", "INPUT_TITLES", "METADATA_TITLES", "ZONE_TITLES", "FactorTitle",
-           "LayerStyle", "cell_titles", "cells_style", "class_raster_qml", "input_style",
+__all__ = ["CLASS_DOMAIN", "EFFORT_BANDS", "EFFORT_TITLES", "INPUT_TITLES", "METADATA_TITLES",
+           "OVERDUE_COLOUR", "ZONE_TITLES", "FactorTitle", "LayerStyle", "cell_titles",
+           "cells_style", "class_raster_qml", "effort_style", "input_style", "overdue_style",
            "score_raster_qml", "zones_style"]
 
 #: Name of the coded domain (gpkg_data_column_constraints) of the class columns.
@@ -39,6 +40,29 @@ INPUT_TITLES = {
     "date": ("日期", "日期 (date)"),
 }
 METADATA_TITLES = {"key": ("项目", "元数据项 (key)"), "value": ("值", "值, JSON 或文本 (value)")}
+#: Titles of the columns of the ``effort`` and ``overdue`` layers (patrol effort).
+EFFORT_TITLES = {
+    "id": ("网格编号", "巡查网格编号 (cell id)"),
+    "township": ("乡镇", "网格所在乡镇 (township)"),
+    "village": ("村", "网格所在行政村 (village)"),
+    "class": ("优先级", "巡查优先级 1-5, 5 最高 (priority class)"),
+    "score": ("风险分", "巡查网格风险分 0-100 (patrol-cell score)"),
+    "checks": ("排查次数", "排查过的天数, 同日多人算一次 (visits: distinct days checked)"),
+    "finds": ("发现次数", "有发现的排查次数 (visits with a find)"),
+    "last_week": ("最近排查周", "最近一次排查的 ISO 周 (week of the last check)"),
+    "last_date": ("最近排查日期", "最近一次排查的日期 (date of the last dated check)"),
+    "weeks_since": ("未查周数", "距最近一次排查的周数, 至项目 as_of 所在周; 空 = 从未排查 "
+                    "(weeks since the last check, to the week of as_of; empty: never)"),
+    "status": ("状态", "从未排查 / N 周未查 (never checked / not for N weeks)"),
+}
+#: Colours of the effort layer by weeks since the last check: (upper bound, colour, label);
+#: blues, apart from the classes' green-to-red
+EFFORT_BANDS = ((3, "#08519c", "近 4 周内排查 (checked in the last 4 weeks)"),
+                (7, "#4292c6", "4-7 周前排查 (4-7 weeks ago)"),
+                (25, "#9ecae1", "8-25 周前排查 (8-25 weeks ago)"),
+                (10_000, "#d9d9d9", "半年以上未查 (26 weeks or more)"))
+#: Colour of the overdue cells (never checked or not for plan.overdue_weeks weeks).
+OVERDUE_COLOUR = "#7b3294"
 _FIXED_CELL_TITLES = {
     "id": ("网格编号", "巡查网格编号: 公里格东-北-列行 (cell id: km E-km N-column row)"),
     "township": ("乡镇", "网格所在乡镇 (township)"),
@@ -308,6 +332,49 @@ def zones_style(fields: Sequence[str]) -> LayerStyle:
     rule = _rule(fts, "zones", title)
     _sld_symbolizer(rule, "fill", CLASS_COLOURS[5], 0.2, dark, 2)
     _sld_label(rule, "zone_id")
+    return LayerStyle(_qml_text(root), _sld_text(sld), title)
+
+
+def effort_style(fields: Sequence[str]) -> LayerStyle:
+    """Checked cells coloured by the weeks since their last check (:data:`EFFORT_BANDS`)."""
+    title = "巡查力度 (patrol effort: checked cells)"
+    root = _qml_root("fill", labels=False)
+    r = ET.SubElement(root, "renderer-v2", type="graduatedSymbol", attr="weeks_since",
+                      graduatedMethod="GraduatedColor", forceraster="0", symbollevels="0",
+                      enableorderby="0")
+    ranges = ET.SubElement(r, "ranges")
+    syms = ET.SubElement(r, "symbols")
+    sld, fts = _sld_root("effort", title)
+    lower = 0
+    for i, (upper, colour, label) in enumerate(EFFORT_BANDS):
+        ET.SubElement(ranges, "range", lower=f"{lower - 0.5:g}", upper=f"{upper + 0.5:g}",
+                      symbol=str(i), label=label, render="true")
+        _symbol(syms, str(i), "fill", _fill(colour, 200, "#ffffff", 0.05))
+        rule = _rule(fts, str(i), label)
+        flt = ET.SubElement(rule, f"{{{_OGC}}}Filter")
+        btw = ET.SubElement(flt, f"{{{_OGC}}}PropertyIsBetween")
+        ET.SubElement(btw, f"{{{_OGC}}}PropertyName").text = "weeks_since"
+        ET.SubElement(ET.SubElement(btw, f"{{{_OGC}}}LowerBoundary"),
+                      f"{{{_OGC}}}Literal").text = str(lower)
+        ET.SubElement(ET.SubElement(btw, f"{{{_OGC}}}UpperBoundary"),
+                      f"{{{_OGC}}}Literal").text = str(upper)
+        _sld_symbolizer(rule, "fill", colour, 0.8, "#ffffff", 0.2)
+        lower = upper + 1
+    _fields(root, EFFORT_TITLES, fields, class_fields=("class",))
+    ET.SubElement(root, "layerGeometryType").text = "2"
+    return LayerStyle(_qml_text(root), _sld_text(sld), title)
+
+
+def overdue_style(fields: Sequence[str]) -> LayerStyle:
+    """Overdue cells: purple outlines over a light purple fill."""
+    title = "久未巡查 (overdue: never checked or not for weeks)"
+    root = _qml_root("fill", labels=False)
+    _single_renderer(root, "fill", _fill(OVERDUE_COLOUR, 70, OVERDUE_COLOUR, 0.4))
+    _fields(root, EFFORT_TITLES, fields, class_fields=("class",))
+    ET.SubElement(root, "layerGeometryType").text = "2"
+    sld, fts = _sld_root("overdue", title)
+    _sld_symbolizer(_rule(fts, "overdue", title), "fill", OVERDUE_COLOUR, 0.3, OVERDUE_COLOUR,
+                    1.0)
     return LayerStyle(_qml_text(root), _sld_text(sld), title)
 
 

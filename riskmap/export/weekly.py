@@ -4,7 +4,10 @@
 reads for a leader: this week's finds first, then planned against checked (per
 township, responsible cadre and village), then the villages that did not report,
 then the trend; a blank value is a blank cell, a week without a plan a gap.
-``weekly.xlsx`` has the sheets 本周发现, 汇总, 责任人, 未上报 and 趋势 (with the chart);
+Where inspections came from (provenance) follows the finds, the overdue cells
+(never checked, or not for ``plan.overdue_weeks`` weeks) follow the villages that
+did not report. ``weekly.xlsx`` has the sheets 本周发现, 汇总, 责任人, 未上报,
+趋势 (with the chart), 来源 and 久未巡查 (every overdue cell);
 ``weekly.png`` is the week-over-week chart. Each is written atomically
 (:mod:`riskmap.export.atomic`).
 """
@@ -37,8 +40,9 @@ WEEKLY_FILES = ("weekly.html", "weekly.xlsx", "weekly.png")
 TITLES = {"no": "编号", "cell_id": "网格编号", "township": "乡镇", "village": "村",
           "responsible": "责任人", "date": "日期", "result": "排查结果", "note": "备注",
           "week": "周次", "planned": "计划网格", "checked": "已排查", "found": "发现",
-          "has_plan": "计划", "provenance": "来源", "cells": "网格", "share": "占比"}
-_PERCENT = {"完成率", "share"}
+          "has_plan": "计划", "provenance": "来源", "cells": "网格", "share": "占比",
+          "share_found": "发现占比"}
+_PERCENT = {"完成率", "share", "share_found"}
 
 
 def cell_text(value, column: str = "") -> str:
@@ -152,9 +156,8 @@ def weekly_html(summary: WeeklySummary, png: bytes, project_name: str = "") -> s
     nf = len(summary.finds)
     late = summary.not_reported
     nr = "".join(f"<li>{e(t)} {e(v)}</li>" for t, v in late) or "<li>无 (all reported)</li>"
-    prov = ""
-    if len(summary.provenance):
-        prov = f"<h3>发现来源 (provenance)</h3>{_table(summary.provenance)}"
+    prov = (f"<h3>来源 (provenance: planned, random, outside the plan, or independent)</h3>"
+            f"{_table(summary.provenance, '本周无排查记录 (no inspections)')}")
     trend = summary.trend
     return f"""<!DOCTYPE html>
 <html lang="zh-CN"><head><meta charset="utf-8">
@@ -183,6 +186,7 @@ img {{ max-width: 100%; }}
 <h3>按责任人 (per responsible cadre)</h3>{_table(summary.cadres, "无")}
 <h3>各村</h3>{_table(summary.villages, "无")}</section>
 <section id="late"><h2>未上报的村 (no return): {len(late)} 个</h2><ul>{nr}</ul></section>
+{_overdue_section(summary)}
 <section id="trend"><h2>近 {len(trend)} 周 (trend)</h2>
 <img alt="trend" src="data:image/png;base64,{img}">
 {_table(trend)}
@@ -191,6 +195,22 @@ img {{ max-width: 100%; }}
 <p class="mark">{e(INTERNAL)}</p>
 </body></html>
 """
+
+
+def _overdue_section(summary: WeeklySummary) -> str:
+    """Overdue cells per village, or why they are not listed."""
+    e = html.escape
+    od = summary.overdue
+    if od is None:
+        return ('<section id="overdue"><h2>久未巡查 (overdue cells)</h2><p class="none">未列出 '
+                "(not listed): 见下方说明 (see the notes below)</p></section>")
+    n = int(od["久未巡查"].sum()) if len(od) else 0
+    never = int(od["从未排查"].sum()) if len(od) else 0
+    return (f'<section id="overdue"><h2>久未巡查 (overdue cells): {n} 个网格, 其中从未排查 '
+            f"{never} 个</h2><p>等级达到计划标准、从未排查或 {e(str(summary.overdue_weeks))} 周"
+            "以上未查的网格, 按村; 最需补查按风险分 (cells of the plan's classes never "
+            "checked or not for that many weeks; the best by score first; weekly.xlsx lists "
+            f"all)</p>{_table(od, '无 (none)')}</section>")
 
 
 def write_weekly_xlsx(summary: WeeklySummary, path, png: bytes, *, overwrite: bool = False,
@@ -245,6 +265,10 @@ def write_weekly_xlsx(summary: WeeklySummary, path, png: bytes, *, overwrite: bo
         ws = sheet("趋势", summary.trend, "近几周 (无计划的周为空白)")
         ws.insert_image(4 + len(summary.trend), 0, "trend.png",
                         {"image_data": io.BytesIO(png), "x_scale": 0.8, "y_scale": 0.8})
+        sheet("来源", summary.provenance, "排查与发现的来源 (provenance)")
+        weeks = summary.overdue_weeks
+        sheet("久未巡查", summary.overdue_cells,
+              "久未巡查网格 (从未排查或 " + (f"{weeks} 周以上未查)" if weeks else "未列出)"))
         wb.close()
 
 

@@ -16,20 +16,27 @@ Guarantees
   same workbook twice adds nothing; a row is known by its content (cell, week,
   date, result, inspector, note), so the same rows re-sent in another file add
   nothing either.
-* **Append-only.** Nothing is ever deleted or updated: a new plan of the same
-  week and township is a new plan run (the latest one counts), inspections only
-  accumulate.
+* **Done only when whole.** A file is done (``ingested_files.complete``) only
+  when every row went in. A file with refused rows is recorded as partial: its
+  good rows are kept, and the same file read again (with better options such as
+  ``--week``) or corrected adds what now goes in; ``force`` re-reads a done file.
+  Its refused rows (``ingest_errors``) are those of its latest reading.
+* **Append-only.** Plans and inspections are never deleted or changed: a new plan
+  of the same week and township is a new plan run (the latest one counts),
+  inspections only accumulate.
+* **Upgraded on open.** A database of an older schema gains the new columns and
+  tables when a command opens it for writing (:func:`riskmap.field.schema.migrate`,
+  one transaction); read-only opening (:func:`check_history`, the build's effort
+  layers) reads it as it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import sqlite3
 import struct
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -38,65 +45,17 @@ from pyproj import CRS
 
 from riskmap.errors import RiskmapError
 from riskmap.field import schema
+from riskmap.field.records import FileOutcome, Inspection, file_sha256
+from riskmap.field.rules import REASON_RANDOM
 from riskmap.field.schema import FINDS, RESULTS
 from riskmap.field.week import Week
 
 __all__ = ["FINDS", "RESULTS", "FileOutcome", "History", "HistoryError", "Inspection", "Week",
-           "check_history", "file_sha256", "open_history"]
+           "check_history", "file_sha256", "history_path", "open_history"]
 
 
 class HistoryError(RiskmapError):
     """The history database cannot be opened, is not ours, or has another CRS."""
-
-
-def file_sha256(path) -> str:
-    """SHA-256 (hex) of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-@dataclass
-class Inspection:
-    """One returned ledger row, matched to a cell."""
-
-    cell_id: str
-    week: Week
-    result: str
-    x: float
-    y: float
-    township: str | None = None
-    village: str | None = None
-    date: dt.date | None = None
-    inspector: str | None = None
-    note: str | None = None
-    sheet: str | None = None
-    row: int | None = None
-    matched_by: str = "id"
-
-    @property
-    def found(self) -> bool:
-        """True for every result but 未发现."""
-        return self.result in FINDS
-
-    def key(self) -> str:
-        """Content key: the same inspection sent twice is stored once."""
-        parts = [self.cell_id, str(self.week), self.date.isoformat() if self.date else "",
-                 self.result, self.inspector or "", self.note or ""]
-        return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()
-
-
-@dataclass
-class FileOutcome:
-    """What :meth:`History.add_file` did with one file."""
-
-    sha256: str
-    added: int = 0
-    repeated: int = 0
-    bad: int = 0
-    already: bool = False
 
 
 class History:
@@ -105,27 +64,38 @@ class History:
     Parameters
     ----------
     path : str or Path
-        Database file; created (with its folder) if missing.
+        Database file; created (with its folder) if missing, unless ``read_only``.
     crs : str
         Working CRS of the project (``"EPSG:4547"`` or WKT); the geometry
         columns are in it. An existing database with another CRS is refused.
+    read_only : bool
+        Open an existing database without writing anything to it: no lay-out,
+        no upgrade of an older schema (its missing columns read as empty), no
+        journal. The build's effort layers read the history this way.
 
     Raises
     ------
     HistoryError
         The file is not a SQLite database, is a GeoPackage of something else, or
-        was made for another CRS.
+        was made for another CRS; with ``read_only``, also a missing file.
     """
 
-    def __init__(self, path, crs: str):
+    def __init__(self, path, crs: str, *, read_only: bool = False):
         self.path = Path(path)
         self.crs = crs
+        self.read_only = read_only
         existed = _existing(self.path)  # only a missing file may start a new history
+        if read_only and not existed:
+            raise HistoryError(f"{self.path}: 历史数据库不存在 (no history database yet)")
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # autocommit mode: every transaction is explicit (BEGIN ... COMMIT)
-            self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-            self.conn.execute("PRAGMA foreign_keys = ON")
+            if read_only:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro",
+                                            uri=True, timeout=30, isolation_level=None)
+            else:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                # autocommit mode: every transaction is explicit (BEGIN ... COMMIT)
+                self.conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+                self.conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as e:
             raise HistoryError(f"{self.path}: 不是可用的历史数据库 (not a usable history "
                                f"database): {e}") from None
@@ -158,8 +128,22 @@ class History:
                 raise HistoryError(_NOT_A_HISTORY.format(path=self.path, cn="没有任何表",
                                                          en="holds no tables"))
             self.srs_id = schema.create(self.conn, self.crs)
+            self.schema = schema.SCHEMA_VERSION
             return
         self.srs_id = int(meta["srs_id"])
+        self.schema = int(meta.get("schema", 1))
+        if self.schema < schema.SCHEMA_VERSION and not self.read_only:
+            schema.migrate(self.conn, self.srs_id, REASON_RANDOM)
+            self.schema = schema.SCHEMA_VERSION
+
+    def _col(self, table: str, column: str) -> str:
+        """``column`` in a SELECT, or ``NULL AS column`` where an older database lacks it."""
+        have = {r[1] for r in self.conn.execute(f'PRAGMA table_info("{table}")')}
+        return column if column in have else f"NULL AS {column}"
+
+    def _has_table(self, table: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND "
+                                 "name = ?", (table,)).fetchone() is not None
 
     def _point(self, x: float, y: float) -> bytes:
         """A GeoPackage geometry blob (header + little-endian WKB) of a point."""
@@ -168,7 +152,7 @@ class History:
 
     # ---------------------------------------------------------------- plans
     def add_plan(self, week: Week, township: str, cells: Iterable[dict], rules: str,
-                 config: dict, created: str) -> int:
+                 config: dict, created: str, overrides: Iterable = ()) -> int:
         """Store one plan run of a township (one transaction); return its run id.
 
         Parameters
@@ -177,13 +161,17 @@ class History:
         township : str
         cells : iterable of dict
             Keys ``village``, ``seq``, ``cell_id``, ``reason``, ``class``,
-            ``score``, ``adj_score``, ``adjustment``, ``x``, ``y``.
+            ``score``, ``adj_score``, ``adjustment``, ``x``, ``y`` and
+            optionally ``override`` (the analyst's reason of an added cell).
         rules : str
             The selection rule as stated in the outputs.
         config : dict
             The plan settings used (stored as JSON).
         created : str
             ISO time stamp.
+        overrides : iterable of Override
+            The analyst's additions and suppressions in this township
+            (:class:`riskmap.field.rules.Override`), stored with the run.
         """
         cells = list(cells)
         c = self.conn
@@ -197,13 +185,18 @@ class History:
             run = cur.lastrowid
             c.executemany(
                 "INSERT INTO plan_cells (geom, run_id, week, township, village, seq, cell_id, "
-                "reason, class, score, adj_score, adjustment, x, y) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "reason, class, score, adj_score, adjustment, x, y, override) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(self._point(d["x"], d["y"]), run, str(week), township, d["village"],
                   int(d["seq"]), d["cell_id"], d["reason"], int(d["class"]),
                   float(d["score"]), float(d["adj_score"]), d.get("adjustment") or "",
-                  float(d["x"]), float(d["y"])) for d in cells])
-            self._touch("plan_runs", "plan_cells")
+                  float(d["x"]), float(d["y"]), d.get("override") or None) for d in cells])
+            c.executemany(
+                "INSERT INTO plan_overrides (run_id, week, township, cell_id, action, reason, "
+                "created) VALUES (?,?,?,?,?,?,?)",
+                [(run, str(week), township, o.cell_id, o.action, o.reason, o.date)
+                 for o in overrides])
+            self._touch("plan_runs", "plan_cells", "plan_overrides")
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
@@ -217,13 +210,33 @@ class History:
         -------
         pandas.DataFrame
             Columns ``township``, ``village``, ``seq``, ``cell_id``, ``reason``,
-            ``class``, ``score``, ``adj_score``, ``x``, ``y``.
+            ``class``, ``score``, ``adj_score``, ``x``, ``y``, ``override``.
         """
-        q = ("SELECT p.township, p.village, p.seq, p.cell_id, p.reason, p.class, p.score, "
-             "p.adj_score, p.x, p.y FROM plan_cells p WHERE p.run_id IN ("
+        q = ("SELECT township, village, seq, cell_id, reason, class, score, adj_score, x, y, "
+             f"{self._col('plan_cells', 'override')} FROM plan_cells WHERE run_id IN ("
              "SELECT MAX(run_id) FROM plan_runs WHERE week = ? GROUP BY township) "
-             "ORDER BY p.township, p.village, p.seq")
+             "ORDER BY township, village, seq")
         return pd.read_sql_query(q, self.conn, params=(str(week),))
+
+    def overrides(self, week: Week | str | None = None) -> pd.DataFrame:
+        """The analyst's overrides of the latest plan run of each township (of ``week``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``week``, ``township``, ``cell_id``, ``action`` (``add`` or
+            ``suppress``), ``reason``, ``created``; empty for a database made
+            before overrides existed.
+        """
+        cols = ["week", "township", "cell_id", "action", "reason", "created"]
+        if not self._has_table("plan_overrides"):
+            return pd.DataFrame(columns=cols)
+        where, params = "", ()
+        if week is not None:
+            where, params = "WHERE week = ? ", (str(week),)
+        q = (f"SELECT {', '.join(cols)} FROM plan_overrides WHERE run_id IN (SELECT "
+             f"MAX(run_id) FROM plan_runs {where}GROUP BY week, township) ORDER BY fid")
+        return pd.read_sql_query(q, self.conn, params=params)
 
     def plan_weeks(self) -> list[Week]:
         """Weeks that have a plan, oldest first."""
@@ -231,14 +244,21 @@ class History:
         return sorted(Week.parse(r[0]) for r in rows)
 
     # ---------------------------------------------------------------- inspections
+    def file_state(self, sha256: str) -> str | None:
+        """``"done"`` (every row went in), ``"partial"`` (rows were refused) or None (new)."""
+        row = self.conn.execute(f"SELECT {self._col('ingested_files', 'complete')} FROM "
+                                "ingested_files WHERE sha256 = ?", (sha256,)).fetchone()
+        if row is None:
+            return None
+        return "partial" if row[0] == 0 else "done"
+
     def has_file(self, sha256: str) -> bool:
-        """True if a file with these bytes was ingested before."""
-        return self.conn.execute("SELECT 1 FROM ingested_files WHERE sha256 = ?",
-                                 (sha256,)).fetchone() is not None
+        """True if a file with these bytes went in whole before (see :meth:`file_state`)."""
+        return self.file_state(sha256) == "done"
 
     def add_file(self, sha256: str, name: str, rows: Iterable[Inspection],
                  errors: Iterable[tuple[str | None, int | None, str]] = (),
-                 week: Week | None = None) -> FileOutcome:
+                 week: Week | None = None, *, force: bool = False) -> FileOutcome:
         """Store one returned ledger in one transaction.
 
         Parameters
@@ -249,40 +269,57 @@ class History:
             File name, for the record.
         rows : iterable of Inspection
             Good rows; a row whose content is already stored is counted as
-            repeated and not stored again.
+            repeated and not stored again. A row without a provenance gets the
+            one its week's plan implies.
         errors : iterable of (sheet, row, message)
-            Rows that were reported and skipped.
+            Rows that were reported and skipped. With any, the file is recorded
+            as partial and may be read again.
         week : Week, optional
             The ledger's week.
+        force : bool
+            Read a file that went in whole before anyway (its rows are still
+            stored once).
 
         Returns
         -------
         FileOutcome
-            ``already`` is True (and nothing is stored) if the file was
-            ingested before.
+            ``already`` is True (and nothing is stored) if the file went in
+            whole before and ``force`` is not given.
         """
         out = FileOutcome(sha256)
         c = self.conn
         c.execute("BEGIN IMMEDIATE")
         try:
-            if self.has_file(sha256):
+            state = self.file_state(sha256)
+            if state == "done" and not force:
                 c.execute("ROLLBACK")
                 out.already = True
                 return out
             errors = list(errors)
+            now = dt.datetime.now().astimezone().isoformat(timespec="seconds")
+            out.again = state is not None
             # the file row first: the inspections refer to it
-            c.execute("INSERT INTO ingested_files VALUES (?,?,?,?,0,0,?)",
-                      (sha256, name, dt.datetime.now().astimezone().isoformat(
-                          timespec="seconds"), str(week) if week else None, len(errors)))
+            if state is None:
+                c.execute("INSERT INTO ingested_files (sha256, name, ingested, week, rows_added, "
+                          "rows_repeated, rows_bad, complete) VALUES (?,?,?,?,0,0,0,0)",
+                          (sha256, name, now, str(week) if week else None))
             for r in rows:
                 if self._insert_inspection(sha256, r):
                     out.added += 1
                 else:
                     out.repeated += 1
+            c.execute(schema.PROVENANCE_FROM_PLAN + " AND file_sha256 = ?",
+                      (REASON_RANDOM, REASON_RANDOM, sha256))
+            # the refused rows of this reading replace those of the last one
+            c.execute("DELETE FROM ingest_errors WHERE file_sha256 = ?", (sha256,))
             c.executemany("INSERT INTO ingest_errors (file_sha256, sheet, sheet_row, message) "
                           "VALUES (?,?,?,?)", [(sha256, s, r, m) for s, r, m in errors])
-            c.execute("UPDATE ingested_files SET rows_added = ?, rows_repeated = ? "
-                      "WHERE sha256 = ?", (out.added, out.repeated, sha256))
+            out.complete = not errors
+            c.execute("UPDATE ingested_files SET name = ?, ingested = ?, week = ?, "
+                      "rows_added = rows_added + ?, rows_repeated = ?, rows_bad = ?, "
+                      "complete = ? WHERE sha256 = ?",
+                      (name, now, str(week) if week else None, out.added, out.repeated,
+                       len(errors), int(out.complete), sha256))
             self._touch("ingested_files", "inspections", "ingest_errors")
             c.execute("COMMIT")
         except BaseException:
@@ -296,10 +333,10 @@ class History:
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO inspections (geom, row_key, file_sha256, sheet, sheet_row, "
             "cell_id, township, village, week, date, inspector, result, found, note, "
-            "matched_by, x, y) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            "matched_by, x, y, provenance) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (self._point(r.x, r.y), r.key(), sha256, r.sheet, r.row, r.cell_id, r.township,
              r.village, str(r.week), r.date.isoformat() if r.date else None, r.inspector,
-             r.result, int(r.found), r.note, r.matched_by, r.x, r.y))
+             r.result, int(r.found), r.note, r.matched_by, r.x, r.y, r.provenance))
         return cur.rowcount == 1
 
     def inspections(self, first: Week | None = None, last: Week | None = None) -> pd.DataFrame:
@@ -309,7 +346,9 @@ class History:
         -------
         pandas.DataFrame
             Columns ``cell_id``, ``township``, ``village``, ``week``, ``date``,
-            ``inspector``, ``result``, ``found`` (bool), ``note``, ``x``, ``y``.
+            ``inspector``, ``result``, ``found`` (bool), ``note``, ``x``, ``y``,
+            ``provenance`` (:data:`riskmap.field.provenance.PROVENANCES`; empty
+            in a database read as it was before provenance existed).
         """
         # "2026-W09" strings sort like the weeks they name
         where, params = [], []
@@ -321,15 +360,17 @@ class History:
             params.append(str(last))
         df = pd.read_sql_query(
             "SELECT cell_id, township, village, week, date, inspector, result, found, note, "
-            "x, y FROM inspections" + (" WHERE " + " AND ".join(where) if where else "")
+            f"x, y, {self._col('inspections', 'provenance')} FROM inspections"
+            + (" WHERE " + " AND ".join(where) if where else "")
             + " ORDER BY fid", self.conn, params=params)
         df["found"] = df["found"].astype(bool)
+        df["provenance"] = df["provenance"].astype(object)
         return df
 
     def counts(self) -> dict[str, int]:
-        """Rows per table (for reports and tests)."""
-        return {t: int(self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-                for t in schema.TABLES}
+        """Rows per table (for reports and tests; 0 for a table an older database lacks)."""
+        return {t: (int(self.conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
+                    if self._has_table(t) else 0) for t in schema.TABLES}
 
     def _touch(self, *tables: str) -> None:
         self.conn.executemany(
@@ -337,10 +378,21 @@ class History:
             "WHERE table_name = ?", [(t,) for t in tables])
 
 
-def open_history(project) -> History:
-    """The history database of ``project`` (its ``history`` path, in its CRS)."""
-    path = project.history or Path(project.path).with_suffix(".history.gpkg")
-    return History(path, project.crs)
+def history_path(project) -> Path:
+    """The project's history database: its ``history`` path, else beside the project file."""
+    return Path(project.history or Path(project.path).with_suffix(".history.gpkg"))
+
+
+def open_history(project, *, read_only: bool = False) -> History | None:
+    """The history database of ``project`` (its ``history`` path, in its CRS).
+
+    With ``read_only``, None when the project has no history yet (nothing is
+    created); else a missing file starts a new history.
+    """
+    path = history_path(project)
+    if read_only and not path.exists():
+        return None
+    return History(path, project.crs, read_only=read_only)
 
 
 def _stored_meta(path, conn: sqlite3.Connection, crs_text: str) -> dict | None:
@@ -404,9 +456,10 @@ def check_history(path, crs: str) -> dict | None:
     -------
     dict or None
         None when the file does not exist yet (the first plan or ingest creates
-        it); else rows per table (:data:`riskmap.field.schema.TABLES`, empty for
-        a database not laid out yet) and ``weeks``: the first and last week
-        planned or inspected.
+        it); else rows per table (:data:`riskmap.field.schema.TABLES`; 0 for a
+        table an older database lacks), ``weeks``: the first and last week
+        planned or inspected, and ``schema``: its version (an older one is
+        upgraded by the next plan or ingest).
 
     Raises
     ------
@@ -416,25 +469,17 @@ def check_history(path, crs: str) -> dict | None:
     path = Path(path)
     if not _existing(path):
         return None
-    try:  # read-only: check never creates, lays out or journals the file
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
-    except sqlite3.DatabaseError as e:
-        raise HistoryError(f"{path}: 不是可用的历史数据库 (not a usable history "
-                           f"database): {e}") from None
-    try:
-        meta = _stored_meta(path, conn, crs)
-        if meta is None:
-            raise HistoryError(_NOT_A_HISTORY.format(path=path, cn="没有任何表",
-                                                     en="holds no tables"))
-        out = {t: int(conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0])
-               for t in schema.TABLES}
-        weeks = conn.execute("SELECT MIN(w), MAX(w) FROM (SELECT week AS w FROM plan_runs "
-                             "UNION ALL SELECT week FROM inspections)").fetchone()
+    # read-only: check never creates, lays out, upgrades or journals the file
+    with History(path, crs, read_only=True) as h:
+        try:
+            out = h.counts()
+            weeks = h.conn.execute("SELECT MIN(w), MAX(w) FROM (SELECT week AS w FROM "
+                                   "plan_runs UNION ALL SELECT week FROM inspections)"
+                                   ).fetchone()
+        except sqlite3.DatabaseError as e:
+            raise HistoryError(f"{path}: 不是可用的历史数据库 (not a usable history "
+                               f"database): {e}; move it away or set `history:` in the "
+                               "project file") from None
         out["weeks"] = [w for w in weeks if w]
+        out["schema"] = h.schema
         return out
-    except sqlite3.DatabaseError as e:
-        raise HistoryError(f"{path}: 不是可用的历史数据库 (not a usable history "
-                           f"database): {e}; move it away or set `history:` in the "
-                           "project file") from None
-    finally:
-        conn.close()

@@ -13,6 +13,13 @@ gives the year of a date written without one (``12月6日``) — is, in order:
 ``2026-W49``, a date range such as ``2023年12月04日—12月10日``, ``第49周`` with a
 year), the file name (``20231204_…``), and the rows' own full dates; the report
 says which was used.
+
+A row's provenance (:mod:`riskmap.field.provenance`) is what its 来源 / 线索来源
+column says where the sheet has one (举报, 卫片, 供电公司, 计划内, 随机抽查, 计划外, …),
+else the one its week's plan implies (set by the history). A file is done only
+when every row went in: a file with refused rows may be ingested again (corrected,
+or with ``--week``), and ``force`` re-reads a done one; rows already stored are
+never stored twice.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from pyproj import Transformer
 
 from riskmap.errors import GridError, RiskmapError
 from riskmap.field.history import RESULTS, History, Inspection, Week, file_sha256
+from riskmap.field.provenance import SOURCE_HEADERS, normalize_provenance
 from riskmap.grid.cellid import cell_ids, locate
 from riskmap.load import values
 from riskmap.load.sources.returns import (
@@ -37,6 +45,7 @@ from riskmap.load.sources.returns import (
     row_dates,
     xy_pair,
 )
+from riskmap.load.tables import read_sheets
 from riskmap.load.values import clean_text
 
 __all__ = ["FileReport", "RowError", "ingest_file", "normalize_result", "parse_date",
@@ -72,6 +81,8 @@ class FileReport:
     path: Path
     sha256: str = ""
     status: str = "added"  # added | already | failed
+    again: bool = False  # read before (rows refused then, or --force): read again
+    complete: bool = False  # every row went in: the file is done
     week: Week | None = None
     added: int = 0
     repeated: int = 0
@@ -198,12 +209,18 @@ def read_returned(path, project, surface, week: Week | None = None
     returned = read_returned_file(path)
     rep = FileReport(path)
     matcher = _Matcher(project, surface)
+    sources = _sources(path, returned)
     rows: list[Inspection] = []
     errors: list[RowError] = []
     for sheet in returned.sheets:
         if not sheet.used:
             rep.notes.append(sheet.note)
             continue
+        if sources.get(sheet.name):
+            for rec in sheet.rows:
+                rec.setdefault("source", sources[sheet.name].get(rec["_row"]))
+            rep.notes.append(f"工作表 {sheet.name or path.name}: 来源列 (a provenance column): "
+                             "每行的来源按该列记录 (each row's provenance as written there)")
         sheet_week, why = sheet_week_of(sheet, returned, week)
         if sheet_week is not None and f"{sheet_week}: {why}" not in rep.notes:
             rep.notes.append(f"{sheet_week}: {why}")
@@ -212,6 +229,25 @@ def read_returned(path, project, surface, week: Week | None = None
         for item in _sheet_rows(sheet, sheet_week, matcher, path.name, rep):
             (errors if isinstance(item, RowError) else rows).append(item)
     return rows, errors, rep
+
+
+def _sources(path: Path, returned) -> dict:
+    """The 来源 column of each ledger sheet: ``{sheet name: {row: value}}``.
+
+    Read with the same table reader and header rules as the ledger's own columns
+    (:func:`riskmap.load.tables.read_sheets`), the provenance headers
+    (:data:`~riskmap.field.provenance.SOURCE_HEADERS`) added to the roles.
+    """
+    if "source" in KEYWORDS:  # the sheet reader knows the column itself
+        return {}
+    used = {s.name for s in returned.sheets if s.used}
+    roles = {**KEYWORDS, "source": [*SOURCE_HEADERS, "*来源"]}
+    out = {}
+    for name, df, _info in read_sheets(path, keywords=roles):
+        if name in used and df is not None and "source" in df.columns and "_row" in df.columns:
+            vals = df["source"].astype(object).where(df["source"].notna(), None)
+            out[name] = dict(zip(df["_row"].astype(int), vals, strict=True))
+    return out
 
 
 def sheet_week_of(sheet: ReturnedSheet, returned, week: Week | None = None
@@ -345,9 +381,14 @@ def _row(rec: dict, date: dt.date | None, date_error: str | None, week: Week | N
         rep.notes.append(f"工作表 {sheet} 第 {rowno} 行: 坐标在 {vill}, 不在所填的 {written} "
                          f"(the point lies in {vill}, not in the village written); kept")
     inspector = clean_text(g["inspector"]) or None
+    try:
+        prov = normalize_provenance(rec.get("source"))
+    except ValueError as e:
+        prov = "other"
+        rep.notes.append(f"工作表 {sheet} 第 {rowno} 行: {e}; 记为 other (recorded as other)")
     return Inspection(cell_id=cid, week=row_week, result=result, x=x, y=y, township=town,
                       village=vill, date=date, inspector=inspector, note=note, sheet=sheet,
-                      row=rowno, matched_by=how)
+                      row=rowno, matched_by=how, provenance=prov)
 
 
 def _place(g: dict, cell_id: str, m: _Matcher, place: _Place | None = None):
@@ -377,8 +418,8 @@ def _place(g: dict, cell_id: str, m: _Matcher, place: _Place | None = None):
 
 
 # --------------------------------------------------------------------------- recording
-def ingest_file(history: History, path, project, surface, week: Week | None = None
-                ) -> FileReport:
+def ingest_file(history: History, path, project, surface, week: Week | None = None, *,
+                force: bool = False) -> FileReport:
     """Read, match and store one returned file (one transaction; nothing twice).
 
     Parameters
@@ -391,13 +432,17 @@ def ingest_file(history: History, path, project, surface, week: Week | None = No
     surface : Surface
     week : Week, optional
         The file's week (default: what it says).
+    force : bool
+        Read a file that went in whole before anyway (``riskmap ingest --force``);
+        rows already stored are still stored once.
 
     Returns
     -------
     FileReport
-        ``added`` (stored; bad rows in ``errors``), ``already`` (same bytes
-        ingested before: nothing added) or ``failed`` (unreadable, nothing
-        stored; the reason in ``errors``).
+        ``added`` (stored; bad rows in ``errors``: then the file is partial and
+        may be ingested again; ``again`` when it was read before), ``already``
+        (same bytes went in whole before: nothing read) or ``failed``
+        (unreadable, nothing stored; the reason in ``errors``).
     """
     p = Path(path)
     try:
@@ -405,18 +450,19 @@ def ingest_file(history: History, path, project, surface, week: Week | None = No
     except OSError as e:
         return FileReport(p, status="failed", errors=[
             RowError(str(p), None, None, f"无法读取 (cannot read): {e.strerror}")])
-    if history.has_file(sha):
-        return FileReport(p, sha, status="already")
+    if history.has_file(sha) and not force:
+        return FileReport(p, sha, status="already", complete=True)
     try:
         rows, errors, rep = read_returned(p, project, surface, week)
     except RiskmapError as e:
         return FileReport(p, sha, status="failed", errors=[RowError(str(p), None, None, str(e))])
     rep.sha256 = sha
     out = history.add_file(sha, p.name, rows, [(e.sheet, e.row, e.message) for e in errors],
-                           rep.week)
+                           rep.week, force=force)
     if out.already:
-        rep.status = "already"
+        rep.status, rep.complete = "already", True
     else:
         rep.added, rep.repeated = out.added, out.repeated
+        rep.again, rep.complete = out.again, out.complete
     rep.errors = errors
     return rep

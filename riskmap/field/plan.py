@@ -2,15 +2,29 @@
 
 Per township and village, for one ISO week (``2026-W49``):
 
-1. **重点 (priority).** The ``plan.per_village`` cells of class ≥ ``plan.min_class``
-   with the highest *adjusted* score inside the village.
-2. **发现点周边 (near finds).** Cells with a find (发现疑似 / 发现非法采矿 / 已取缔) in
+0. **指定 / 取消 (analyst overrides).** Cells the analyst adds for the week
+   (``riskmap plan --add CELL=理由``) come first, whatever their class; cells
+   suppressed (``--suppress CELL=理由``) are chosen by no rule. Both are recorded
+   with reason and date (:class:`~riskmap.field.rules.Override`) and shown.
+1. **重点 (priority).** The ``per_village − k`` cells of class ≥ ``plan.min_class``
+   with the highest *adjusted* score inside the village, ``k`` the exploration
+   picks below.
+2. **探索 (exploration).** ``k`` = ⌈``plan.explore_share`` × ``per_village``⌉ cells
+   drawn among the village's other cells of class ≥ ``min_class`` never checked
+   or not for ``plan.overdue_weeks`` weeks, with probability proportional to
+   their score (a generator seeded like the random checks, its own stream); when
+   fewer are overdue, the next priority cells fill the places.
+3. **发现点周边 (near finds).** Cells with a find (发现疑似 / 发现非法采矿 / 已取缔) in
    the last ``plan.raise_weeks`` weeks and their 8 neighbours, best first, at
    most ``plan.near_finds`` more per village, whatever their class.
-3. **随机抽查 (random check).** ⌈``random_share`` × max(chosen, ``per_village``)⌉
+4. **随机抽查 (random check).** ⌈``random_share`` × max(chosen, ``per_village``)⌉
    cells drawn uniformly from the village's other cells, with a generator seeded
    by ``plan.seed``, the week and the village, so the plan is reproducible but
    patrols are not predictable, and the negatives it returns are unbiased.
+
+**Never two weeks running**: a cell of last week's plan is chosen by none of
+these rules this week unless a recent find raised it (it may then come back as
+发现点周边 or 重点); only the analyst can add it again.
 
 The adjusted score is the patrol cell's score times ``plan.raise_factor`` for a
 find cell or a neighbour of one (last ``raise_weeks`` weeks), times
@@ -32,31 +46,34 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 import shapely
 from pyproj import Transformer
-from scipy.ndimage import binary_dilation
 
-from riskmap.errors import GridError, RiskmapError
+from riskmap.errors import RiskmapError
+from riskmap.field.effort import Adjustment, history_adjustment
 from riskmap.field.rules import (
     NO_VILLAGE,
+    REASON_ADDED,
+    REASON_EXPLORE,
     REASON_NEAR,
     REASON_RANDOM,
     REASON_TOP,
+    Override,
     PlanConfig,
 )
+from riskmap.field.select import Selection, choose, selection, village_rng
 from riskmap.field.tours import plan_tour
 from riskmap.field.week import Week
-from riskmap.grid.cellid import cell_ids, parse_cell_id
 from riskmap.load.project import Project
 from riskmap.score.cells import cell_table
 from riskmap.score.engine import Surface
 
-__all__ = ["NO_VILLAGE", "REASON_NEAR", "REASON_RANDOM", "REASON_TOP", "Adjustment",
+__all__ = ["NO_VILLAGE", "REASON_ADDED", "REASON_EXPLORE", "REASON_NEAR", "REASON_RANDOM",
+           "REASON_TOP", "Adjustment",
            "PlanCell", "PlanConfig", "TownshipPlan", "VillagePlan", "history_adjustment",
            "make_plan", "plan_rows", "record_plan", "village_rng"]
 
@@ -85,6 +102,7 @@ class PlanCell:
     responsible: str = ""
     phone: str = ""
     no: int = 0  # visit number in the township (see the module docstring)
+    override: str = ""  # the analyst's reason of an added cell: "分析员指定: … (date)"
 
     @property
     def label(self) -> str:
@@ -130,6 +148,12 @@ class TownshipPlan:
     villages: list[VillagePlan]
     notes: list[str] = field(default_factory=list)
     cell_size: float = 100.0  # patrol cell size, m
+    overrides: list[Override] = field(default_factory=list)  # the analyst's, this township
+
+    @property
+    def suppressed(self) -> list[Override]:
+        """The cells the analyst suppressed this week (shown beside the plan)."""
+        return [o for o in self.overrides if o.action == "suppress"]
 
     @property
     def cells(self) -> list[PlanCell]:
@@ -137,78 +161,11 @@ class TownshipPlan:
         return [c for v in self.villages for c in v.cells]
 
 
-@dataclass
-class Adjustment:
-    """History's effect on the ranking (patrol-grid arrays)."""
-
-    factor: np.ndarray  # float64 multiplier, 1 = none
-    raised: np.ndarray  # bool: find cells and neighbours
-    damped: np.ndarray  # bool
-    finds: int = 0
-    negatives: int = 0
-
-
-# --------------------------------------------------------------------------- history → ranking
-def history_adjustment(surface: Surface, inspections: pd.DataFrame | None, week: Week,
-                       cfg: PlanConfig) -> Adjustment:
-    """Multipliers of the patrol-cell scores from past inspections.
-
-    Parameters
-    ----------
-    surface : Surface
-    inspections : pandas.DataFrame or None
-        Columns ``cell_id``, ``week`` (``2026-W48``), ``found`` (bool), e.g. from
-        :meth:`riskmap.field.history.History.inspections`. Rows outside the grid are ignored.
-    week : Week
-        The week being planned; only earlier weeks count.
-    cfg : PlanConfig
-
-    Returns
-    -------
-    Adjustment
-    """
-    shape = surface.patrol_grid.shape
-    finds = np.zeros(shape, bool)
-    neg = np.zeros(shape, bool)
-    if inspections is not None and len(inspections):
-        pg = surface.patrol_grid
-        wk = inspections["week"].map(Week.parse)
-        age = wk.map(lambda w: (week.monday - w.monday).days // 7)
-        ids = inspections["cell_id"].astype(str).to_numpy()
-        rc = {}
-        for cid in set(ids):
-            try:
-                x, y = parse_cell_id(cid, pg.cell)
-            except GridError:
-                continue
-            r, c = pg.rowcol(x + pg.cell / 2, y + pg.cell / 2)
-            if 0 <= r < pg.nrows and 0 <= c < pg.ncols:
-                rc[cid] = (int(r), int(c))
-        for cid, a, found in zip(ids, age, inspections["found"].astype(bool), strict=True):
-            if cid not in rc or a < 1:
-                continue
-            if found and a <= cfg.raise_weeks:
-                finds[rc[cid]] = True
-            elif not found and a <= cfg.damp_weeks:
-                neg[rc[cid]] = True
-    raised = binary_dilation(finds, structure=np.ones((3, 3), bool)) if finds.any() else finds
-    damped = neg & ~raised
-    factor = np.ones(shape)
-    factor[raised] = cfg.raise_factor
-    factor[damped] = cfg.damp_factor
-    return Adjustment(factor, raised, damped, int(finds.sum()), int(neg.sum()))
-
-
 # --------------------------------------------------------------------------- the plan
-def village_rng(seed: int, week: Week, township: str, village: str) -> np.random.Generator:
-    """The random generator of one village's random checks (same inputs → same draw)."""
-    key = zlib.crc32(f"{township}/{village}".encode())
-    return np.random.default_rng(np.random.SeedSequence([seed, week.year, week.week, key]))
-
-
 def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
               townships=None, inspections: pd.DataFrame | None = None, roster=None,
-              village_points=None, build_date: str | None = None) -> list[TownshipPlan]:
+              village_points=None, build_date: str | None = None, previous=None,
+              overrides=()) -> list[TownshipPlan]:
     """The week's patrol lists of the townships.
 
     Parameters
@@ -222,13 +179,22 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
     townships : list of str, optional
         Default: every township.
     inspections : pandas.DataFrame, optional
-        Past inspections (see :func:`history_adjustment`).
+        Past inspections (see :func:`~riskmap.field.effort.history_adjustment`);
+        only weeks before ``week`` count. All of them give the exploration pool
+        (weeks since each cell was last checked).
     roster : riskmap.load.roster.Roster, optional
         Responsible cadres.
     village_points : geopandas.GeoDataFrame, optional
         Columns ``name``, optionally ``township``, point geometry (working CRS).
     build_date : str, optional
         Date stamp of the outputs (default: now).
+    previous : pandas.DataFrame or iterable of str, optional
+        Last week's planned cells (``cell_id`` and optionally ``x``, ``y``, as
+        :meth:`riskmap.field.history.History.planned` gives them, or bare ids):
+        chosen again only when raised by a find.
+    overrides : sequence of Override
+        The analyst's additions and suppressions
+        (:func:`riskmap.field.rules.parse_overrides`).
 
     Returns
     -------
@@ -237,7 +203,8 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
     Raises
     ------
     RiskmapError
-        For an unknown township.
+        For an unknown township, or an override of a cell that is not a patrol
+        cell of the district or lies in a township not planned.
     """
     week = Week.parse(week)
     cfg = PlanConfig.from_project(project)
@@ -248,11 +215,11 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
     if unknown:
         raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
                            f"valid names: {', '.join(names)}")
-    adj = history_adjustment(surface, inspections, week, cfg)
+    ctx, where = selection(surface, inspections, week, cfg, previous, overrides, wanted)
     pg = surface.patrol_grid
     inside = surface.p_area
     score = np.where(inside, surface.p_score, np.nan)
-    adj_score = score * adj.factor
+    adj_score = ctx.adj_score.reshape(pg.shape)
     to_wgs = Transformer.from_crs(project.crs, "EPSG:4326", always_xy=True)
     rules = cfg.rules(week)
     vnames = list(surface.village_names)
@@ -268,62 +235,40 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
         for vi in sorted(set(vill.tolist()), key=lambda i: (i == 0, _vname(vnames, i, tname))):
             vname = _vname(vnames, vi, tname)
             cells = in_t[vill == vi]
-            chosen = _choose(cells, surface, adj_score, adj, cfg, pg,
-                             village_rng(cfg.seed, week, tname, vname))
+            chosen = choose(cells, surface, ctx, cfg, pg,
+                             village_rng(cfg.seed, week, tname, vname),
+                             village_rng(cfg.seed, week, tname, vname, stream=1))
             start, kind = _start(inputs, village_points, tname, vname, vi, cells, pg)
             plans.append(_village_plan(project, surface, tname, vname, chosen, start, kind,
-                                       score, adj_score, adj, to_wgs, roster))
+                                       score, adj_score, ctx, to_wgs, roster))
         tp = TownshipPlan(project.name, project.crs, tname, week, build_date, rules,
-                          [p for p in plans if p.cells], cell_size=pg.cell)
+                          [p for p in plans if p.cells], cell_size=pg.cell,
+                          overrides=[o for o, t in where if t == tname])
         for no, c in enumerate(tp.cells, start=1):  # the township's visit numbers
             c.no = no
-        if adj.finds or adj.negatives:
-            tp.notes.append(f"历史调整 (history): {adj.finds} 个有发现网格, {adj.negatives} 个"
-                            "已排查未发现网格 (全区)")
-        missing = [p.village for p in tp.villages if not p.responsible]
-        if roster is not None and missing:
-            tp.notes.append(f"未指定责任人 (no responsible person in the roster): "
-                            f"{', '.join(missing)}")
+        _notes(tp, ctx, roster)
         out.append(tp)
     return out
+
+
+def _notes(tp: TownshipPlan, ctx: Selection, roster) -> None:
+    """The township's notes: history's effect, the analyst's overrides, missing cadres."""
+    adj = ctx.adj
+    if adj.finds or adj.negatives:
+        tp.notes.append(f"历史调整 (history): {adj.finds} 个有发现网格, {adj.negatives} 个"
+                        "已排查未发现网格 (全区)")
+    for o in tp.overrides:
+        tp.notes.append(f"{o.text}: {o.cell_id}")
+    missing = [p.village for p in tp.villages if not p.responsible]
+    if roster is not None and missing:
+        tp.notes.append(f"未指定责任人 (no responsible person in the roster): "
+                        f"{', '.join(missing)}")
 
 
 def _vname(vnames: list[str], i: int, township: str) -> str:
     if i == 0:
         return township if not vnames else NO_VILLAGE
     return vnames[i - 1]
-
-
-def _order(cells: np.ndarray, adj_score: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Cells by adjusted score, highest first; ties by cell id (stable, reproducible)."""
-    return cells[np.lexsort((ids, -adj_score.ravel()[cells]))]
-
-
-def _choose(cells, surface, adj_score, adj: Adjustment, cfg: PlanConfig, pg, rng):
-    """[(flat index, reason)] of one village."""
-    rows, cols = np.divmod(cells, pg.ncols)
-    ids = cell_ids(pg.x0 + cols * pg.cell, pg.y0 - (rows + 1) * pg.cell, pg.cell)
-    by_id = dict(zip(cells.tolist(), ids.tolist(), strict=True))
-    cls = surface.p_class.ravel()[cells]
-    chosen: list[tuple[int, str]] = []
-    taken: set[int] = set()
-    top = cells[cls >= cfg.min_class]
-    top = _order(top, adj_score, np.array([by_id[c] for c in top], dtype=object))
-    for c in top[:cfg.per_village]:
-        chosen.append((int(c), REASON_TOP))
-        taken.add(int(c))
-    near = cells[adj.raised.ravel()[cells]]
-    near = [c for c in _order(near, adj_score, np.array([by_id[c] for c in near], dtype=object))
-            if int(c) not in taken][:cfg.near_finds]
-    for c in near:
-        chosen.append((int(c), REASON_NEAR))
-        taken.add(int(c))
-    pool = np.array(sorted(set(cells.tolist()) - taken), dtype=np.int64)
-    k = min(cfg.n_random(len(chosen)), len(pool))
-    if k:
-        for c in np.sort(rng.choice(pool, size=k, replace=False)):
-            chosen.append((int(c), REASON_RANDOM))
-    return chosen
 
 
 def _start(inputs, village_points, township, village, vi, cells, pg):
@@ -354,7 +299,7 @@ def _start(inputs, village_points, township, village, vi, cells, pg):
 
 
 def _village_plan(project, surface, tname, vname, chosen, start, kind, score, adj_score,
-                  adj: Adjustment, to_wgs, roster) -> VillagePlan:
+                  ctx: Selection, to_wgs, roster) -> VillagePlan:
     flat = np.array([c for c, _ in chosen], dtype=np.int64)
     reason = [r for _, r in chosen]
     if not len(flat):
@@ -366,11 +311,7 @@ def _village_plan(project, surface, tname, vname, chosen, start, kind, score, ad
     for seq, i in enumerate(order, start=1):
         f = flat[i]
         row = table.iloc[i]
-        note = ""
-        if adj.raised.ravel()[f]:
-            note = f"提高 ×{adj.factor.ravel()[f]:g} (近期发现点及周边)"
-        elif adj.damped.ravel()[f]:
-            note = f"压低 ×{adj.factor.ravel()[f]:g} (近期已查未发现)"
+        note = _why_note(ctx, f, reason[i])
         breakdown = []
         for spec in project.factors:
             pts = float(row[f"c_{spec.name}"])
@@ -389,11 +330,27 @@ def _village_plan(project, surface, tname, vname, chosen, start, kind, score, ad
             adj_score=round(float(adj_score.ravel()[f]), 2), adjustment=note,
             x=float(row["x"]), y=float(row["y"]), lon=float(lon[i]), lat=float(lat[i]),
             top_factors=str(row["top_factors"] or ""), breakdown=breakdown,
-            responsible=name, phone=phone))
+            responsible=name, phone=phone,
+            override=ctx.added[f].text if int(f) in ctx.added else ""))
     vname_resp = roster.lookup(tname, vname, None) if roster is not None else ("", "")
     slon, slat = to_wgs.transform(*start)
     return VillagePlan(tname, vname, start, (float(slon), float(slat)), kind, cells,
                        round(length, 1), round(nn_length, 1), *vname_resp)
+
+
+def _why_note(ctx: Selection, f: int, reason: str) -> str:
+    """History's word on a chosen cell: raised, damped, and for exploration how long unvisited."""
+    adj = ctx.adj
+    notes = []
+    if adj.raised.ravel()[f]:
+        notes.append(f"提高 ×{adj.factor.ravel()[f]:g} (近期发现点及周边)")
+    elif adj.damped.ravel()[f]:
+        notes.append(f"压低 ×{adj.factor.ravel()[f]:g} (近期已查未发现)")
+    if reason == REASON_EXPLORE:
+        ws = int(ctx.effort.weeks_since.ravel()[f])
+        notes.append("探索: 从未排查 (never checked)" if ws < 0
+                     else f"探索: {ws} 周未查 (not checked for {ws} weeks)")
+    return "; ".join(notes)
 
 
 # --------------------------------------------------------------------------- into the history
@@ -401,7 +358,8 @@ def plan_rows(tp: TownshipPlan) -> list[dict]:
     """The township's cells as the history stores them (:meth:`History.add_plan`)."""
     return [{"village": c.village, "seq": c.seq, "cell_id": c.cell_id, "reason": c.reason,
              "class": c.cls, "score": c.score, "adj_score": c.adj_score,
-             "adjustment": c.adjustment, "x": c.x, "y": c.y} for c in tp.cells]
+             "adjustment": c.adjustment, "x": c.x, "y": c.y, "override": c.override}
+            for c in tp.cells]
 
 
 def record_plan(history, tp: TownshipPlan, cfg: PlanConfig) -> int:
@@ -416,4 +374,4 @@ def record_plan(history, tp: TownshipPlan, cfg: PlanConfig) -> int:
         The settings the plan was made with (stored beside it).
     """
     return history.add_plan(tp.week, tp.township, plan_rows(tp), "\n".join(tp.rules),
-                            cfg.as_dict(), tp.build_date)
+                            cfg.as_dict(), tp.build_date, overrides=tp.overrides)

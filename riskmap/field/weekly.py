@@ -11,7 +11,14 @@ From the history database (plans and ingested ledgers) for one ISO week:
   nothing (未上报). The plan counts "not reported" as "nothing found", but those
   villages are listed so that leaders can follow up;
 - the **trend** of the last weeks: a week without a plan has no planned count
-  (a gap, not a zero), and without any return neither checked nor found.
+  (a gap, not a zero), and without any return neither checked nor found;
+- the **provenance** of the week's inspections and finds (planned, random,
+  unplanned, tip, satellite, power, other: :mod:`riskmap.field.provenance`), as
+  cells and shares;
+- the **overdue** cells (class ≥ ``plan.min_class`` never checked or not for
+  ``plan.overdue_weeks`` weeks, up to this week) per village, when the caller
+  gives them (:func:`riskmap.field.effort.overdue_cells`: they need the scored
+  surface).
 
 The tables are written by :mod:`riskmap.export.weekly`. Cadres come from the
 project's roster as it is now (``roster``, :class:`riskmap.load.roster.Roster`).
@@ -25,15 +32,21 @@ import numpy as np
 import pandas as pd
 
 from riskmap.field.history import History
+from riskmap.field.provenance import LABELS, PROVENANCES
 from riskmap.field.rules import NO_VILLAGE
 from riskmap.field.week import Week
 from riskmap.load.privacy import scrub_series
 
-__all__ = ["CADRE_COLUMNS", "COLUMNS", "NO_CADRE", "WeeklySummary", "visit_numbers",
-           "weekly_summary"]
+__all__ = ["CADRE_COLUMNS", "COLUMNS", "NO_CADRE", "OVERDUE_CELL_COLUMNS", "OVERDUE_COLUMNS",
+           "PROVENANCE_COLUMNS", "WeeklySummary", "visit_numbers", "weekly_summary"]
 
 COLUMNS = ["乡镇", "村", "计划网格", "计划内已查", "计划外排查", "发现网格", "完成率", "未上报"]
 CADRE_COLUMNS = ["责任人", "乡镇", "村", "计划网格", "计划内已查", "发现网格", "完成率", "未上报村"]
+PROVENANCE_COLUMNS = ["provenance", "checked", "share", "found", "share_found"]
+OVERDUE_COLUMNS = ["乡镇", "村", "久未巡查", "从未排查", "最需补查"]
+OVERDUE_CELL_COLUMNS = ["乡镇", "村", "网格编号", "等级", "风险分", "最近排查", "未查周数"]
+#: overdue cells named per village in the HTML (the xlsx lists them all)
+OVERDUE_SHOWN = 5
 #: the cadre of cells nobody in the roster answers for
 NO_CADRE = "(未指定)"
 _SEP = "\x1f"
@@ -57,12 +70,22 @@ class WeeklySummary:
         resp. without any return) and ``has_plan``.
     finds : pandas.DataFrame
         ``no`` (visit number, NA when unplanned), ``cell_id``, ``township``,
-        ``village``, ``responsible``, ``date``, ``result``, ``note`` (scrubbed).
+        ``village``, ``responsible``, ``date``, ``result``, ``provenance`` (its
+        label), ``note`` (scrubbed).
     cadres : pandas.DataFrame
         :data:`CADRE_COLUMNS`, one row per responsible cadre.
     provenance : pandas.DataFrame
-        ``provenance``, ``cells``, ``share`` of this week's finds, when the history
-        records where a find came from; else empty.
+        :data:`PROVENANCE_COLUMNS`: per provenance (its label), the cells checked
+        this week and their share, the find cells and their share; empty
+        without inspections.
+    overdue : pandas.DataFrame or None
+        :data:`OVERDUE_COLUMNS` per village: overdue cells (never or not for
+        ``overdue_weeks`` weeks), never checked, the best few by score; None
+        when the caller could not give the overdue cells (said in ``notes``).
+    overdue_cells : pandas.DataFrame
+        :data:`OVERDUE_CELL_COLUMNS`, every overdue cell.
+    overdue_weeks : int or None
+        The ``plan.overdue_weeks`` they were counted with.
     """
 
     week: Week
@@ -74,6 +97,10 @@ class WeeklySummary:
     notes: list[str] = field(default_factory=list)
     cadres: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CADRE_COLUMNS))
     provenance: pd.DataFrame = field(default_factory=pd.DataFrame)
+    overdue: pd.DataFrame | None = None
+    overdue_cells: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=OVERDUE_CELL_COLUMNS))
+    overdue_weeks: int | None = None
 
 
 def visit_numbers(plan: pd.DataFrame) -> pd.Series:
@@ -97,7 +124,7 @@ def _cadres(df: pd.DataFrame, roster) -> pd.Series:
     by_cell = {k: v[0] for k, v in roster.by_cell.items() if v[0]}
     both = {f"{t}{_SEP}{v}": n[0] for (t, v), n in roster.by_village.items() if t and n[0]}
     only = {v: n[0] for (t, v), n in roster.by_village.items() if t is None and n[0]}
-    name = df["cell_id"].astype(str).map(by_cell)
+    name = df["cell_id"].astype(str).map(by_cell).astype(object)
     key = df["township"].astype(str) + _SEP + df["village"].astype(str)
     name = name.fillna(key.map(both)).fillna(df["village"].astype(str).map(only))
     return name.fillna(NO_CADRE)
@@ -129,7 +156,8 @@ def _rate(done, planned) -> pd.Series:
 
 
 def weekly_summary(history: History, week, *, weeks: int = 8, townships=None,
-                   roster=None) -> WeeklySummary:
+                   roster=None, overdue: pd.DataFrame | None = None,
+                   overdue_weeks: int | None = None) -> WeeklySummary:
     """Count one week from the history database.
 
     Parameters
@@ -142,6 +170,12 @@ def weekly_summary(history: History, week, *, weeks: int = 8, townships=None,
         Only these townships (default: all with a plan or an inspection).
     roster : riskmap.load.roster.Roster, optional
         Who answers for which village or cell (the per-cadre table).
+    overdue : pandas.DataFrame, optional
+        The overdue cells up to ``week`` (:func:`riskmap.field.effort.overdue_cells`:
+        ``id``, ``township``, ``village``, ``class``, ``score``, ``last_week``,
+        ``weeks_since``); without them the summary says they are not listed.
+    overdue_weeks : int, optional
+        The weeks they were counted with (``plan.overdue_weeks``), for the text.
 
     Returns
     -------
@@ -175,6 +209,11 @@ def weekly_summary(history: History, week, *, weeks: int = 8, townships=None,
     s = WeeklySummary(week, vdf, tdf, not_rep, _trend(history, week, weeks, townships),
                       _finds(plan, insp, roster), cadres=_cadre_table(plan, insp, vdf),
                       provenance=_provenance(insp))
+    if overdue is not None:
+        if townships:
+            overdue = overdue[overdue["township"].isin(townships)]
+        s.overdue, s.overdue_cells = _overdue(overdue)
+        s.overdue_weeks = overdue_weeks
     outside = int(vdf["计划外排查"].sum()) if len(vdf) else 0
     if outside:
         s.notes.append(f"计划外排查 {outside} 个网格 (cells checked outside the plan)")
@@ -184,15 +223,19 @@ def weekly_summary(history: History, week, *, weeks: int = 8, townships=None,
 
 
 def _finds(plan: pd.DataFrame, insp: pd.DataFrame, roster) -> pd.DataFrame:
-    """The week's find cells: number, id, place, cadre, date, result, note (scrubbed)."""
-    f = insp.loc[insp["found"], ["cell_id", "township", "village", "date", "result", "note"]]
+    """The week's find cells: number, id, place, cadre, date, result, provenance, note."""
+    cols = ["cell_id", "township", "village", "date", "result", "note"]
+    f = insp.loc[insp["found"], cols + (["provenance"] if "provenance" in insp else [])]
+    prov = f["provenance"] if "provenance" in f else pd.Series(None, index=f.index, dtype=object)
+    f = f.assign(provenance=prov.map({k: v for k, v in LABELS.items() if k}).fillna(""))
     no = plan.drop_duplicates(["township", "cell_id"]).set_index(["township", "cell_id"])["no"]
     idx = pd.MultiIndex.from_frame(f[["township", "cell_id"]])
     f = f.assign(no=pd.array(no.reindex(idx).to_numpy(), dtype="Int64"),
                  responsible=_cadres(f, roster).replace(NO_CADRE, ""))
     # field teams type names, phones and ID numbers into 备注: the summary is shared
     f = f.assign(note=scrub_series(f["note"].astype(object)))
-    cols = ["no", "cell_id", "township", "village", "responsible", "date", "result", "note"]
+    cols = ["no", "cell_id", "township", "village", "responsible", "date", "result", "provenance",
+            "note"]
     return f.sort_values(["township", "no", "cell_id"], na_position="last")[cols].reset_index(
         drop=True)
 
@@ -224,13 +267,50 @@ def _cadre_table(plan: pd.DataFrame, insp: pd.DataFrame, vdf: pd.DataFrame) -> p
 
 
 def _provenance(insp: pd.DataFrame) -> pd.DataFrame:
-    """Shares of this week's find cells by where they came from (if the history says)."""
-    if "provenance" not in insp.columns or not insp["found"].any():
-        return pd.DataFrame(columns=["provenance", "cells", "share"])
-    f = insp[insp["found"]].drop_duplicates(["township", "cell_id"])
-    n = f["provenance"].fillna("(未记录)").value_counts()
-    return pd.DataFrame({"provenance": n.index, "cells": n.to_numpy(),
-                         "share": (n / n.sum()).round(3).to_numpy()})
+    """Checked and find cells of the week per provenance, and their shares.
+
+    A cell checked twice in a week by different provenances counts for each.
+    """
+    if not len(insp):
+        return pd.DataFrame(columns=PROVENANCE_COLUMNS)
+    prov = insp["provenance"] if "provenance" in insp.columns else pd.Series(
+        None, index=insp.index, dtype=object)
+    df = insp.assign(_p=prov.astype(object).where(prov.notna(), "").astype(str))
+    checked = df.drop_duplicates(["township", "cell_id", "_p"]).groupby("_p").size()
+    found = df[df["found"]].drop_duplicates(["township", "cell_id", "_p"]).groupby("_p").size()
+    order = [p for p in (*PROVENANCES, "") if p in checked.index]
+    checked = checked.reindex(order)
+    found = found.reindex(order).fillna(0).astype(int)
+    nf = int(found.sum())
+    return pd.DataFrame({
+        "provenance": [LABELS.get(p or None, p) for p in order],
+        "checked": checked.to_numpy(int),
+        "share": (checked / checked.sum()).round(3).to_numpy(),
+        "found": found.to_numpy(int),
+        "share_found": (found / nf).round(3).to_numpy() if nf else np.full(len(order), np.nan),
+    })[PROVENANCE_COLUMNS]
+
+
+def _overdue(cells: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Overdue cells per village (counts and the best few by score), and the full list."""
+    listed = pd.DataFrame({
+        "乡镇": cells["township"].to_numpy(object), "村": cells["village"].to_numpy(object),
+        "网格编号": cells["id"].to_numpy(object), "等级": cells["class"].to_numpy(int),
+        "风险分": cells["score"].to_numpy(float),
+        "最近排查": cells["last_week"].to_numpy(object),
+        "未查周数": pd.array(cells["weeks_since"], dtype="Int64")})
+    listed = listed.sort_values(["乡镇", "村", "风险分", "网格编号"],
+                                ascending=[True, True, False, True]).reset_index(drop=True)
+    if not len(listed):
+        return pd.DataFrame(columns=OVERDUE_COLUMNS), listed[OVERDUE_CELL_COLUMNS]
+    g = listed.groupby(["乡镇", "村"], sort=True)
+    per = pd.DataFrame({
+        "久未巡查": g.size(),
+        "从未排查": g["未查周数"].apply(lambda w: int(w.isna().sum())),
+        "最需补查": g["网格编号"].apply(lambda ids: "、".join(ids.iloc[:OVERDUE_SHOWN])
+                                     + (" …" if len(ids) > OVERDUE_SHOWN else "")),
+    }).reset_index()
+    return per[OVERDUE_COLUMNS], listed[OVERDUE_CELL_COLUMNS]
 
 
 def _trend(history: History, week: Week, weeks: int, townships) -> pd.DataFrame:

@@ -55,7 +55,8 @@ _AHP_KEYS = {"factors", "matrix", "random_index"}
 _CALIBRATION_KEYS = {"ranges", "folds", "block_size", "seed", "penalty"}
 _ROSTER_KEYS = {"source", "village_field", "cell_field", "name_field", "phone_field"}
 _PLAN_KEYS = {"per_village", "near_finds", "random_share", "damp_weeks", "damp_factor",
-              "raise_factor", "raise_weeks", "seed", "roads", "min_class"}
+              "raise_factor", "raise_weeks", "seed", "roads", "min_class", "explore_share",
+              "overdue_weeks"}
 class Checker:
     """Validation helpers that know the file name for messages."""
 

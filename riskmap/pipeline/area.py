@@ -8,6 +8,7 @@ exporter of :data:`riskmap.pipeline.exporters.EXPORTERS` reads the same
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,10 @@ import numpy as np
 from riskmap import __version__
 from riskmap.errors import RiskmapError
 from riskmap.export.gpkg import clip_inputs, zones
+from riskmap.field.effort import cell_effort, effort_cells, overdue_cells
+from riskmap.field.history import history_path, open_history
+from riskmap.field.rules import PlanConfig
+from riskmap.field.week import Week
 from riskmap.grid import Grid
 from riskmap.grid.blocks import upsample
 from riskmap.load.inputs import Inputs
@@ -28,6 +33,8 @@ from riskmap.score.engine import Surface
 DISTRICT_LABEL = "全区"
 #: Patrol cells of this class or higher are exported as cells (gpkg, map, sheet).
 EXPORT_MIN_CLASS = 3
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -57,6 +64,8 @@ class AreaContext:
     zones: object  #: GeoDataFrame of the high-priority zones
     clipped: dict  #: input layers clipped to the area
     area_geom: object  #: the area's polygon(s)
+    effort: object = None  #: GeoDataFrame of the area's checked cells (None: no history)
+    overdue: object = None  #: GeoDataFrame of its overdue cells (None: no history)
     figures: dict = field(default_factory=dict)  #: the summary's figures (also gpkg metadata)
     notes: dict = field(default_factory=dict)  #: what exporters add to the summary, by key
     sheet: object = None  #: the SheetPage of map.pdf (townships), for the atlas
@@ -127,7 +136,54 @@ def area_context(project: Project, inputs: Inputs, s: Surface, name: str, idx: i
                       awin, pgrid, agrid, aclass, counts, cells, zone_df,
                       clip_inputs(_layers(project, inputs), area_geom), area_geom)
     ctx.figures = _figures(ctx)
+    ctx.effort, ctx.overdue, ctx.notes["field_effort"] = field_effort(project, s, keep)
     return ctx
+
+
+def field_effort(project: Project, s: Surface, keep: np.ndarray) -> tuple:
+    """The area's checked and overdue cells from the history, read-only, and what to say.
+
+    Counted up to the week of the project's ``as_of``: a cell is overdue when its
+    class is ≥ ``plan.min_class`` and it was never checked or not for
+    ``plan.overdue_weeks`` weeks. The history is never created or changed here;
+    without one (or with one that cannot be read, or bad plan settings) there
+    are no such layers, and the note says why.
+
+    Returns
+    -------
+    (effort, overdue, note)
+        Two GeoDataFrames (:func:`riskmap.field.effort.effort_cells`) or None,
+        and the summary's ``field_effort`` entry.
+    """
+    path = history_path(project)
+    week = Week.of(project.as_of)
+    note = {"history": project.relative(path), "as_of_week": str(week)}
+    try:
+        cfg = PlanConfig.from_project(project)
+        hist = open_history(project, read_only=True)
+        if hist is None:
+            note["layers"] = None
+            note["note"] = ("没有历史数据库, 不输出巡查力度图层 (no history database yet: no "
+                            "effort or overdue layers)")
+            return None, None, note
+        with hist:
+            insp = hist.inspections(None, week)
+    except RiskmapError as e:  # the map does not need the history: say why, go on
+        log.warning("effort layers left out: %s", e)
+        note["layers"] = None
+        note["note"] = f"巡查力度图层未输出 (effort layers left out): {e}"
+        return None, None, note
+    effort = cell_effort(insp, s.patrol_grid, week)
+    checked = np.flatnonzero((keep & (effort.checks > 0)).ravel())
+    eff = effort_cells(s, effort, checked)
+    od = overdue_cells(s, effort, cfg.min_class, cfg.overdue_weeks, keep)
+    od["status"] = np.where(od["weeks_since"].isna(), "从未排查",
+                            od["weeks_since"].astype("string").fillna("") + " 周未查")
+    note.update(layers=["effort", "overdue"], inspections=effort.rows,
+                outside_grid=effort.outside, checked_cells=len(eff), overdue_cells=len(od),
+                never_checked=int(od["weeks_since"].isna().sum()), min_class=cfg.min_class,
+                overdue_weeks=cfg.overdue_weeks)
+    return eff, od, note
 
 
 def _layers(project: Project, inputs: Inputs) -> dict:

@@ -67,7 +67,10 @@ def export_class_tif(area: AreaContext, folder: Path) -> None:
 
 
 def export_gpkg(area: AreaContext, folder: Path) -> None:
-    """``risk.gpkg``: cells, zones, clipped inputs and the figures as metadata."""
+    """``risk.gpkg``: cells, zones, clipped inputs, metadata; with a history, effort layers.
+
+    The effort layers are ``effort`` (checked cells) and ``overdue`` (cells due a check).
+    """
     meta = {k: v for k, v in area.figures.items() if k != "factors"}
     meta["factors"] = area.figures["factors"]  # the longest value last
     project, s = area.project, area.surface
@@ -78,7 +81,8 @@ def export_gpkg(area: AreaContext, folder: Path) -> None:
                for i, f in enumerate(project.factors)}
     colours.update(townships="#222222", villages="#555555")
     write_gpkg(folder / "risk.gpkg", area.cells, area.zones, area.clipped, meta,
-               factors=factors, labels=labels, colours=colours)
+               factors=factors, labels=labels, colours=colours, effort=area.effort,
+               overdue=area.overdue)
 
 
 def export_html(area: AreaContext, folder: Path) -> None:
@@ -92,7 +96,7 @@ def export_html(area: AreaContext, folder: Path) -> None:
         inputs=_map_layers(project, clipped),
         note=f"{project.name} · 评分 {s.thresholds[-1]:.1f} 以上为5级",
         basemaps=basemaps(project.map.get("basemap"), project.map.get("tianditu_key")),
-        patrol=area.pgrid,
+        patrol=area.pgrid, effort=area.effort, overdue=area.overdue,
     )
     t0 = time.perf_counter()
     size = write_html(folder / "map.html", page)

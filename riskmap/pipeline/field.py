@@ -12,7 +12,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from riskmap.errors import RiskmapError
+from riskmap.errors import GridError, RiskmapError
 from riskmap.export.atomic import check_free, lock, safe_name
 from riskmap.export.fieldfiles import write_gpx, write_kmz, write_ovital_txt
 from riskmap.export.fonts import find_cjk_font
@@ -20,11 +20,13 @@ from riskmap.export.ledger import write_ledger_csv, write_ledger_xlsx
 from riskmap.export.pdf.layout import fmt_scale
 from riskmap.export.pdf.plansheet import PlanAreas, PlanSheetInfo, write_plan_pdf
 from riskmap.export.weekly import WEEKLY_FILES, write_weekly
+from riskmap.field.effort import cell_effort, overdue_cells
 from riskmap.field.history import History, Week, open_history
 from riskmap.field.ingest import FileReport, ingest_file
 from riskmap.field.plan import TownshipPlan, make_plan, record_plan
-from riskmap.field.rules import PlanConfig
+from riskmap.field.rules import Override, PlanConfig
 from riskmap.field.weekly import WeeklySummary, weekly_summary
+from riskmap.grid.cellid import parse_cell_id
 from riskmap.load.inputs import load_inputs
 from riskmap.load.project import Project
 from riskmap.load.roster import read_roster, read_village_points
@@ -65,7 +67,8 @@ def default_weekly_root(project: Project, week: Week) -> Path:
 
 # --------------------------------------------------------------------------- plan
 def run_plan(project: Project, week, *, townships=None, out=None, overwrite: bool = False,
-             paper: str = "A4", progress=None, record: bool = True) -> PlanReport:
+             paper: str = "A4", progress=None, record: bool = True,
+             overrides: list[Override] | tuple = ()) -> PlanReport:
     """Compute the surface, plan the week and write every township's files.
 
     Parameters
@@ -87,6 +90,9 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
         Called with a short message per step.
     record : bool
         Store the plan in the history database (default True).
+    overrides : list of Override
+        The analyst's additions and suppressions of cells for this week
+        (:func:`riskmap.field.rules.parse_overrides`); recorded with the plan.
 
     Returns
     -------
@@ -95,22 +101,29 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
     Raises
     ------
     RiskmapError
-        Unknown township, existing files without ``overwrite``, bad layers.
+        Unknown township, existing files without ``overwrite``, bad layers, an
+        override of a cell outside the district or the townships planned.
     """
     week = Week.parse(week)
     root = Path(out) if out else default_plan_root(project, week)
     # one riskmap at a time writes these folders and records into this history
     with lock(root), (_history_lock(project) if record else nullcontext()):
-        return _run_plan(project, week, root, townships, overwrite, paper, progress, record)
+        return _run_plan(project, week, root, townships, overwrite, paper, progress, record,
+                         list(overrides))
 
 
 def _history_lock(project: Project):
     return lock(project.history, "历史库 (history database) ", "wait for it to finish")
 
 
-def _run_plan(project, week, root, townships, overwrite, paper, progress, record):
+def _run_plan(project, week, root, townships, overwrite, paper, progress, record, overrides):
     t0 = time.perf_counter()
     cfg = PlanConfig.from_project(project)
+    for o in overrides:  # before the heavy work: the form of each id
+        try:
+            parse_cell_id(o.cell_id, project.patrol_cell_size)
+        except GridError as e:
+            raise RiskmapError(f"--{o.action} {o.cell_id}: {e}") from None
     inputs = load_inputs(project, progress)
     names = list(inputs.townships["name"])
     wanted = list(townships) if townships else names
@@ -132,11 +145,12 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
     # (a read-only project folder works with --no-record and --out elsewhere)
     have = project.history is not None and Path(project.history).exists()
     with open_history(project) if (record or have) else nullcontext(None) as hist:
-        back = max(cfg.damp_weeks, cfg.raise_weeks)
-        past = (hist.inspections(week.shift(-back), week.shift(-1))
-                if back and hist is not None else None)
+        # every earlier inspection: the ranking reads the last weeks, exploration all of them
+        past = hist.inspections(None, week.shift(-1)) if hist is not None else None
+        previous = hist.planned(week.shift(-1)) if hist is not None else None
         plans = make_plan(project, surface, inputs, week, townships=wanted, inspections=past,
-                          roster=roster, village_points=vpoints)
+                          roster=roster, village_points=vpoints, previous=previous,
+                          overrides=overrides)
         report = PlanReport(week, plans, folders, [], 0.0)
         for tp in plans:
             if progress:
@@ -206,7 +220,8 @@ def write_plan(tp: TownshipPlan, folder: Path, *, overwrite: bool = False,
 
 # --------------------------------------------------------------------------- ingest
 def ingest_files(project: Project, paths, *, week=None, surface=None,
-                 history: History | None = None, progress=None) -> list[FileReport]:
+                 history: History | None = None, progress=None,
+                 force: bool = False) -> list[FileReport]:
     """Read returned ledgers and store them in the project's history database.
 
     Parameters
@@ -222,6 +237,8 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
         Open database (default: the project's, opened and closed here).
     progress : callable, optional
         Called with a short message per file.
+    force : bool
+        Read files that went in whole before again (rows are still stored once).
 
     Returns
     -------
@@ -238,13 +255,13 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
             p = Path(p)
             if progress:
                 progress(f"读取 {p.name}")
-            reports.append(ingest_file(hist, p, project, surface, week))
+            reports.append(ingest_file(hist, p, project, surface, week, force=force))
     return reports
 
 
 # --------------------------------------------------------------------------- weekly
 def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, townships=None,
-               weeks: int = 8) -> tuple[WeeklySummary, list[Path]]:
+               weeks: int = 8, surface=None, progress=None) -> tuple[WeeklySummary, list[Path]]:
     """Write the weekly summary of ``week`` (HTML, XLSX, PNG).
 
     Parameters
@@ -259,6 +276,12 @@ def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, tow
         Only these townships.
     weeks : int
         Weeks in the chart.
+    surface : Surface, optional
+        Scored surface for the overdue cells (default: computed from the
+        project; when its inputs cannot be read, the summary is written without
+        the overdue cells and says why).
+    progress : callable, optional
+        Called with a short message per step.
 
     Returns
     -------
@@ -274,8 +297,23 @@ def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, tow
     for f in WEEKLY_FILES:
         check_free(folder / f, overwrite)
     roster = read_roster(project)
+    why = cfg = None
+    try:  # the summary of the history needs neither the inputs nor the plan settings
+        cfg = PlanConfig.from_project(project)
+        if surface is None:
+            surface = compute(project, load_inputs(project, progress), progress)
+    except RiskmapError as e:
+        why, surface = str(e), None
     with open_history(project) as hist:
-        summary = weekly_summary(hist, week, weeks=weeks, townships=townships, roster=roster)
+        overdue = None
+        if surface is not None:
+            effort = cell_effort(hist.inspections(None, week), surface.patrol_grid, week)
+            overdue = overdue_cells(surface, effort, cfg.min_class, cfg.overdue_weeks)
+        summary = weekly_summary(hist, week, weeks=weeks, townships=townships, roster=roster,
+                                 overdue=overdue,
+                                 overdue_weeks=cfg.overdue_weeks if cfg else None)
+    if why is not None:
+        summary.notes.append(f"久未巡查网格未列出 (overdue cells not listed): {why}")
     files = write_weekly(summary, folder, overwrite=overwrite, project_name=project.name,
                          font_path=find_cjk_font(project.map.get("font")))
     return summary, files

@@ -84,7 +84,8 @@ class _PlanPanel:
         items = [("fill", CLASS_COLOURS[c], f"{CLASS_NAMES[c]} (风险等级)")
                  for c in (5, 4, 3, 2, 1)]
         items += [("edge", CELL_EDGE, "重点网格"), ("edge", "#e6550d", "发现点周边"),
-                  ("edge", RANDOM_COLOUR, "随机抽查"), ("edge", "#8a8a8a", "其他页的网格 (灰)"),
+                  ("edge", RANDOM_COLOUR, "随机抽查"), ("edge", "#1b9e77", "探索 (久未巡查)"),
+                  ("edge", "#7b3294", "指定 (分析员)"), ("edge", "#8a8a8a", "其他页的网格 (灰)"),
                   ("start", START_COLOUR, "村委会 (路线起终点)"),
                   ("route", ROUTE_COLOUR, "巡查路线 (直线)"), ("vill", "#555555", "村界"),
                   ("town", "black", "乡镇界"), ("num", "black", "12 编号 = 巡查顺序")]
@@ -144,6 +145,8 @@ class _PlanPanel:
             if r % 2:
                 ax.add_patch(Rectangle((0, ry), w, rh, fc="#f2f2f2", ec="none"))
             why = c.top_factors or "无明显风险因素"
+            if c.override:  # the analyst's reason: why the cell is on the list
+                why = f"{c.override}; {why}"
             values = [str(c.no), c.cell_id, c.village, c.priority, why, c.responsible, "", ""]
             for j, ((_, _, ha), xi, wi, v) in enumerate(zip(TABLE_COLUMNS, xs, widths, values,
                                                            strict=True)):
@@ -167,3 +170,8 @@ class _PlanPanel:
         ax.text(0, end + 3 * k, "结果填: 未发现 / 发现疑似 / 发现非法采矿 / 已取缔; "
                 "回填 ledger.xlsx 同编号行", fontproperties=self.fp, fontsize=6.2 * k,
                 va="center", color="#444444")
+        gone = "; ".join(f"{o.cell_id} {o.reason} ({o.date[:10]})"
+                         for o in getattr(self.tp, "suppressed", []))
+        if gone:  # the analyst's suppressions: not drawn, but said
+            ax.text(0, end + 6.5 * k, ellipsize(f"本周取消 (分析员): {gone}", self.fp, 6.2 * k, w),
+                    fontproperties=self.fp, fontsize=6.2 * k, va="center", color="#7b3294")

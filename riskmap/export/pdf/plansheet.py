@@ -42,13 +42,17 @@ from riskmap.marks import CLASS_COLOURS, INTERNAL
 if TYPE_CHECKING:
     from riskmap.field.plan import TownshipPlan
 
-__all__ = ["NEAR_COLOUR", "PlanAreas", "PlanSheetInfo", "label_metrics", "plan_layout",
+__all__ = ["ADDED_COLOUR", "EXPLORE_COLOUR", "NEAR_COLOUR", "PlanAreas", "PlanSheetInfo",
+           "label_metrics", "plan_layout",
            "plan_sheet_pages", "write_plan_pdf"]
 
 log = logging.getLogger(__name__)
 
 #: edge of the cells chosen near a recent find (重点 cells: CELL_EDGE, random: RANDOM_COLOUR)
 NEAR_COLOUR = "#e6550d"
+#: edge of the exploration picks (long unvisited) and of the analyst's added cells
+EXPLORE_COLOUR = "#1b9e77"
+ADDED_COLOUR = "#7b3294"
 #: grey of the cells (and numbers) that belong to another page
 OTHER_GREY = "#8a8a8a"
 
@@ -357,7 +361,8 @@ class _PlanSheet(_Sheet, _PlanPanel):
         x, y = cs.x[sh], cs.y[sh]
         verts = np.stack([np.c_[x - hh, y - hh], np.c_[x + hh, y - hh], np.c_[x + hh, y + hh],
                           np.c_[x - hh, y + hh]], axis=1)
-        edge = {"重点": CELL_EDGE, "发现点周边": NEAR_COLOUR, "随机抽查": RANDOM_COLOUR}
+        edge = {"重点": CELL_EDGE, "发现点周边": NEAR_COLOUR, "随机抽查": RANDOM_COLOUR,
+                "探索": EXPLORE_COLOUR, "指定": ADDED_COLOUR}
         fc = [CLASS_COLOURS.get(cells[i].cls, "#ffffff") for i in sh]
         ec = [edge.get(cells[i].reason, CELL_EDGE) if o else OTHER_GREY
               for i, o in zip(sh, own, strict=True)]

@@ -169,6 +169,62 @@
     if (lyr.on) g.addTo(map);
   });
 
+  // patrol effort from the field history: two toggles, off by default, drawn when first shown
+  var canvas = L.canvas({ padding: 0.2 });
+  var efforts = (D.effort || []).map(function (E) {
+    var at = {}, n;
+    for (n = 0; n < E.n; n++) at[E.i[n] + "," + E.j[n]] = n;
+    var g = L.layerGroup(), state = { data: E, at: at, shown: false, drawn: 0, layer: g };
+    function style(n) {
+      if (E.kind === "overdue") {
+        return { renderer: canvas, interactive: false, color: E.colour, weight: 1.2, dashArray: "3 2",
+                 fillColor: E.colour, fillOpacity: 0.22 };
+      }
+      var w = E.w[n], c = E.bands[E.bands.length - 1].colour;
+      for (var b = 0; b < E.bands.length; b++) { if (w <= E.bands[b].upto) { c = E.bands[b].colour; break; } }
+      return { renderer: canvas, interactive: false, color: "#ffffff", weight: 0.5, fillColor: c, fillOpacity: 0.75 };
+    }
+    g.on("add", function () {
+      if (!state.drawn) {
+        for (var m = 0; m < E.n; m++) {
+          var i = E.i[m], j = E.j[m];
+          g.addLayer(L.polygon([ll(i, j), ll(i + 1, j), ll(i + 1, j + 1), ll(i, j + 1)], style(m)));
+        }
+        state.drawn = E.n;
+      }
+      state.shown = true;
+    });
+    g.on("remove", function () { state.shown = false; });
+    overlays[esc(E.label)] = g;
+    return state;
+  });
+  // what the shown effort layers say about the cell at (i, j)
+  function effortLines(i, j, all) {
+    var out = [];
+    efforts.forEach(function (st) {
+      var E = st.data, n = st.at[i + "," + j];
+      if (n === undefined || !(st.shown || all)) return;
+      var last = E.weeks[E.lw[n]];
+      if (E.w[n] < 0) out.push(E.kind === "overdue" ? "久未巡查: 从未排查 (never checked)" : "从未排查");
+      else out.push((E.kind === "overdue" ? "久未巡查: " : "") + "排查 " + E.k[n] + " 次, 发现 " + E.f[n]
+        + " 次, 最近 " + (last || "") + " (" + E.w[n] + " 周前)");
+    });
+    return out;
+  }
+  window.riskmapEffort = function () {
+    return efforts.map(function (st) {
+      var E = st.data;
+      return { kind: E.kind, n: E.n, shown: st.shown, drawn: st.drawn, first: E.n ? idAt(E.i[0], E.j[0]) : null };
+    });
+  };
+  window.riskmapEffortAt = function (id) {
+    for (var k2 = 0; k2 < efforts.length; k2++) {
+      var E = efforts[k2].data;
+      for (var n = 0; n < E.n; n++) if (idAt(E.i[n], E.j[n]) === id) return effortLines(E.i[n], E.j[n], true);
+    }
+    return [];
+  };
+
   // the top cells: vector squares; a tap anywhere on an exported cell shows its breakdown
   var top = L.layerGroup((C.top || []).map(function (k) {
     return L.polygon(corners(k), { color: "#7f0000", weight: 1, fillColor: COL[C.c[k]], fillOpacity: 0.55, interactive: false });
@@ -180,16 +236,24 @@
     if (mark) map.removeLayer(mark);
     mark = L.polygon(cs, { color: "#0033ff", weight: 2, fill: false, interactive: false }).addTo(map);
     if (zoom) map.fitBounds(L.latLngBounds(cs), { maxZoom: 16, animate: false });
+    var box = popupFor(record(k));
+    effortLines(C.i[k], C.j[k]).forEach(function (t) { box.appendChild(el("div", "rm-effort", t)); });
     L.popup({ maxWidth: narrow ? 260 : 320, autoPanPadding: [8, 8] })
-      .setLatLng(ll(C.i[k] + 0.5, C.j[k] + 0.5)).setContent(popupFor(record(k))).openOn(map);
+      .setLatLng(ll(C.i[k] + 0.5, C.j[k] + 0.5)).setContent(box).openOn(map);
   }
   // for tests and for links: a cell's record and corners by id
   window.riskmapShowCell = function (id) { if (byId[id] !== undefined) showCell(byId[id], true); };
   window.riskmapCell = function (id) { return byId[id] === undefined ? null : record(byId[id]); };
   window.riskmapCorners = function (id) { return byId[id] === undefined ? null : corners(byId[id]); };
   map.on("click", function (e) {
-    var q = uv(e.latlng.lat, e.latlng.lng), k = at[Math.floor(q[0]) + "," + Math.floor(q[1])];
-    if (k !== undefined) showCell(k, false);
+    var q = uv(e.latlng.lat, e.latlng.lng), i = Math.floor(q[0]), j = Math.floor(q[1]), k = at[i + "," + j];
+    if (k !== undefined) { showCell(k, false); return; }
+    var lines = effortLines(i, j);  // a checked cell below class 3: its effort alone
+    if (!lines.length) return;
+    var box = el("div", "rm-popup");
+    box.appendChild(el("b", null, "网格 " + idAt(i, j)));
+    lines.forEach(function (t) { box.appendChild(el("div", "rm-effort", t)); });
+    L.popup({ maxWidth: narrow ? 260 : 320 }).setLatLng(ll(i + 0.5, j + 0.5)).setContent(box).openOn(map);
   });
 
   L.control.layers(bases, overlays, { collapsed: narrow }).addTo(map);
