@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from pyproj import CRS, Transformer
+from pyproj import CRS
 from pyproj.exceptions import CRSError
+
+from riskmap.crs.transform import transformer
 
 __all__ = ["CoordHints", "resolve_meridian", "working_meridian"]
 
@@ -70,8 +72,8 @@ def _district_meridian(easting, northing, bounds) -> tuple[float | None, float]:
     for cm in range(75, 136, 3):
         if not west - 4.5 <= cm <= east + 4.5:
             continue
-        tr = Transformer.from_crs(f"+proj=tmerc +lon_0={cm} +k=1 +x_0=500000 +ellps=GRS80 "
-                                  "+units=m +no_defs +type=crs", "EPSG:4326", always_xy=True)
+        tr = transformer(f"+proj=tmerc +lon_0={cm} +k=1 +x_0=500000 +ellps=GRS80 "
+                         "+units=m +no_defs +type=crs", "EPSG:4326", always_xy=True)
         lon, lat = tr.transform(e, n)
         inside = ((lon >= west - _MARGIN_DEG) & (lon <= east + _MARGIN_DEG)
                   & (lat >= south - _MARGIN_DEG) & (lat <= north + _MARGIN_DEG))

@@ -41,6 +41,7 @@ from functools import cache
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
+from riskmap.crs.transform import transformer
 from riskmap.export.atomic import atomic_file
 from riskmap.marks import CLASS_COLOURS, INTERNAL
 
@@ -158,10 +159,8 @@ def cell_description(cell: PlanCell) -> str:
 
 def kml_document(tp: TownshipPlan) -> ET.Element:
     """The KML tree of one township's plan (WGS84)."""
-    from pyproj import Transformer
-
     ET.register_namespace("", KML_NS)
-    to_wgs = Transformer.from_crs(tp.crs, "EPSG:4326", always_xy=True)
+    to_wgs = transformer(tp.crs, "EPSG:4326", always_xy=True)
     root = ET.Element(f"{{{KML_NS}}}kml")
     doc = _sub(root, "Document")
     _text(doc, "name", f"{tp.township} {tp.week} 巡查点")

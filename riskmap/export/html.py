@@ -32,10 +32,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from riskmap import __version__
+from riskmap.crs.transform import transformer
 from riskmap.export.atomic import write_bytes
 from riskmap.export.styles import EFFORT_BANDS, OVERDUE_COLOUR
 from riskmap.grid import Grid
@@ -143,7 +143,7 @@ def class_image(classes: np.ndarray, grid: Grid):
     im.putpalette(palette + [0] * (768 - len(palette)))
     buf = io.BytesIO()
     im.save(buf, format="PNG", optimize=True, transparency=0)  # index 0 = outside: clear
-    t = Transformer.from_crs(dst_crs, "EPSG:4326", always_xy=True)
+    t = transformer(dst_crs, "EPSG:4326", always_xy=True)
     x0, y0 = transform.c, transform.f
     x1, y1 = x0 + transform.a * w, y0 + transform.e * h
     lon0, lat0 = t.transform(x0, y1)
@@ -222,7 +222,7 @@ def frame_transforms(frame: Grid) -> dict:
     """
     w, h, s = frame.ncols, frame.nrows, frame.cell
     x0, y0 = frame.x0, frame.y0 - h * s
-    to_ll = Transformer.from_crs(frame.crs, "EPSG:4326", always_xy=True)
+    to_ll = transformer(frame.crs, "EPSG:4326", always_xy=True)
 
     def lattice(n):
         u, v = np.meshgrid(np.linspace(-3, w + 3, n), np.linspace(-3, h + 3, n))

@@ -30,8 +30,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pyproj import Transformer
-
+from riskmap.crs.transform import transformer
 from riskmap.errors import GridError, RiskmapError
 from riskmap.field.history import RESULTS, History, Inspection, Week, file_sha256
 from riskmap.field.provenance import SOURCE_HEADERS, normalize_provenance
@@ -150,7 +149,7 @@ class _Matcher:
         self.pg = surface.patrol_grid
         self.inside = surface.p_area
         self.surface = surface
-        self.to_xy = Transformer.from_crs("EPSG:4326", project.crs, always_xy=True)
+        self.to_xy = transformer("EPSG:4326", project.crs, always_xy=True)
 
     def _labels(self, r, c):
         s = self.surface

@@ -51,8 +51,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
+from riskmap.crs.transform import transformer
 from riskmap.errors import RiskmapError
 from riskmap.field.effort import Adjustment, history_adjustment
 from riskmap.field.rules import (
@@ -220,7 +220,7 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
     inside = surface.p_area
     score = np.where(inside, surface.p_score, np.nan)
     adj_score = ctx.adj_score.reshape(pg.shape)
-    to_wgs = Transformer.from_crs(project.crs, "EPSG:4326", always_xy=True)
+    to_wgs = transformer(project.crs, "EPSG:4326", always_xy=True)
     rules = cfg.rules(week)
     vnames = list(surface.village_names)
     flat_all = np.flatnonzero(inside.ravel())

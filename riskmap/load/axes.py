@@ -14,8 +14,9 @@ import warnings
 import geopandas as gpd
 import numpy as np
 import shapely
-from pyproj import CRS, Transformer
+from pyproj import CRS
 
+from riskmap.crs.transform import transformer
 from riskmap.errors import RiskmapWarning
 from riskmap.load.sources.base import LayerInfo, named_rows
 
@@ -33,7 +34,7 @@ def _fits(crs: CRS, x: np.ndarray, y: np.ndarray) -> np.ndarray:
         aou = crs.area_of_use
         if aou is None:
             return np.ones(x.shape, bool)
-        lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
+        lon, lat = transformer(crs, "EPSG:4326", always_xy=True).transform(x, y)
         lon, lat = np.asarray(lon, float), np.asarray(lat, float)
         return (np.isfinite(lon) & np.isfinite(lat)
                 & (lon >= aou.west - MARGIN_DEG) & (lon <= aou.east + MARGIN_DEG)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import shapely
-from pyproj import Transformer
+
+from riskmap.crs.transform import transformer
 
 __all__ = ["inside_share", "lonlat_of", "outside", "outside_reach"]
 
@@ -75,5 +76,5 @@ def outside_reach(geoms, district, reach_m: float) -> np.ndarray:
 def lonlat_of(geom, crs) -> tuple[float, float]:
     """Longitude, latitude (WGS84) of a feature's representative point."""
     p = shapely.point_on_surface(geom)
-    lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(p.x, p.y)
+    lon, lat = transformer(crs, "EPSG:4326", always_xy=True).transform(p.x, p.y)
     return float(lon), float(lat)

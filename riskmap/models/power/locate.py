@@ -15,8 +15,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from pyproj import Transformer
 
+from riskmap.crs.transform import transformer
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load import values
 from riskmap.load.layers import LayerInfo, read_source, table_lonlat, table_xy
@@ -136,7 +136,7 @@ def locate(table: PowerTable, source: Source, crs: str
             px, py, pcrs = table_lonlat(source, sub, a[ok], b[ok], rows[ok], info)
         else:
             px, py, pcrs = table_xy(source, a[ok], b[ok], rows[ok], info)
-    tr = Transformer.from_crs(pcrs, crs, always_xy=True)
+    tr = transformer(pcrs, crs, always_xy=True)
     x[ok], y[ok] = tr.transform(np.asarray(px, float), np.asarray(py, float))
     notes = [*info.detected, *info.notes, *(str(w.message) for w in caught)]
     return x, y, notes
