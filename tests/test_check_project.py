@@ -335,7 +335,7 @@ def test_an_existing_history_is_read_not_changed(tmp_path):
     """The history's counts are listed; its bytes stay the same (opened read-only)."""
     import hashlib
 
-    from riskmap.field.history import check_history
+    from riskmap.field.historyfile import check_history
     from riskmap.pipeline.field import run_plan
 
     path = full_project(tmp_path)

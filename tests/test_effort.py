@@ -21,7 +21,8 @@ from tinyproject import CRS
 
 from riskmap.field import schema
 from riskmap.field.effort import cell_effort, effort_table, overdue_cells
-from riskmap.field.history import History, check_history
+from riskmap.field.history import History
+from riskmap.field.historyfile import check_history
 from riskmap.field.plan import record_plan
 from riskmap.field.provenance import normalize_provenance
 from riskmap.field.rules import REASON_RANDOM, REASON_TOP, PlanConfig

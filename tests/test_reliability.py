@@ -259,6 +259,48 @@ def test_an_emptied_history_is_refused_never_recreated(tmp_path, content):
     assert hist.read_bytes() == before  # not re-created, not touched
 
 
+def _read_only(path):
+    """Make ``path`` unwritable for this process (chmod; as root, chattr +i); undo callable."""
+    import os
+    import shutil
+
+    path.chmod(0o444)
+    if os.access(path, os.W_OK):  # root ignores modes: the immutable flag stops it
+        path.chmod(0o644)
+        chattr = shutil.which("chattr")
+        if not chattr or subprocess.run([chattr, "+i", str(path)],
+                                        capture_output=True).returncode:
+            pytest.skip("cannot make a file read-only here (root without chattr +i)")
+        return lambda: subprocess.run([chattr, "-i", str(path)], check=True)
+    return lambda: path.chmod(0o644)
+
+
+def test_a_read_only_history_is_refused_before_anything_is_written(tmp_path):
+    """plan and ingest say the history cannot be written, with the fix, and write nothing."""
+    proj = make_project(tmp_path)
+    r = run("plan", str(proj), "--week", "2026-W48", "--out", str(tmp_path / "first"), "-q")
+    assert r.returncode == 0, r.stderr
+    hist = tmp_path / "project.history.gpkg"
+    ledger = next((tmp_path / "first").rglob("ledger.xlsx"))
+    before = hist.read_bytes()
+    undo = _read_only(hist)
+    try:
+        r = run("plan", str(proj), "--week", "2026-W49", "--out", str(tmp_path / "p"))
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        assert "历史数据库不能写入" in r.stderr and "--no-record" in r.stderr, r.stderr
+        assert "内部错误" not in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "p").exists() or not any((tmp_path / "p").rglob("*.*"))
+        r = run("ingest", str(proj), str(ledger))
+        assert r.returncode == 1 and "历史数据库不能写入" in r.stderr, r.stderr
+        # without recording, the plan goes through
+        r = run("plan", str(proj), "--week", "2026-W49", "--out", str(tmp_path / "q"),
+                "--no-record", "-q")
+        assert r.returncode == 0, r.stderr
+    finally:
+        undo()
+    assert hist.read_bytes() == before
+
+
 def test_shared_outputs_carry_no_absolute_paths_and_no_key_order(tmp_path):
     """summary.json and risk.gpkg go to townships: no path of the analyst's machine in them;
     a factor's parameters written in another order give the same bytes."""

@@ -26,8 +26,8 @@ Guarantees
   inspections only accumulate.
 * **Upgraded on open.** A database of an older schema gains the new columns and
   tables when a command opens it for writing (:func:`riskmap.field.schema.migrate`,
-  one transaction); read-only opening (:func:`check_history`, the build's effort
-  layers) reads it as it is.
+  one transaction); read-only opening (``check``, the build's effort layers:
+  :func:`riskmap.field.historyfile.check_history`) reads it as it is.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from riskmap.field.schema import FINDS, RESULTS
 from riskmap.field.week import Week
 
 __all__ = ["FINDS", "RESULTS", "FileOutcome", "History", "HistoryError", "Inspection", "Week",
-           "check_history", "file_sha256", "history_path", "open_history"]
+           "file_sha256"]
 
 
 class HistoryError(RiskmapError):
@@ -135,6 +135,34 @@ class History:
         if self.schema < schema.SCHEMA_VERSION and not self.read_only:
             schema.migrate(self.conn, self.srs_id, REASON_RANDOM)
             self.schema = schema.SCHEMA_VERSION
+
+    def require_writable(self) -> None:
+        """Refuse now, with the fix, when nothing could be recorded in this database.
+
+        A real write is tried and rolled back (a table made in a transaction), so
+        that a read-only file and a read-only folder (no room for SQLite's journal)
+        are both found before a command writes any output.
+
+        Raises
+        ------
+        HistoryError
+            Opened read-only, or SQLite cannot write the file or its journal.
+        """
+        why = "opened read-only" if self.read_only else None
+        if why is None:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self.conn.execute("CREATE TABLE riskmap_write_probe (x)")
+                finally:
+                    self.conn.execute("ROLLBACK")
+            except sqlite3.OperationalError as e:
+                why = str(e)
+        if why is not None:
+            raise HistoryError(
+                f"{self.path}: 历史数据库不能写入 (the history database cannot be written: "
+                f"{why}); make the file and its folder writable, or plan with --no-record "
+                "(nothing is recorded), or set `history:` to a writable file")
 
     def _col(self, table: str, column: str) -> str:
         """``column`` in a SELECT, or ``NULL AS column`` where an older database lacks it."""
@@ -378,23 +406,6 @@ class History:
             "WHERE table_name = ?", [(t,) for t in tables])
 
 
-def history_path(project) -> Path:
-    """The project's history database: its ``history`` path, else beside the project file."""
-    return Path(project.history or Path(project.path).with_suffix(".history.gpkg"))
-
-
-def open_history(project, *, read_only: bool = False) -> History | None:
-    """The history database of ``project`` (its ``history`` path, in its CRS).
-
-    With ``read_only``, None when the project has no history yet (nothing is
-    created); else a missing file starts a new history.
-    """
-    path = history_path(project)
-    if read_only and not path.exists():
-        return None
-    return History(path, project.crs, read_only=read_only)
-
-
 def _stored_meta(path, conn: sqlite3.Connection, crs_text: str) -> dict | None:
     """The stored ``riskmap_meta`` of a history database, None when it is empty.
 
@@ -440,46 +451,3 @@ def _existing(path: Path) -> bool:
         raise HistoryError(_NOT_A_HISTORY.format(path=path, cn="是空文件",
                                                  en="is empty, 0 bytes"))
     return True
-
-
-def check_history(path, crs: str) -> dict | None:
-    """Check a history database as :class:`History` opens it, without creating or changing it.
-
-    Parameters
-    ----------
-    path : str or Path
-        The project's ``history`` file.
-    crs : str
-        The project's working CRS.
-
-    Returns
-    -------
-    dict or None
-        None when the file does not exist yet (the first plan or ingest creates
-        it); else rows per table (:data:`riskmap.field.schema.TABLES`; 0 for a
-        table an older database lacks), ``weeks``: the first and last week
-        planned or inspected, and ``schema``: its version (an older one is
-        upgraded by the next plan or ingest).
-
-    Raises
-    ------
-    HistoryError
-        With the message :class:`History` would give.
-    """
-    path = Path(path)
-    if not _existing(path):
-        return None
-    # read-only: check never creates, lays out, upgrades or journals the file
-    with History(path, crs, read_only=True) as h:
-        try:
-            out = h.counts()
-            weeks = h.conn.execute("SELECT MIN(w), MAX(w) FROM (SELECT week AS w FROM "
-                                   "plan_runs UNION ALL SELECT week FROM inspections)"
-                                   ).fetchone()
-        except sqlite3.DatabaseError as e:
-            raise HistoryError(f"{path}: 不是可用的历史数据库 (not a usable history "
-                               f"database): {e}; move it away or set `history:` in the "
-                               "project file") from None
-        out["weeks"] = [w for w in weeks if w]
-        out["schema"] = h.schema
-        return out

@@ -18,7 +18,7 @@ from riskmap import __version__
 from riskmap.errors import RiskmapError
 from riskmap.export.gpkg import clip_inputs, zones
 from riskmap.field.effort import cell_effort, effort_cells, overdue_cells
-from riskmap.field.history import history_path, open_history
+from riskmap.field.historyfile import history_path, open_history
 from riskmap.field.rules import PlanConfig
 from riskmap.field.week import Week
 from riskmap.grid import Grid

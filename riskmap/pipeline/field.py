@@ -21,7 +21,8 @@ from riskmap.export.pdf.layout import fmt_scale
 from riskmap.export.pdf.plansheet import PlanAreas, PlanSheetInfo, write_plan_pdf
 from riskmap.export.weekly import WEEKLY_FILES, write_weekly
 from riskmap.field.effort import cell_effort, overdue_cells
-from riskmap.field.history import History, Week, open_history
+from riskmap.field.history import History, Week
+from riskmap.field.historyfile import open_history, require_writable
 from riskmap.field.ingest import FileReport, ingest_file
 from riskmap.field.plan import TownshipPlan, make_plan, record_plan
 from riskmap.field.rules import Override, PlanConfig
@@ -108,6 +109,8 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
     root = Path(out) if out else default_plan_root(project, week)
     # one riskmap at a time writes these folders and records into this history
     with lock(root), (_history_lock(project) if record else nullcontext()):
+        if record:  # before the heavy work: a plan that cannot be recorded writes nothing
+            require_writable(project)
         return _run_plan(project, week, root, townships, overwrite, paper, progress, record,
                          list(overrides))
 
@@ -246,10 +249,11 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
         One per file (see :func:`riskmap.field.ingest.ingest_file`).
     """
     week = Week.parse(week) if week else None
-    if surface is None:
-        surface = compute(project, load_inputs(project, progress), progress)
     with (_history_lock(project) if history is None else nullcontext(),
           open_history(project) if history is None else nullcontext(history) as hist):
+        hist.require_writable()  # before the heavy work
+        if surface is None:
+            surface = compute(project, load_inputs(project, progress), progress)
         reports = []
         for p in paths:
             p = Path(p)

@@ -34,7 +34,8 @@ def _inspections(project):
     import warnings
 
     from riskmap.errors import RiskmapWarning
-    from riskmap.field.history import History, HistoryError, check_history
+    from riskmap.field.history import History, HistoryError
+    from riskmap.field.historyfile import check_history
 
     path = _history_path(project)
     try:

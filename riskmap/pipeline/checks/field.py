@@ -2,7 +2,7 @@
 
 Village points (``plan``'s :func:`~riskmap.load.roster.read_village_points`),
 the roster (:func:`~riskmap.load.roster.read_roster`), the history database
-(:func:`~riskmap.field.history.check_history`: checked read-only, never
+(:func:`~riskmap.field.historyfile.check_history`: checked read-only, never
 created), the plan options (:meth:`~riskmap.field.rules.PlanConfig.from_project`),
 the map font (:func:`~riskmap.export.fonts.find_cjk_font`), the areas and their
 output folders (as ``build`` names them).
@@ -19,7 +19,7 @@ import shapely
 from riskmap.errors import RiskmapError
 from riskmap.export.atomic import safe_name
 from riskmap.export.fonts import find_cjk_font
-from riskmap.field.history import check_history
+from riskmap.field.historyfile import check_history
 from riskmap.field.rules import PlanConfig
 from riskmap.load.layers import read_source
 from riskmap.load.roster import read_roster, read_village_points
