@@ -43,12 +43,12 @@ Method (all deterministic for a seed; numpy/scipy only):
    the data moved each weight.
 
 Dated factors (a density with ``half_life_days``, or any factor read from the
-incidents layer itself) would see the very cases they are scored against. When
-a project has any, calibration splits time at the median event date ``s``
-before ``until``: dated factors are computed as of ``s`` from data before it,
-and only events in ``[s, until)`` are counted — a forecast design, as the map
-is used. A factor built from the incidents layer without dates is dropped
-(circular).
+incidents layer itself) would see the very cases they are scored against. The
+design is rolling-origin (:mod:`.periods`, :mod:`.dated`): the training window is
+cut into periods, each dated factor is computed per period from data before the
+period's start, and one Poisson fit runs over (cell × period) with a level per
+period, so every event is counted and none is seen by a factor it is scored on.
+A factor built from the incidents layer without dates is dropped (circular).
 
 The steps live in :mod:`.options` (the ``calibration`` keys), :mod:`.design`
 (cells, counts, folds, candidate columns), :mod:`.fit` (Poisson fits),
