@@ -308,6 +308,27 @@ def test_the_same_case_twice_counts_once(tmp_path):
     assert other.n_events in (base.n_events, base.n_events + 1)  # +1 if in the counted half
 
 
+def test_the_build_counts_the_same_case_once_too(tmp_path):
+    """The map's density of past cases sees a case entered twice once (as calibrate does)."""
+    from riskmap.load.inputs import load_inputs
+    from riskmap.score.engine import compute
+
+    path = write_synthetic(tmp_path, n_events=60)
+    inc = gpd.read_file(tmp_path / "synth.gpkg", layer="incidents")
+    p, d = inc.geometry.iloc[5], inc["date"].iloc[5]
+    base_p = load_project(_ledger(path))
+    twice_p = load_project(_ledger(path, [("案5", p.x, p.y, d.replace("-", "/"))]))
+    base, twice = load_inputs(base_p), load_inputs(twice_p)
+    assert len(twice.factors["cases"]) == len(base.factors["cases"])
+    said = " ".join(n for i in twice.infos for n in i.notes)
+    assert "factor cases: 1 行与前面的行是同一案件" in said
+    a, b = compute(base_p, base).score, compute(twice_p, twice).score
+    assert np.allclose(a, b, equal_nan=True)
+    # another case at the same place and day is another case: counted
+    other = load_inputs(load_project(_ledger(path, [("案X", p.x, p.y, d)])))
+    assert len(other.factors["cases"]) == len(base.factors["cases"]) + 1
+
+
 # --- the command line (subprocess) -------------------------------------------------------
 _RUN = ("import sys, riskmap.cli.calibrate; from riskmap.cli import main; "
         "sys.exit(main(sys.argv[1:]))")

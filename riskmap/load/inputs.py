@@ -15,6 +15,7 @@ import shapely
 from riskmap.crs.meridian import CoordHints
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load.borders import shared_boundary
+from riskmap.load.cases import drop_same_cases
 from riskmap.load.factorcheck import check_factor_layer, traits
 from riskmap.load.layers import LayerInfo, combine_parts, file_sha256, read_source
 from riskmap.load.project import AreaSpec, FactorSpec, Project, Source
@@ -124,7 +125,7 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None,
     for f in project.factors:
         layer = trying(_factor, f, lambda src: factor_layer(read, src, district, project.crs,
                                                             cache), district,
-                       _incident_fields(project, f))
+                       _incident_fields(project, f), project.incidents)
         if layer is not None:
             factors[f.name] = layer
 
@@ -404,7 +405,7 @@ def _need_polygons(gdf, src, key):
         raise LayerError(f"{src}: {key} must be polygons, found {', '.join(sorted(types))}")
 
 
-def _factor(f: FactorSpec, layer, district, keep=()) -> gpd.GeoDataFrame:
+def _factor(f: FactorSpec, layer, district, keep=(), incidents=None) -> gpd.GeoDataFrame:
     """One factor's layer read, checked, trimmed to its reach and stripped of personal data."""
     gdf, info = layer(f.source)
     gdf = check_factor_layer(f, gdf, info, district)
@@ -414,6 +415,13 @@ def _factor(f: FactorSpec, layer, district, keep=()) -> gpd.GeoDataFrame:
         note = (f"factor {f.name}: {len(info.repeats)} exact repeat(s) dropped (a density "
                 "counts each place once)")
         if note not in info.notes:
+            info.notes.append(note)
+    if keep and incidents:  # a factor built on the case ledger: one case counts once
+        gdf, n = drop_same_cases(gdf, incidents.get("date_field"), incidents.get("case_field"),
+                                 f.source)
+        note = (f"factor {f.name}: {n} 行与前面的行是同一案件 (same case number and date), "
+                "只计一次 (counted once)")
+        if n and note not in info.notes:
             info.notes.append(note)
     return _places_only(f, gdf, info, keep)
 
