@@ -368,3 +368,17 @@ def test_every_command_and_option_says_it_in_both_languages():
             if isinstance(p, click.Option) and not p.hidden:
                 assert p.help and re.search(HAN, p.help) and english.search(p.help), \
                     (name, p.opts)
+
+
+def test_verbose_build_ends_with_a_stage_table_and_no_library_chatter(tmp_path):
+    proj = make_project(tmp_path)
+    r = run("build", str(proj), "-v")
+    assert r.returncode == 0, r.stderr
+    out = r.stdout + r.stderr
+    assert "阶段 (stage)" in out and "读取 (read)" in out and "risk.gpkg" in out
+    assert "每张 (per sheet" in out  # the township sheets, drawn side by side
+    # fontTools logs a line per table it subsets and pyogrio one per layer: not for users
+    assert "fontTools" not in out and "pyogrio" not in out
+    rows = {line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1]
+            for line in r.stdout.splitlines() if line.startswith(("读取", "计算 (compute) "))}
+    assert all(float(v) >= 0 for v in rows.values()), rows

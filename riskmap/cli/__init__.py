@@ -84,6 +84,9 @@ def setup(ctx: click.Context, verbose: int, quiet: int, debug: bool) -> None:
     level = max(10, 30 - 10 * (verbose - quiet))
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
+    # the libraries' own INFO lines (a line per font table, per layer written) only with -vvv
+    for name in ("fontTools", "pyogrio", "matplotlib", "rasterio", "PIL", "fiona"):
+        logging.getLogger(name).setLevel(level if verbose - quiet >= 3 else max(level, 30))
 
     def show(message, category, filename, lineno, file=None, line=None):
         # a user reads riskmap's own warnings, not the module and line that raised

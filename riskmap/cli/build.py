@@ -65,6 +65,29 @@ def build(ctx, project, townships, out, cell_size, overwrite, atlas, paper,
         _table(report)
         click.echo(f"总用时 (total) {time.perf_counter() - t0:.1f} s; "
                    f"计算 (compute) {report.timings['compute_s']:.2f} s")
+    if verbose > quiet and quiet < 2:
+        _stages(report.stages)
+
+
+#: the build's stages in words, in order (one per exporter; unknown ones by their name)
+STAGE_NAMES = {"read": "读取 (read)", "compute": "计算 (compute)", "cut": "分区 (areas)",
+               "tif": "risk.tif", "class_tif": "risk_class.tif", "gpkg": "risk.gpkg",
+               "html": "map.html", "sheet": "map.pdf 准备 (prepare)", "summary": "summary.json",
+               "pdf": "map.pdf (并行 parallel)",
+               "atlas": "atlas.pdf", "switch": "移入 (move into place)"}
+
+
+def _stages(stages: dict) -> None:
+    """The per-stage time table of ``-v``."""
+    rows = []
+    for key, sec in stages.items():
+        if key in ("pdf_sheets", "pdf_cpu"):
+            continue
+        rows.append([STAGE_NAMES.get(key, key), f"{sec:.2f}"])
+        if key == "pdf" and stages.get("pdf_sheets"):
+            n = int(stages["pdf_sheets"])
+            rows.append([f"  每张 (per sheet, {n} 张)", f"{stages['pdf_cpu'] / n:.2f}"])
+    echo_table(["阶段 (stage)", "秒 (s)"], rows)
 
 
 def _table(report):

@@ -49,6 +49,10 @@ class BuildReport:
     inputs: Inputs
     areas: list[AreaResult] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: wall seconds per stage: read, compute, cut (the areas' windows), one per exporter
+    #: (gpkg, html, tif, ...), pdf (the sheets, side by side), pdf_sheets (their count),
+    #: pdf_cpu (the sheets' own seconds, summed), switch (folders moved into place)
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 def build(project: Project, out: Path | None = None, townships=None, overwrite: bool = False,
@@ -113,8 +117,9 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
         return area_context(project, inputs, surface, name, idx, build_date=build_date,
                             sheet_opts=sheet, t_load=t_load)
 
+    stages = {"read": t_load, "compute": surface.timings.get("compute_s", 0.0)}
     done = _write_areas(areas, folders, cut, EXPORTERS if exporters is None else exporters,
-                        overwrite, progress)
+                        overwrite, progress, stages)
     report.areas = [AreaResult(a.name, folders[a.name], a.counts, len(a.cells), a.seconds)
                     for a in done]
     pages = [a.sheet for a in done if a.sheet is not None]
@@ -123,8 +128,11 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
 
         if progress:
             progress(f"输出 图集 atlas.pdf ({len(pages)} 页)")
+        t = time.perf_counter()
         write_atlas(out / "atlas.pdf", pages, **sheet)
+        stages["atlas"] = time.perf_counter() - t
     report.timings = {"load_s": t_load, **surface.timings, "total_s": time.perf_counter() - t0}
+    report.stages = stages
     return report
 
 
@@ -168,8 +176,8 @@ def _folders(areas, out: Path, overwrite: bool) -> dict[str, Path]:
     return folders
 
 
-def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress
-                 ) -> list[AreaContext]:
+def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress,
+                 stages: dict | None = None) -> list[AreaContext]:
     """Run ``exporters`` for every area, each into its own temporary folder.
 
     Deferred work (the PDF sheets) is done side by side once every area has been
@@ -178,11 +186,13 @@ def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress
     switch is completed by the next command: never a mix of new and old areas).
     """
     done = {}
+    stages = {} if stages is None else stages
+    t_switch = None
     with atomic_folders([folders[name] for name, _ in areas], overwrite) as tmps:
         pending = []  # (area, folder, exporters still to run, deferred work)
 
         def step(area, tmp, chain):
-            rest, job = _export(area, tmp, chain)
+            rest, job = _export(area, tmp, chain, stages)
             if job is None:
                 done[area.name] = area
             else:
@@ -194,24 +204,41 @@ def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress
             t1 = time.perf_counter()
             area = cut(name, idx)
             area.seconds = time.perf_counter() - t1
+            _add(stages, "cut", area.seconds)
             step(area, tmp, tuple(exporters))
         while pending:
-            _run_deferred([job for *_, job in pending], progress)
+            t = time.perf_counter()
+            jobs = [job for *_, job in pending]
+            cpu = _run_deferred(jobs, progress)
+            _add(stages, "pdf", time.perf_counter() - t)
+            _add(stages, "pdf_sheets", len(jobs))
+            _add(stages, "pdf_cpu", cpu)
             todo, pending[:] = list(pending), []
             for area, tmp, rest, _ in todo:
                 step(area, tmp, rest)
+        t_switch = time.perf_counter()
+    stages["switch"] = time.perf_counter() - t_switch
     return [done[name] for name, _ in areas]
 
 
-def _export(area: AreaContext, folder: Path, exporters) -> tuple[tuple, Deferred | None]:
+def _add(stages: dict, key: str, seconds: float) -> None:
+    stages[key] = stages.get(key, 0.0) + seconds
+
+
+def _export(area: AreaContext, folder: Path, exporters, stages: dict | None = None
+            ) -> tuple[tuple, Deferred | None]:
     """Run ``exporters`` in order until one defers its work; return the rest and that work.
 
-    Their time adds up in ``area.seconds`` (the deferred work is timed by itself).
+    Their time adds up in ``area.seconds`` and, per exporter, in ``stages`` (the
+    deferred work is timed by itself).
     """
     for i, export in enumerate(exporters):
         t = time.perf_counter()
         job = export(area, folder)
-        area.seconds += time.perf_counter() - t
+        took = time.perf_counter() - t
+        area.seconds += took
+        if stages is not None:
+            _add(stages, getattr(export, "__name__", "export").removeprefix("export_"), took)
         if job is not None:
             return tuple(exporters[i + 1:]), job
     return (), None
@@ -231,16 +258,25 @@ def _die_with_parent() -> None:
             pass
 
 
-def _run_deferred(jobs: list[Deferred], progress=None) -> None:
-    """Run the deferred work, several at a time where there are cores; then finish each."""
+def _timed(run, *args):
+    """``run(*args)`` and its own seconds (in the drawing worker)."""
+    t = time.perf_counter()
+    return run(*args), time.perf_counter() - t
+
+
+def _run_deferred(jobs: list[Deferred], progress=None) -> float:
+    """Run the deferred work, several at a time where there are cores; then finish each.
+
+    Returns the jobs' own seconds, summed (their CPU cost, whatever ran side by side).
+    """
     if not jobs:
-        return
+        return 0.0
     if progress:
         for what in dict.fromkeys(j.what for j in jobs):
             progress(f"绘制 {sum(j.what == what for j in jobs)} {what}")
     workers = min(len(jobs), os.cpu_count() or 1)
     if workers <= 1:
-        results = [job.run(*job.args) for job in jobs]
+        results = [_timed(job.run, *job.args) for job in jobs]
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor
@@ -248,8 +284,9 @@ def _run_deferred(jobs: list[Deferred], progress=None) -> None:
         # fork shares the loaded modules where the platform has it (not on Windows)
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_die_with_parent) as pool:
-            futs = [pool.submit(job.run, *job.args) for job in jobs]
+            futs = [pool.submit(_timed, job.run, *job.args) for job in jobs]
             results = [f.result() for f in futs]
-    for job, result in zip(jobs, results, strict=True):
+    for job, (result, _) in zip(jobs, results, strict=True):
         if job.finish is not None:
             job.finish(result)
+    return sum(sec for _, sec in results)
