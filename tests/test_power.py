@@ -341,7 +341,8 @@ def test_derived_reader_registered_and_hashed(power_project):
     from riskmap.load.inputs import load_inputs
     from riskmap.load.sources import DERIVED
 
-    assert DERIVED["power"] is power.READER
+    # the pipeline registers power's reader wrapped in the user cache (same files hashed)
+    assert DERIVED["power"].files is power.READER.files
     d = yaml.safe_load(power_project.read_text(encoding="utf-8"))
     d["factors"].append({"name": "power", "label": "用电异常", "source": "power:anomalies",
                          "kind": "density", "bandwidth": 300, "weight_field": "weight",

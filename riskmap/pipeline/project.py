@@ -7,8 +7,13 @@ from dataclasses import replace
 
 from riskmap import factors
 from riskmap.load.project import Project, read_project
-from riskmap.models import power as _power  # noqa: F401  (registers the power:anomalies reader)
+from riskmap.load.sources import DERIVED
+from riskmap.models import power as _power  # registers the power:anomalies reader
 from riskmap.models.ahp import project_with_ahp_weights
+from riskmap.pipeline.derived_cache import cached_reader
+
+# the meter table's anomaly layer, kept in the user cache by the hash of its inputs
+DERIVED["power"] = cached_reader(_power.READER, "power")
 
 
 def load_project(path, *, as_of: dt.date | None = None) -> Project:
