@@ -38,6 +38,7 @@ from riskmap import __version__
 from riskmap.crs.transform import transformer
 from riskmap.export.atomic import write_bytes
 from riskmap.export.styles import EFFORT_BANDS, OVERDUE_COLOUR
+from riskmap.export.webref import reference_data
 from riskmap.grid import Grid
 from riskmap.grid.cellid import cell_ids
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL, LAYER_COLOURS
@@ -83,6 +84,8 @@ class MapPage:
     #: ``weeks_since``; :func:`riskmap.field.effort.effort_cells`); None: no history
     effort: gpd.GeoDataFrame | None = None
     overdue: gpd.GeoDataFrame | None = None  #: cells due a check; None: no history
+    #: roads, rivers, settlements and the DOM (:class:`riskmap.load.reference.Reference`)
+    reference: object = None
 
 
 def basemaps(kind: str | None, key: str | None = None) -> list[dict]:
@@ -426,6 +429,7 @@ def render_html(page: MapPage) -> str:
                                effort_index(page.overdue, frame, "overdue")) if e],
         "example_id": page.cells["id"].iat[0] if len(page.cells) else "",
         "basemaps": page.basemaps,
+        "reference": reference_data(page.reference, page.grid.bounds, page.grid.crs),
     }
     js, css = _leaflet()
     web = resources.files("riskmap.export") / "web"

@@ -86,6 +86,8 @@ PATH_KEYS = (
     ("incidents", "source"),
     ("roster", "source"), ("power", "source"), ("power", "expansions"), ("plan", "roads"),
     ("history",), ("output",), ("map", "font"),
+    *(("reference", role) for role in schema.REFERENCE_ROLES),
+    *(("reference", role, "*") for role in schema.REFERENCE_ROLES),  # several sources
 )
 
 
@@ -137,6 +139,7 @@ def read_project(path, *, as_of: dt.date | None = None) -> Project:
     models = schema.models(ctx, raw)
     loop = schema.field_loop(ctx, raw, folder)
     mapcfg = schema.map_options(ctx, raw, folder)
+    reference = schema.reference(ctx, raw, folder)
     output = raw.get("output", "outputs")
     if not isinstance(output, str):
         ctx.fail("output", "must be a folder path")
@@ -145,7 +148,7 @@ def read_project(path, *, as_of: dt.date | None = None) -> Project:
         patrol_cell_size=patrol, patrol_score=patrol_score, as_of=ref, district=district,
         townships=townships, villages=villages, factors=factor_specs, class_method=method,
         class_breaks=breaks, incidents=incidents, output=(folder / output).resolve(),
-        map=mapcfg, **models, **loop,
+        map=mapcfg, reference=reference, **models, **loop,
     )
 
 

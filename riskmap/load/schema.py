@@ -18,7 +18,7 @@ from pyproj.exceptions import CRSError
 
 from riskmap.errors import ProjectFileError
 from riskmap.load.filters import where_from_mapping
-from riskmap.load.specs import AreaSpec, FactorSpec, Source
+from riskmap.load.specs import AreaSpec, FactorSpec, ReferenceSpec, Source
 from riskmap.load.values import date_of
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
@@ -26,7 +26,7 @@ _NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
 _TOP_KEYS = {
     "name", "crs", "cell_size", "patrol_cell_size", "patrol_score", "as_of", "district",
     "townships", "villages", "factors", "classes", "incidents", "output", "map", "ahp",
-    "calibration", "roster", "plan", "history", "village_points", "power",
+    "calibration", "roster", "plan", "history", "village_points", "power", "reference",
 }
 _POWER_KEYS = {"source", "user_field", "category_field", "village_field", "month_fields",
                "long_format", "expansions", "top", "min_score"}
@@ -57,6 +57,12 @@ _ROSTER_KEYS = {"source", "village_field", "cell_field", "name_field", "phone_fi
 _PLAN_KEYS = {"per_village", "near_finds", "random_share", "damp_weeks", "damp_factor",
               "raise_factor", "raise_weeks", "seed", "roads", "min_class", "explore_share",
               "overdue_weeks"}
+#: the reference layers (drawn under the risk, never scored), in drawing order
+REFERENCE_ROLES = ("dom", "rivers", "roads", "settlements")
+#: keys of ``reference.dom`` (a raster: no filter, layer or table options)
+_DOM_KEYS = {"path", "crs"}
+
+
 class Checker:
     """Validation helpers that know the file name for messages."""
 
@@ -394,3 +400,31 @@ def factors(ctx: Checker, raw: dict, folder: Path) -> tuple[FactorSpec, ...]:
     if not any(f.weight > 0 for f in out):
         ctx.fail("factors", "at least one factor needs a positive weight")
     return out
+
+
+def reference(ctx: Checker, raw: dict, folder: Path) -> tuple[ReferenceSpec, ...]:
+    """``reference``: roads, rivers, settlements (any source) and dom (an orthophoto GeoTIFF)."""
+    ref = raw.get("reference")
+    if ref is None:
+        return ()
+    ctx.keys(ref, set(REFERENCE_ROLES), "reference")
+    out = []
+    for role in REFERENCE_ROLES:
+        v = ref.get(role)
+        if v is None:
+            continue
+        key = f"reference.{role}"
+        name_field = None
+        if isinstance(v, dict):
+            if role == "dom":
+                ctx.keys(v, _DOM_KEYS, key)
+            elif "name_field" in v:
+                name_field = v["name_field"]
+                if not isinstance(name_field, str) or not name_field.strip():
+                    ctx.fail(f"{key}.name_field", "must be the name of a field, e.g. 名称")
+                v = {k: x for k, x in v.items() if k != "name_field"}
+        elif role == "dom" and not isinstance(v, str):
+            ctx.fail(key, "must be the path of a GeoTIFF (or {path: ..., crs: ...})")
+        src = ctx.source(v, key, folder) if role == "dom" else ctx.sources(v, key, folder)
+        out.append(ReferenceSpec(role, src, name_field))
+    return tuple(out)

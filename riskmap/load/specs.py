@@ -73,6 +73,15 @@ class AreaSpec:
 
 
 @dataclass(frozen=True)
+class ReferenceSpec:
+    """One of the bureau's reference layers (``reference.roads``, …): drawn, never scored."""
+
+    role: str  #: roads, rivers, settlements or dom (the orthophoto, a raster)
+    source: Source
+    name_field: str | None = None  #: the field of the names written beside the features
+
+
+@dataclass(frozen=True)
 class Traits:
     """What a factor's kind tells the lower floors about it, as plain data.
 
@@ -138,6 +147,7 @@ class Project:
     village_points: AreaSpec | None = None  # village committee points (name_field, ...)
     history: Path | None = None  # the project's history database (default beside the file)
     power: dict | None = None  # the power company's meter table (raw, checked by models.power)
+    reference: tuple[ReferenceSpec, ...] = ()  # roads, rivers, settlements, DOM (drawn only)
 
     @property
     def folder(self) -> Path:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from riskmap.field.week import Week
 from riskmap.grid import Grid
 from riskmap.grid.blocks import upsample
 from riskmap.load.inputs import Inputs
+from riskmap.load.layers import file_sha256
 from riskmap.load.project import Project
+from riskmap.load.reference import Reference, read_reference
 from riskmap.marks import INTERNAL
 from riskmap.score.cells import cell_table
 from riskmap.score.engine import Surface
@@ -69,6 +72,7 @@ class AreaContext:
     figures: dict = field(default_factory=dict)  #: the summary's figures (also gpkg metadata)
     notes: dict = field(default_factory=dict)  #: what exporters add to the summary, by key
     sheet: object = None  #: the SheetPage of map.pdf (townships), for the atlas
+    reference: Reference | None = None  #: the reference layers around the area (drawn only)
     seconds: float = 0.0  #: time spent writing this area so far
 
     @property
@@ -136,8 +140,69 @@ def area_context(project: Project, inputs: Inputs, s: Surface, name: str, idx: i
                       awin, pgrid, agrid, aclass, counts, cells, zone_df,
                       clip_inputs(_layers(project, inputs), area_geom), area_geom)
     ctx.figures = _figures(ctx)
+    ref = reference_of(project, inputs)
+    if ref:
+        ctx.reference = ref.clip(around(area_geom))
+        ctx.notes["reference"] = _reference_note(project, ctx.reference, ref)
     ctx.effort, ctx.overdue, ctx.notes["field_effort"] = field_effort(project, s, keep)
     return ctx
+
+
+# the reference layers of a build, read once: id(inputs) -> (its weakref, specs, layers, hashes)
+_REFERENCE: dict[int, tuple] = {}
+
+
+def reference_of(project: Project, inputs: Inputs) -> Reference:
+    """The build's reference layers, read once per build (per :class:`Inputs`).
+
+    Every area of a build cuts the same inputs, so the layers are read with the
+    first area and kept while those inputs live.
+
+    Raises
+    ------
+    LayerError
+        As :func:`riskmap.load.reference.read_reference`.
+    """
+    if not project.reference:
+        return Reference()
+    got = _REFERENCE.get(id(inputs))
+    if got is not None and got[0]() is inputs and got[1] == project.reference:
+        return got[2]
+    ref = read_reference(project)
+    files = sorted({f for spec in project.reference for f in spec.source.files
+                    if spec.role != "dom"})
+    hashes = {project.relative(f): file_sha256(f) for f in files}
+    _REFERENCE[id(inputs)] = (weakref.ref(inputs), project.reference, ref, hashes)
+    weakref.finalize(inputs, _REFERENCE.pop, id(inputs), None)
+    return ref
+
+
+def around(geom, margin: float = 0.3, least: float = 2500.0) -> tuple:
+    """Bounds of ``geom`` widened by ``margin`` of its larger side (at least ``least`` m).
+
+    Wide enough for every map of the area: a sheet's frame is wider than the
+    area on one side, a plan page may reach past the township.
+    """
+    x0, y0, x1, y1 = geom.bounds
+    m = max(margin * max(x1 - x0, y1 - y0), least)
+    return (x0 - m, y0 - m, x1 + m, y1 + m)
+
+
+def _reference_note(project: Project, clipped: Reference, ref: Reference) -> dict:
+    """The summary's ``reference`` entry: each layer's file, features here, the DOM."""
+    hashes = next((v[3] for v in _REFERENCE.values() if v[2] is ref), {})
+    out = {"layers": {}, "hashes": hashes, "scored": False}
+    for spec in project.reference:
+        entry = {"source": project.source_text(spec.source)}
+        if spec.role == "dom":
+            d = ref.dom
+            entry.update(crs=d.crs_name, size=[d.width, d.height], bands=d.bands,
+                         bytes=d.path.stat().st_size)
+        else:
+            gdf = clipped.layers.get(spec.role)
+            entry["features"] = 0 if gdf is None else len(gdf)
+        out["layers"][spec.role] = entry
+    return out
 
 
 def field_effort(project: Project, s: Surface, keep: np.ndarray) -> tuple:

@@ -24,13 +24,15 @@ from riskmap.pipeline.checks.field import check_build_settings, check_field_inpu
 from riskmap.pipeline.checks.incidents import check_incidents
 from riskmap.pipeline.checks.layers import check_layers
 from riskmap.pipeline.checks.power import check_meters
+from riskmap.pipeline.checks.reference import check_reference
 
 __all__ = ["COMMANDS", "InputRow", "Problem", "ProjectCheck", "check_data", "check_inputs",
            "check_project_inputs"]
 
 # the order of the table: areas, field inputs, factors, cases, meters, the rest
 _ORDER = ("district", "townships", "villages", "village_points", "roster", "factor",
-          "incidents", "power (", "power expansions", "plan", "history", "map font", "output")
+          "incidents", "power (", "power expansions", "reference", "plan", "history", "map font",
+          "output")
 
 
 @dataclass
@@ -92,6 +94,7 @@ def check_project_inputs(project: Project) -> ProjectCheck:
     check_layers(run)
     check_incidents(run)
     check_field_inputs(run)
+    check_reference(run)
     check_build_settings(run)
     rows = sorted(run.rows, key=_rank)
     return ProjectCheck(rows, run.problems, run.skipped, time.perf_counter() - t0, run.timings)

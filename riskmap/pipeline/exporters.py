@@ -97,6 +97,7 @@ def export_html(area: AreaContext, folder: Path) -> None:
         note=f"{project.name} · 评分 {s.thresholds[-1]:.1f} 以上为5级",
         basemaps=basemaps(project.map.get("basemap"), project.map.get("tianditu_key")),
         patrol=area.pgrid, effort=area.effort, overdue=area.overdue,
+        reference=area.reference,
     )
     t0 = time.perf_counter()
     size = write_html(folder / "map.html", page)
@@ -189,4 +190,5 @@ def _sheet_page(area: AreaContext):
         thresholds=list(area.surface.thresholds), top_cells=cells.loc[cells["class"] == 5],
         sources=project.map.get("sources") or f"数据来源: {project.name} (见 summary.json)",
         crs_name=f"{crs.name}" + (f" ({auth[0]}:{auth[1]})" if auth else ""),
+        reference=area.reference,
     )

@@ -159,7 +159,7 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
             if progress:
                 progress(f"输出 {tp.township} ({len(tp.cells)} 个网格)")
             report.files += write_plan(tp, folders[tp.township], overwrite=overwrite,
-                                       paper=paper, areas=plan_areas(inputs, tp.township),
+                                       paper=paper, areas=plan_areas(inputs, tp.township, project),
                                        font=font, sheets=report.sheets)
             if progress:
                 sh = report.sheets[tp.township]
@@ -173,15 +173,24 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
     return report
 
 
-def plan_areas(inputs, township: str) -> PlanAreas:
-    """The outlines the plan sheet of ``township`` draws (township, villages), from the inputs."""
+def plan_areas(inputs, township: str, project: Project | None = None) -> PlanAreas:
+    """What the plan sheet of ``township`` draws under the cells, from the inputs.
+
+    The township and villages; given the project, its reference layers (read
+    once per run: :func:`riskmap.pipeline.area.reference_of`) around the township.
+    """
+    from riskmap.pipeline.area import around, reference_of
+
     towns = inputs.townships
     names = list(towns["name"])
     geom = towns.geometry.values[names.index(township)] if township in names else None
     vill = inputs.villages
     if vill is not None and len(vill):
         vill = vill[["name", "geometry"]] if "name" in vill else None
-    return PlanAreas(geom, vill)
+    ref = reference_of(project, inputs) if project is not None else None
+    if ref and geom is not None:
+        ref = ref.clip(around(geom))
+    return PlanAreas(geom, vill, ref or None)
 
 
 def write_plan(tp: TownshipPlan, folder: Path, *, overwrite: bool = False,

@@ -20,6 +20,7 @@ from riskmap.export.pdf.layout import (
     short_label,
 )
 from riskmap.export.pdf.maplabels import box_size, cell_candidates, name_candidates, settle
+from riskmap.export.pdf.reference import CLASS_ALPHA_OVER, draw_reference, named_points
 from riskmap.export.pdf.textset import text_set
 
 
@@ -53,15 +54,20 @@ class _MapFrame:
         self.convergence = convergence(p.grid.crs, cx, cy)
         fr = shapely.box(ex[0], ex[2], ex[1], ex[3])
 
-        # outside the area: light grey
+        # the reference layers (DOM, rivers, roads, settlements) under everything
+        ref = getattr(p, "reference", None)
+        under = draw_reference(ax, ref, ex, (w, h), p.grid.crs, k)
+        # outside the area: light grey (see-through over an orthophoto)
         mask = geom_path(fr.difference(area))
         if mask is not None:
-            ax.add_artist(PathPatch(mask, fc="#ececec", ec="none", zorder=1))
-        # class surface
+            ax.add_artist(PathPatch(mask, fc="#ececec", ec="none", zorder=1,
+                                    alpha=0.55 if ref and ref.dom is not None else 1.0))
+        # class surface, semi-transparent over the reference layers
         g = p.grid
         gx0, gy0, gx1, gy1 = g.bounds
-        ax.imshow(class_rgba(p.classes), extent=(gx0, gx1, gy0, gy1), origin="upper",
-                  interpolation="none", zorder=2, resample=False)
+        ax.imshow(class_rgba(p.classes, CLASS_ALPHA_OVER if under else 0.85),
+                  extent=(gx0, gx1, gy0, gy1), origin="upper", interpolation="none", zorder=2,
+                  resample=False)
         # townships (thin) and villages
         if p.townships is not None and len(p.townships):
             col = patches(p.townships.geometry.values, fc="none", ec="#8c8c8c", lw=0.6 * k,
@@ -259,6 +265,10 @@ class _MapFrame:
                 texts = [str(n) for n in np.asarray(names, object)[ok]]
                 taken = self._names(ax, pts, texts, 7.5 * k, "#222222", taken, frame,
                                     must=len(p.villages) <= 60)  # a district: drop collisions
+        # settlement names (reference layer), where they find room
+        pts, texts = named_points(getattr(p, "reference", None), ex)
+        if texts:
+            taken = self._names(ax, pts, texts, 6 * k, "#3a3a3a", taken, frame, must=False)
         # neighbouring townships' names where enough of them shows
         if p.townships is not None and len(p.townships) and "name" in p.townships:
             fr = shapely.box(ex[0], ex[2], ex[1], ex[3])

@@ -8,6 +8,7 @@ import shapely
 from riskmap.export.pdf.draw import ellipsize_fast as ellipsize
 from riskmap.export.pdf.draw import geom_path, patches
 from riskmap.export.pdf.layout import CELL_EDGE, RED, RIGHTS_EDGE, TABLE_MAX_ROWS
+from riskmap.export.pdf.reference import legend_items, legend_swatch
 from riskmap.export.pdf.textset import text_set
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
 
@@ -59,12 +60,14 @@ class _SidePanel:
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)
         ax.axis("off")
-        size = 7 * k
-        row = 4.3 * k
+        refs = legend_items(getattr(p, "reference", None), k)
+        n_rows = 11 + len(refs)  # classes, the map's lines and marks, the reference layers
+        row = min(4.3 * k, (h - 6.3 * k) / n_rows)
+        size = min(7 * k, row / 4.3 * 7)
         ax.text(0, 2 * k, "图例", fontproperties=self.fp, fontsize=8.5 * k, va="center")
         ax.text(9 * k, 2 * k, "优先级 (巡查网格评分)", fontproperties=self.fp, fontsize=6.5 * k,
                 va="center", color="#444444")
-        sw, sh = 7 * k, 3 * k
+        sw, sh = 7 * k, min(3 * k, row * 0.72)
         t = list(p.thresholds)
         yy = 5.5 * k
         labels, ys = [], []
@@ -83,9 +86,11 @@ class _SidePanel:
             ("rights", {}, "采矿权范围"),
             ("cell", {}, "重点网格 (编号末段)"),
             ("line", {"color": "#3b3b3b", "lw": 0.3 * k, "alpha": 0.7}, "公里网"),
-        ]
+        ] + [(f"ref_{kind}", style, label) for kind, style, label in refs]
         for kind, style, label in items:
-            if kind == "line":
+            if kind.startswith("ref_"):
+                legend_swatch(ax, kind[4:], style, 0, yy, sw, sh, k)
+            elif kind == "line":
                 ax.plot([0, sw], [yy + sh / 2] * 2, **style)
             elif kind == "rights":
                 ax.add_artist(Rectangle((0, yy), sw, sh, fc="none", ec=RIGHTS_EDGE, lw=0.8 * k,

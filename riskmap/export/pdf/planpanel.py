@@ -9,6 +9,7 @@ from riskmap.export.fieldfiles import RANDOM_COLOUR, ROUTE_COLOUR, START_COLOUR
 from riskmap.export.pdf.draw import ellipsize_fast as ellipsize
 from riskmap.export.pdf.draw import geom_path, patches
 from riskmap.export.pdf.layout import CELL_EDGE, RED
+from riskmap.export.pdf.reference import legend_items, legend_swatch
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
 
 #: the table's columns: header, relative width, alignment
@@ -89,12 +90,16 @@ class _PlanPanel:
                   ("start", START_COLOUR, "村委会 (路线起终点)"),
                   ("route", ROUTE_COLOUR, "巡查路线 (直线)"), ("vill", "#555555", "村界"),
                   ("town", "black", "乡镇界"), ("num", "black", "12 编号 = 巡查顺序")]
+        items += [(f"ref_{kind}", style, label)
+                  for kind, style, label in legend_items(self.areas.reference, k)]
         half = (len(items) + 1) // 2
         colw = w / 2
         for i, (kind, colour, label) in enumerate(items):
             cx = 0 if i < half else colw
             yy = 5 * k + (i % half) * row
-            if kind == "fill":
+            if kind.startswith("ref_"):
+                legend_swatch(ax, kind[4:], colour, cx, yy, sw, sh, k)
+            elif kind == "fill":
                 ax.add_patch(Rectangle((cx, yy), sw, sh, fc=colour, ec="#555555", lw=0.3))
             elif kind == "edge":
                 ax.add_patch(Rectangle((cx + sw / 2 - sh / 2, yy), sh, sh, fc="white",

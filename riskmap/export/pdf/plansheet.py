@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +36,7 @@ from riskmap.export.pdf.labels import boxes_at, place, shift_offsets
 from riskmap.export.pdf.layout import CELL_EDGE, MM, convergence, paper_size
 from riskmap.export.pdf.planpages import CellSet, PageSpec, plan_pages
 from riskmap.export.pdf.planpanel import _PlanPanel
+from riskmap.export.pdf.reference import draw_reference, named_points
 from riskmap.export.pdf.sheet import _Sheet, sheet_rc
 from riskmap.marks import CLASS_COLOURS, INTERNAL
 
@@ -67,13 +68,13 @@ class PlanAreas:
         The township's polygon(s).
     villages : geopandas.GeoDataFrame, optional
         ``name`` and geometry of the villages (others' too: they are clipped).
-    reference : list of (str, geopandas.GeoSeries), optional
-        Reference layers (roads, rivers, …) drawn thin and grey under the cells.
+    reference : riskmap.load.reference.Reference, optional
+        Roads, rivers, settlements and the DOM, drawn under the cells.
     """
 
     township: object = None
     villages: object = None
-    reference: list = field(default_factory=list)
+    reference: object = None
 
 
 @dataclass
@@ -307,10 +308,8 @@ class _PlanSheet(_Sheet, _PlanPanel):
             mask = geom_path(fr.difference(town))
             if mask is not None:
                 ax.add_patch(PathPatch(mask, fc="#ececec", ec="none", zorder=1))
-        for _, geoms in self.areas.reference or []:
-            col = patches(geoms.values, fc="none", ec="#9e9e9e", lw=0.5 * k, zorder=2)
-            if col is not None:
-                ax.add_collection(col)
+        draw_reference(ax, self.areas.reference, ex, (w, h), self.tp.crs, k, zorder=2,
+                       dom_zorder=0.5)
         vill = self.areas.villages
         if vill is not None and len(vill):
             col = patches(vill.geometry.values, fc="none", ec="#555555", lw=0.45 * k,
@@ -408,16 +407,20 @@ class _PlanSheet(_Sheet, _PlanPanel):
         """Village names where they collide with nothing (else left out)."""
         vill = self.areas.villages
         spec, k = self.spec, self.k
-        if vill is None or not len(vill) or "name" not in vill:
-            return
         ex, mpm = spec.extent, spec.mpm
-        fr = shapely.box(ex[0], ex[2], ex[1], ex[3])
-        vis = shapely.intersection(shapely.force_2d(vill.geometry.values), fr)
-        keep = ~shapely.is_empty(vis) & (shapely.area(vis) > (15 * mpm) ** 2)
-        if not keep.any():
+        names, pts = np.zeros(0, dtype=object), np.zeros(0, dtype=object)
+        if vill is not None and len(vill) and "name" in vill:
+            fr = shapely.box(ex[0], ex[2], ex[1], ex[3])
+            vis = shapely.intersection(shapely.force_2d(vill.geometry.values), fr)
+            keep = ~shapely.is_empty(vis) & (shapely.area(vis) > (15 * mpm) ** 2)
+            names = vill["name"].astype(str).to_numpy(dtype=object)[keep]
+            pts = shapely.point_on_surface(vis[keep])
+        spts, snames = named_points(self.areas.reference, ex)  # settlements, after villages
+        names = np.concatenate([names, np.array(snames, dtype=object)])
+        pts = np.concatenate([pts, spts])
+        self.name_boxes = np.zeros((0, 4))
+        if not len(names):
             return
-        names = vill["name"].astype(str).to_numpy()[keep]
-        pts = shapely.point_on_surface(vis[keep])
         px = (shapely.get_x(pts) - ex[0]) / mpm
         py = (shapely.get_y(pts) - ex[2]) / mpm
         size = 7.5 * k

@@ -57,6 +57,8 @@ class SheetPage:
         One line naming the data sources.
     crs_name : str
         E.g. ``"CGCS2000 / 3° GK CM 114E (EPSG:4547)"``.
+    reference : riskmap.load.reference.Reference, optional
+        Roads, rivers, settlements and the DOM, drawn under the class surface.
     """
 
     title: str
@@ -73,6 +75,7 @@ class SheetPage:
     top_cells: object
     sources: str
     crs_name: str
+    reference: object = None
 
 
 def render_sheet(fig_or_pdf=None, page: SheetPage | None = None, *, paper: str = "A3",

@@ -75,6 +75,56 @@
     if (i === 0) layer.addTo(map);
   });
 
+  // reference layers (DOM, rivers, roads, settlements): offline toggles in a pane under the risk
+  var R = D.reference || { layers: [] }, refs = [];
+  if (R.dom || R.layers.length) map.createPane("rmRef").style.zIndex = 350;
+  function refPath(base, flat) {  // the first point from base, then steps (1e-5 degrees)
+    var out = [], a = base[0], b = base[1];
+    for (var n = 0; n < flat.length; n += 2) { a += flat[n]; b += flat[n + 1]; out.push([a / 1e5, b / 1e5]); }
+    return out;
+  }
+  function swatch(colour, label) {
+    return "<i class=\"rm-sw\" style=\"background:" + colour + "\"></i>" + esc(label);
+  }
+  if (R.dom) {
+    var domLayer = L.imageOverlay(R.dom.url, R.dom.bounds, { pane: "rmRef", interactive: false });
+    overlays[swatch("#7a8a5a", R.dom.label)] = domLayer;
+    if (R.dom.on) domLayer.addTo(map);
+    refs.push({ label: R.dom.label, kind: "dom", layer: domLayer });
+  }
+  R.layers.forEach(function (lyr) {
+    var g = L.layerGroup(), st = { pane: "rmRef", color: lyr.colour, weight: lyr.weight, interactive: false };
+    var nm = lyr.names || { points: [], polys: [] }, n;
+    if (lyr.lines.length) g.addLayer(L.polyline(lyr.lines.map(function (p) { return refPath(lyr.base, p); }), st));
+    if (lyr.polys.length) {
+      g.addLayer(L.polygon(lyr.polys.map(function (rings) {
+        return rings.map(function (r) { return refPath(lyr.base, r); });
+      }), L.extend({}, st, { weight: 0.8, fillColor: lyr.fill, fillOpacity: 0.6 })));
+    }
+    var labels = [];
+    lyr.polys.forEach(function (rings, k) {
+      if (!nm.polys[k]) return;
+      var c = L.latLngBounds(refPath(lyr.base, rings[0])).getCenter();
+      labels.push([c, nm.polys[k]]);
+    });
+    var cv = L.canvas({ pane: "rmRef" });
+    for (n = 0; n < lyr.points.length; n += 2) {
+      var at = [(lyr.base[0] + lyr.points[n]) / 1e5, (lyr.base[1] + lyr.points[n + 1]) / 1e5];
+      g.addLayer(L.circleMarker(at, L.extend({}, st, { renderer: cv, radius: 3, weight: 1, fillColor: lyr.fill, fillOpacity: 1 })));
+      if (nm.points[n / 2]) labels.push([at, nm.points[n / 2]]);
+    }
+    labels.forEach(function (l) {
+      g.addLayer(L.tooltip({ permanent: true, direction: "right", offset: [4, 0], className: "rm-label rm-ref-label", interactive: false })
+        .setLatLng(l[0]).setContent(el("span", null, l[1])));
+    });
+    overlays[swatch(lyr.colour, lyr.label + " (" + lyr.count + ")")] = g;
+    g.addTo(map);
+    refs.push({ label: lyr.label, kind: lyr.role, layer: g, names: labels.length });
+  });
+  window.riskmapReference = function () {
+    return refs.map(function (r) { return { label: r.label, kind: r.kind, shown: map.hasLayer(r.layer), names: r.names || 0 }; });
+  };
+
   // the risk surface: one image, warped to Web Mercator in Python
   var img = L.imageOverlay(D.overlay.png, D.overlay.bounds, { opacity: 0.75, interactive: false }).addTo(map);
   overlays["风险等级 (risk classes)"] = img;
