@@ -109,6 +109,8 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
              "orientation": orientation or project.map.get("orientation", "landscape"),
              "font": find_cjk_font(project.map.get("font"))}
 
+    if any(idx is not None for _, idx in areas):  # township sheets will be drawn
+        _warm_drawing(sheet["font"])
     surface = compute(project, inputs, progress)
     report = BuildReport(project, surface, inputs)
     build_date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -134,6 +136,24 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     report.timings = {"load_s": t_load, **surface.timings, "total_s": time.perf_counter() - t0}
     report.stages = stages
     return report
+
+
+def _warm_drawing(font) -> None:
+    """Import the drawing modules and convert the font before the drawing workers fork.
+
+    Forked workers share what the parent has loaded: without this each of them
+    imports matplotlib and finds the font again (about 0.4 s a sheet).
+    """
+    import importlib
+
+    from riskmap.export.fontsubset import prepare_font
+
+    # what a sheet imports (figures without pyplot: the user's backend is left alone)
+    for name in ("matplotlib.backends.backend_pdf", "matplotlib.figure", "matplotlib.collections",
+                 "matplotlib.patches", "matplotlib.textpath", "matplotlib.patheffects",
+                 "matplotlib.font_manager"):
+        importlib.import_module(name)
+    prepare_font(font)
 
 
 def require_grid_fits(project: Project, district) -> None:
