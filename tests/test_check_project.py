@@ -9,6 +9,7 @@ agree, command by command, with the same message.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 import warnings
 from pathlib import Path
@@ -301,6 +302,11 @@ def test_check_writes_nothing_and_prints_each_command(tmp_path):
     assert "build ✓; calibrate ✓; evaluate ✓; plan ✓; ingest ✓; weekly ✓; power-check ✓" \
         in r.output
     assert "可以生成 (ready to build)" in r.output
+    # every figure in words and tables: no Python dict or list printed (the anomaly layer's
+    # "placed by" used to be one)
+    assert not re.search(r"\{'|\['|': ", r.output), r.output
+    r = CliRunner().invoke(cli, ["check", str(path), "-v"])
+    assert r.exit_code == 0 and not re.search(r"\{'|\['", r.output), r.output
 
 
 def test_cli_names_the_commands_a_problem_stops(tmp_path):

@@ -376,8 +376,9 @@ def read_anomaly_source(project: Project, source: Source | None = None, *, until
     info.geom_types = ["Point"]
     info.bounds = tuple(float(v) for v in gdf.total_bounds)
     s = result.summary()
-    info.notes = [f"{s['flagged']} users ≥ {s['min_score']:g} of {s['users']}; placed by "
-                  f"{s['placed_by']}", *s["notes"]]
+    placed = ", ".join(f"{k} {v}" for k, v in s["placed_by"].items())
+    info.notes = [f"{s['flagged']} 户 ≥ {s['min_score']:g} 分 (users flagged) of {s['users']}; "
+                  f"定位 (placed by) {placed}", *s["notes"]]
     return gdf, info
 
 
