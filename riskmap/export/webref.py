@@ -41,12 +41,16 @@ def _line(xy: np.ndarray, base: np.ndarray) -> list[int]:
 
 
 def _simplified(geoms, tol: float):
-    """``geoms`` simplified until they have at most :data:`VERTICES_MAX` vertices."""
-    while True:
+    """``geoms`` simplified until they have at most :data:`VERTICES_MAX` vertices.
+
+    Points cannot be simplified: the tolerance stops growing after 16 doublings.
+    """
+    for _ in range(16):
         out = shapely.simplify(geoms, tol, preserve_topology=False)
         if int(shapely.get_num_coordinates(out).sum()) <= VERTICES_MAX:
-            return out
+            break
         tol *= 2
+    return out
 
 
 def _layer(role: str, gdf, bounds, crs: str) -> dict | None:
