@@ -211,10 +211,6 @@ def test_returned_ledger_reads_back_with_the_new_headers(tmp_path):
     assert got == set(ids)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "ingest (load/sources/returns.sheet_places) takes the larger X/Y number as the northing, "
-    "so a zone-prefixed 东坐标 (38451150) typed without 经纬度 and id is not located; it "
-    "should strip the zone prefix (crs.gk) before matching"))
 def test_returned_row_with_only_the_surveyors_xy(tmp_path):
     from riskmap.pipeline.field import ingest_files, run_plan
 

@@ -30,6 +30,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pyproj import CRS
+
 from riskmap.crs.transform import transformer
 from riskmap.errors import GridError, RiskmapError
 from riskmap.field.history import RESULTS, History, Inspection, Week, file_sha256
@@ -150,6 +152,9 @@ class _Matcher:
         self.inside = surface.p_area
         self.surface = surface
         self.to_xy = transformer("EPSG:4326", project.crs, always_xy=True)
+        params = CRS.from_user_input(project.crs).to_dict()
+        self.false_easting = float(params.get("x_0", 0.0))
+        self.meridian = float(params["lon_0"]) if "lon_0" in params else None
 
     def _labels(self, r, c):
         s = self.surface
@@ -167,12 +172,23 @@ class _Matcher:
                 float(x), float(y), *self._labels(r, c))
 
     def by_xy(self, x: float, y: float):
+        x = self._unprefixed(x)
         r, c = (int(v) for v in self.pg.rowcol(x, y))
         if not (0 <= r < self.pg.nrows and 0 <= c < self.pg.ncols) or not self.inside[r, c]:
             raise GridError(f"坐标 ({x:.0f}, {y:.0f}) 不在本区网格内 (outside the district)")
         cx, cy = self.pg.xy(r, c)
         cid = str(cell_ids([cx - self.pg.cell / 2], [cy - self.pg.cell / 2], self.pg.cell)[0])
         return cid, float(cx), float(cy), *self._labels(r, c)
+
+    def _unprefixed(self, x: float) -> float:
+        """An easting typed with its zone prefix (``38451150``), in a CRS that has none."""
+        if x < 1e7 or self.false_easting >= 1e7:
+            return x
+        zone = int(x // 1e6)
+        # the prefix must be this CRS's zone, 3° (zone × 3) or 6° (zone × 6 − 3)
+        if self.meridian is not None and self.meridian in (3.0 * zone, 6.0 * zone - 3.0):
+            return x - zone * 1e6
+        return x
 
     def by_lonlat(self, lon: float, lat: float):
         x, y = self.to_xy.transform(lon, lat)

@@ -301,8 +301,7 @@ def sheet_places(rows: list[dict] | pd.DataFrame) -> Places:
     geo, proj = (one | use_place) & p.geographic, use_place & p.projected
     lon[geo], lat[geo] = p.lon[geo], p.lat[geo]
     how[geo] = np.where(one[geo], "一格两值", "位置列")
-    first, second = p.x[proj], p.y[proj]
-    x[proj], y[proj] = np.minimum(first, second), np.maximum(first, second)
+    x[proj], y[proj] = order_xy(p.x[proj], p.y[proj])
     how[proj] = "xy"
     for i in np.flatnonzero((one | use_place) & ~geo & ~proj):
         t = cell[i]
@@ -337,12 +336,34 @@ def sheet_places(rows: list[dict] | pd.DataFrame) -> Places:
     xy = ~has & ~proj & ((xs != "") | (ys != ""))
     (xa, bad_x), (ya, bad_y) = parse_numbers(xs), parse_numbers(ys)
     good = xy & ~bad_x & ~bad_y & ~np.isnan(xa) & ~np.isnan(ya)
-    x[good], y[good] = np.minimum(xa, ya)[good], np.maximum(xa, ya)[good]
+    east, north = order_xy(xa, ya)
+    x[good], y[good] = east[good], north[good]
     how[good] = "xy"
     for i in np.flatnonzero(xy & ~good):
         errors.setdefault(int(i), f"X/Y {xs[i]!r}, {ys[i]!r} 不是数字 (not numbers)")
     summary = p.summary() if (use_place | one).any() else []
     return Places(lon, lat, x, y, how.tolist(), errors, summary)
+
+
+#: a Gauss-Krüger northing in China (m): Hainan's south to Heilongjiang's north
+_NORTHING = (1.5e6, 6.5e6)
+#: an easting written with its zone prefix (13…45 × 10⁶ + 6 digits)
+_PREFIXED = (1.3e7, 4.6e7)
+
+
+def order_xy(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """(easting, northing) of X/Y pairs typed in either order.
+
+    The northing is the larger number, unless the larger one is an easting that
+    carries its zone prefix (``38451150``) and the other is a northing
+    (``4190750``): the prefix is removed later, where the working CRS is known.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    with np.errstate(invalid="ignore"):
+        prefixed = ((hi >= _PREFIXED[0]) & (hi < _PREFIXED[1])
+                    & (lo >= _NORTHING[0]) & (lo < _NORTHING[1]))
+    return np.where(prefixed, hi, lo), np.where(prefixed, lo, hi)
 
 
 def parse_lonlat(lon_cell, lat_cell) -> tuple[float, float, str] | None:
