@@ -19,7 +19,13 @@ from riskmap.errors import RiskmapError
 from riskmap.export.atomic import atomic_folders, check_free, lock, safe_name
 from riskmap.load.inputs import Inputs, load_inputs, read_areas
 from riskmap.load.project import Project
-from riskmap.pipeline.area import DISTRICT_LABEL, EXPORT_MIN_CLASS, AreaContext, area_context
+from riskmap.pipeline.area import (
+    DISTRICT_LABEL,
+    EXPORT_MIN_CLASS,
+    AreaContext,
+    area_context,
+    reference_of,
+)
 from riskmap.pipeline.exporters import EXPORTERS, Deferred
 from riskmap.score.engine import Surface, compute
 
@@ -102,6 +108,7 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     if atlas:
         check_free(out / "atlas.pdf", overwrite)
     inputs = load_inputs(project, progress, cache=cache)
+    reference_of(project, inputs)  # before scoring: a bad reference layer is said now
     t_load = time.perf_counter() - t0
     from riskmap.export.fonts import find_cjk_font
 

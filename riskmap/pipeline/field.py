@@ -31,6 +31,7 @@ from riskmap.grid.cellid import parse_cell_id
 from riskmap.load.inputs import load_inputs
 from riskmap.load.project import Project
 from riskmap.load.roster import read_roster, read_village_points
+from riskmap.pipeline.area import reference_of
 from riskmap.score.engine import compute
 
 __all__ = ["PLAN_FILES", "WEEKLY_FILES", "PlanReport", "default_plan_root",
@@ -128,6 +129,7 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
         except GridError as e:
             raise RiskmapError(f"--{o.action} {o.cell_id}: {e}") from None
     inputs = load_inputs(project, progress)
+    reference_of(project, inputs)  # before scoring: a bad reference layer is said now
     names = list(inputs.townships["name"])
     wanted = list(townships) if townships else names
     unknown = [t for t in wanted if t not in names]
