@@ -191,6 +191,25 @@ def test_reference_is_not_a_factor(builds):
     assert "道路.gpkg" in ref["hashes"]
 
 
+def test_risk_gpkg_carries_the_reference_vectors_read_back_by_gdal(builds):
+    import pyogrio
+
+    path = builds["ref"] / "out" / "东镇" / "risk.gpkg"
+    layers = {name for name, _ in pyogrio.list_layers(path)}
+    assert {"input_reference_roads", "input_reference_settlements"} <= layers
+    roads = pyogrio.read_dataframe(path, layer="input_reference_roads")
+    assert len(roads) == 1 and roads.crs is not None
+    plain = {n for n, _ in pyogrio.list_layers(builds["plain"] / "out" / "东镇" / "risk.gpkg")}
+    assert not any(n.startswith("input_reference_") for n in plain)
+    # styled and titled like every layer (QGIS shows the Chinese name)
+    import sqlite3
+
+    with sqlite3.connect(path) as db:
+        styled = {r[0] for r in db.execute("SELECT f_table_name FROM layer_styles")}
+        ident = dict(db.execute("SELECT table_name, identifier FROM gpkg_contents"))
+    assert "input_reference_roads" in styled and "道路" in ident["input_reference_roads"]
+
+
 def test_map_html_has_the_toggles_and_the_dom(builds, chromium):
     path = builds["ref"] / "out" / "东镇" / "map.html"
     plain = builds["plain"] / "out" / "东镇" / "map.html"

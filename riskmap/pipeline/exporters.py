@@ -24,10 +24,12 @@ import numpy as np
 from riskmap import __version__
 from riskmap.export.gpkg import write_gpkg
 from riskmap.export.html import InputLayer, MapPage, basemaps, write_html
+from riskmap.export.pdf.reference import STYLES as REFERENCE_STYLES
 from riskmap.export.styles import FactorTitle
 from riskmap.export.summary import SUMMARY, output_sizes, write_summary
 from riskmap.export.tif import CLASS_TIF, write_class_tif, write_score_tif
 from riskmap.factors import kind_of
+from riskmap.load.reference import ROLE_LABELS
 from riskmap.marks import INTERNAL, LAYER_COLOURS
 from riskmap.pipeline.area import AreaContext
 
@@ -80,7 +82,14 @@ def export_gpkg(area: AreaContext, folder: Path) -> None:
     colours = {f.name: LAYER_COLOURS[i % len(LAYER_COLOURS)]
                for i, f in enumerate(project.factors)}
     colours.update(townships="#222222", villages="#555555")
-    write_gpkg(folder / "risk.gpkg", area.cells, area.zones, area.clipped, meta,
+    layers = dict(area.clipped)
+    for role, gdf in (area.reference.layers.items() if area.reference else ()):
+        # the bureau's own reference layers, cut to the area: drawn, never scored
+        key = f"reference_{role}"
+        layers[key] = gdf
+        labels[key] = f"{ROLE_LABELS[role]} (参考图层, reference)"
+        colours[key] = REFERENCE_STYLES[role]["color"]
+    write_gpkg(folder / "risk.gpkg", area.cells, area.zones, layers, meta,
                factors=factors, labels=labels, colours=colours, effort=area.effort,
                overdue=area.overdue)
 
