@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -272,13 +273,20 @@ def test_atlas_and_township_pdfs(tmp_path):
     assert r.returncode == 0, r.stderr
     info = subprocess.run(["pdfinfo", str(tmp_path / "out" / "atlas.pdf")], capture_output=True,
                           text=True, check=True).stdout
-    assert "Pages:           2" in info  # one sheet per township
+    assert "Pages:           3" in info  # the district's overview, then one per township
     assert "595.276 x 841.89" in info or "595.28 x 841.89" in info  # A4 portrait
     for t in ("东镇", "西镇"):
         text = subprocess.run(["pdftotext", str(tmp_path / "out" / t / "map.pdf"), "-"],
                               capture_output=True, text=True, check=True).stdout
         assert f"{t} 非法采矿巡查优先级图" in text and "内部资料" in text
-    assert not (tmp_path / "out" / "全区" / "map.pdf").exists()  # sheets are per township
+    # the district's overview: no cell labels, the class-5 and class-4 cells per township
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "out" / "全区" / "map.pdf"),
+                           "-"], capture_output=True, text=True, check=True).stdout
+    assert "全区 非法采矿巡查优先级图" in text and "各乡镇重点巡查网格" in text
+    for t in ("东镇", "西镇"):
+        s = json.loads((tmp_path / "out" / t / "summary.json").read_text(encoding="utf-8"))
+        n5, n4 = s["counts"]["5"], s["counts"]["4"]
+        assert re.search(rf"{t}\s+{n5}\s+{n4}", text), (t, n5, n4, text)
 
 
 def test_ahp_weights_reach_the_build(tmp_path):

@@ -121,9 +121,12 @@ def export_html(area: AreaContext, folder: Path) -> None:
 
 
 def export_sheet(area: AreaContext, folder: Path) -> Deferred | None:
-    """``map.pdf``: the printable sheet of a township (none for the district), drawn later."""
-    if area.is_district:
-        return None
+    """``map.pdf``: the printable sheet of a township, or the district's overview, drawn later.
+
+    The overview shows the whole district's classes, townships and villages (and
+    the reference layers) and lists the class-5 and class-4 cells per township:
+    the cells' own labels, illegible at its scale, are on the township sheets.
+    """
     area.sheet = _sheet_page(area)
     opts = area.sheet_opts
 
@@ -196,8 +199,22 @@ def _sheet_page(area: AreaContext):
         title=area.title, build_date=area.build_date[:10], area_name=area.name,
         area=area.area_geom, district=area.inputs.district, townships=area.inputs.townships,
         villages=clipped.get("villages"), rights=rights, classes=area.aclass, grid=area.agrid,
-        thresholds=list(area.surface.thresholds), top_cells=cells.loc[cells["class"] == 5],
+        thresholds=list(area.surface.thresholds),
+        top_cells=cells.iloc[:0] if area.is_district else cells.loc[cells["class"] == 5],
         sources=project.map.get("sources") or f"数据来源: {project.name} (见 summary.json)",
         crs_name=f"{crs.name}" + (f" ({auth[0]}:{auth[1]})" if auth else ""),
         reference=area.reference,
+        overview=_overview_rows(area) if area.is_district else None,
     )
+
+
+def _overview_rows(area: AreaContext) -> list[tuple[str, int, int]]:
+    """(township, class-5 cells, class-4 cells) for the district's overview sheet."""
+    cells = area.cells
+    names = list(area.inputs.townships["name"])
+    if "township" not in cells or not len(cells):
+        return [(t, 0, 0) for t in names]
+    cls = cells["class"].to_numpy()
+    town = cells["township"].astype(object).to_numpy()
+    return [(t, int(((town == t) & (cls == 5)).sum()), int(((town == t) & (cls == 4)).sum()))
+            for t in names]

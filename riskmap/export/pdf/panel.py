@@ -112,6 +112,9 @@ class _SidePanel:
         ax.set_xlim(0, w)
         ax.set_ylim(h, 0)
         ax.axis("off")
+        if p.overview is not None:
+            self._overview(ax, w, h)
+            return
         tc = p.top_cells
         n_all = 0 if tc is None else len(tc)
         ax.text(0, 2 * k, "重点巡查网格 (按评分)", fontproperties=self.fp, fontsize=8.5 * k,
@@ -151,6 +154,29 @@ class _SidePanel:
         if n_all > n_rows:
             last = top + (min(n_rows, per) + 1) * rh + 3 * k
             ax.text(0, last, f"另有 {n_all - n_rows} 个重点网格未列出, 见 risk.gpkg",
+                    fontproperties=self.fp, fontsize=6 * k, va="center", color="#444444")
+
+    def _overview(self, ax, w, h):
+        """The district sheet's table: the patrol cells of class 5 and 4 per township."""
+        k, rows = self.k, self.page.overview
+        size, rh, top = 6.8 * k, 3.9 * k, 9 * k
+        ax.text(0, 2 * k, "各乡镇重点巡查网格 (per township)", fontproperties=self.fp,
+                fontsize=8.5 * k, va="center")
+        ax.text(0, 6 * k, ellipsize("网格编号与位置见各乡镇图 (the township sheets list the "
+                                    "cells)", self.fp, 6 * k, w),
+                fontproperties=self.fp, fontsize=6 * k, va="center", color="#444444")
+        fit = max(1, int((h - top - 2 * rh) // rh))
+        shown = rows[:fit]
+        xs = [(0.0, "left"), (0.62 * w, "right"), (0.9 * w, "right")]
+        mid = top + (np.arange(len(shown) + 1) + 0.5) * rh
+        cols = [["乡镇", *[ellipsize(t, self.fp, size, 0.55 * w) for t, _, _ in shown]],
+                ["5级", *[str(a) for _, a, _ in shown]], ["4级", *[str(b) for _, _, b in shown]]]
+        for (tx, ha), vals in zip(xs, cols, strict=True):
+            ax.add_artist(text_set(np.full(len(vals), tx), mid, vals, self.fp, size=size,
+                                   transform=ax.transData, ha=ha, va="center"))
+        ax.plot([0, w], [top + rh, top + rh], color="black", lw=0.4)
+        if len(rows) > fit:
+            ax.text(0, top + (fit + 1.5) * rh, f"另有 {len(rows) - fit} 个乡镇, 见 summary.json",
                     fontproperties=self.fp, fontsize=6 * k, va="center", color="#444444")
 
     def _table_block(self, ax, bx, top, rh, widths, size, rows, first, cols):

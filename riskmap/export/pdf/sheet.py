@@ -59,6 +59,9 @@ class SheetPage:
         E.g. ``"CGCS2000 / 3° GK CM 114E (EPSG:4547)"``.
     reference : riskmap.load.reference.Reference, optional
         Roads, rivers, settlements and the DOM, drawn under the class surface.
+    overview : list of (str, int, int), optional
+        The district's overview sheet: per township, its class-5 and class-4
+        patrol cells, listed instead of the cells (the township sheets list them).
     """
 
     title: str
@@ -76,6 +79,7 @@ class SheetPage:
     sources: str
     crs_name: str
     reference: object = None
+    overview: list | None = None
 
 
 def render_sheet(fig_or_pdf=None, page: SheetPage | None = None, *, paper: str = "A3",
