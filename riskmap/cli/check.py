@@ -34,12 +34,19 @@ PROJECT_SUFFIXES = (".yaml", ".yml", ".toml")
 @click.option("--central-meridian", type=float,
               help="无带号东坐标的中央经线, 如 114 (central meridian of GK eastings without "
                    "a zone prefix).")
+@click.option("--project", "project", metavar="PROJECT",
+              help="回收的排查台账: 按此项目逐行核对 ingest 会匹配的网格和会拒绝的行 (a "
+                   "returned sheet: match every row as ingest would for PROJECT, row by row; "
+                   "nothing is stored).")
+@click.option("--week", metavar="YYYY-Www",
+              help="与 --project 同用: 台账的周次, 同 ingest --week (with --project: the "
+                   "sheet's week, as ingest --week).")
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def check(ctx, target, district, as_json, crs, encoding, table, datum, central_meridian,
-          verbose, quiet, debug):
+          project, week, verbose, quiet, debug):
     """检查数据: 项目的各图层, 或一个数据文件或目录 (check a project, a data file or a folder).
 
     项目: 每个输入都按 build、calibrate、evaluate、plan、ingest、weekly 和
@@ -53,13 +60,52 @@ def check(ctx, target, district, as_json, crs, encoding, table, datum, central_m
     setup(ctx, verbose, quiet, debug)
     if Path(target).suffix.lower() in PROJECT_SUFFIXES:
         _check_project(target)
+    elif project:
+        _check_sheets(project, target, week, verbose)
     else:
         _check_data(target, district, as_json, crs, encoding, table, datum, central_meridian)
+
+
+def _check_sheets(project, target, week, verbose):
+    """Every row of the returned sheets at ``target`` matched as ``ingest`` would."""
+    from riskmap.cli.text import echo_table, progress_printer
+    from riskmap.pipeline.checks.sheets import check_sheets, is_returned_sheet
+    from riskmap.pipeline.project import load_project
+
+    t = Path(target)
+    files = [t] if t.is_file() else sorted(p for p in t.iterdir() if is_returned_sheet(p))
+    if not files:
+        raise click.ClickException(f"{t}: 没有回收的排查台账 (no returned sheet: a workbook or "
+                                   "table with a 排查结果 column)")
+    results = check_sheets(load_project(project), files, week,
+                           progress=progress_printer(verbose > 0))
+    worst = 0
+    for res in results:
+        worst = max(worst, res.exit_code)
+        if res.failed:
+            click.echo(f"{res.path.name}: 拒绝 (refused): {res.failed}", err=True)
+            continue
+        said = {"done": "已完整导入过, ingest 不再读取 (went in whole before; ingest --force "
+                        "reads it again)",
+                "partial": "导入过但有行被拒绝, ingest 会再读 (read before with refused rows; "
+                           "ingest reads it again)"}.get(res.state, "尚未导入 (not ingested yet)")
+        click.echo(f"{res.path.name}: 周次 (week) {res.week or '?'}; {len(res.rows)} 行可匹配 "
+                   f"(rows ingest would store), {len(res.errors)} 行会被拒绝 (rows it would "
+                   f"refuse); {said}")
+        for n in res.notes:
+            click.echo(f"  注意 (note): {n}")
+        echo_table(["工作表", "行", "网格编号", "村", "排查结果", "日期", "定位 (matched by)"],
+                   [[r.sheet or "", str(r.row or ""), r.cell_id, r.village or "", r.result,
+                     r.date.isoformat() if r.date else "", r.matched_by] for r in res.rows])
+        for e in res.errors:
+            click.echo(f"  拒绝 (refused): {e}", err=True)
+    sys.exit(worst)
 
 
 def _check_data(target, district, as_json, crs, encoding, table, datum, central_meridian):
     from riskmap.load.diagnose import render_reports
     from riskmap.pipeline.check import check_data
+    from riskmap.pipeline.checks.sheets import is_returned_sheet
 
     reports, code = check_data(target, district=district, crs=crs, encoding=encoding,
                                table=table, datum=datum, central_meridian=central_meridian)
@@ -70,6 +116,10 @@ def _check_data(target, district, as_json, crs, encoding, table, datum, central_
     else:
         for line in render_reports(reports):
             click.echo(line)
+        if Path(target).is_file() and is_returned_sheet(target):
+            click.echo("这是回收的排查台账 (a returned sheet): 加 --project PROJECT 逐行核对 "
+                       "ingest 会匹配的网格和会拒绝的行 (add --project PROJECT to see, row by "
+                       "row, the cell each row goes to and the rows ingest would refuse)")
     sys.exit(code)
 
 
