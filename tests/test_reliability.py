@@ -100,6 +100,23 @@ def test_killed_between_the_two_renames_is_recovered(tmp_path):
     assert (dest / "summary.json").read_text(encoding="utf-8") == "new"
 
 
+def test_recover_sweeps_every_temporary_file_of_a_dead_build(tmp_path):
+    """A build killed while writing atlas.pdf (beside the area folders) leaves a temporary
+    file; the next recovery in that folder removes it, and never one of a running process."""
+    from riskmap.export.atomic import recover
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".atlas.pdf.tmp-{dead.pid}-abc.pdf"
+    live = tmp_path / f".atlas.pdf.tmp-{os.getpid()}-def.pdf"
+    other = tmp_path / ".notes.txt"  # not riskmap's: kept
+    for p in (stale, live, other):
+        p.write_bytes(b"x")
+    (tmp_path / "全区").mkdir()
+    recover(tmp_path / "全区")
+    assert not stale.exists() and live.exists() and other.exists()
+
+
 @pytest.mark.parametrize("after", [0.8, 1.6, 2.4, 3.2])
 def test_build_killed_at_random_points(tmp_path, after):
     """Kill a rebuild mid-way: every area folder stays whole and readable."""

@@ -42,8 +42,8 @@ def recover(dest: Path) -> None:
 
     A build replaces an area folder with two renames (old folder aside, new one
     in). Killed between them, ``dest`` is missing and the previous folder waits as
-    ``.<name>.old-<pid>``: it is put back. Temporary folders of builds that are no
-    longer running are removed (they were never complete).
+    ``.<name>.old-<pid>``: it is put back. Temporary folders and files beside it
+    of processes that no longer run are removed (they were never complete).
     """
     dest = Path(dest)
     if not dest.parent.is_dir():
@@ -54,9 +54,16 @@ def recover(dest: Path) -> None:
     for p in olds:
         if not _alive(p.name.rsplit("-", 1)[-1]):
             shutil.rmtree(p, ignore_errors=True)
-    for p in dest.parent.glob(f".{dest.name}.tmp-*"):
-        if not _alive(p.name.split(".tmp-", 1)[1].split("-", 1)[0]):
+    # every temporary file or folder riskmap left here (dest's, or a file such as
+    # atlas.pdf written beside the area folders) whose process no longer runs
+    for p in dest.parent.glob(".*.tmp-*"):
+        m = _TEMP_NAME.match(p.name)
+        if m and not _alive(m.group(1)):
             _remove(p)
+
+
+#: ``.<name>.tmp-<pid>-<random>``: the temporary names of :func:`atomic_file` and folders
+_TEMP_NAME = re.compile(r"^\..+\.tmp-(\d+)-")
 
 
 def _remove(p: Path) -> None:

@@ -361,9 +361,11 @@ def _point_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
             size *= 2
         return {"kind": "bins", "bin": size, "i": key[:, 0].tolist(), "j": key[:, 1].tolist(),
                 "n": n.tolist(), "points": len(g)}
-    ll = shapely.get_coordinates(g.to_crs(4326).geometry.values)
-    lat = np.rint(ll[:, 1] * 1e5).astype(np.int64)
-    lon = np.rint(ll[:, 0] * 1e5).astype(np.int64)
+    # one point per row after the explode: transform the coordinates, not the frame
+    xy = shapely.get_coordinates(g.geometry.values)
+    lon_d, lat_d = transformer(g.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
+    lat = np.rint(np.asarray(lat_d) * 1e5).astype(np.int64)
+    lon = np.rint(np.asarray(lon_d) * 1e5).astype(np.int64)
     base = [int(lat.min()), int(lon.min())] if len(lat) else [0, 0]
     return {"kind": "points", "base": base, "lat": (lat - base[0]).tolist(),
             "lon": (lon - base[1]).tolist(), "props": _columns_of(g, keep)}
