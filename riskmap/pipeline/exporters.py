@@ -42,7 +42,7 @@ class Deferred:
     called in the build's own process with what ``run`` returned.
     """
 
-    what: str  #: for the progress line: "张乡镇图 (map.pdf)"
+    what: str  #: for the progress line: "张图 (map.pdf: 全区总图与乡镇图)"
     run: Callable
     args: tuple
     finish: Callable | None = None
@@ -135,8 +135,8 @@ def export_sheet(area: AreaContext, folder: Path) -> Deferred | None:
                                  "font": Path(opts["font"]).name,  # no machine paths
                                  "seconds": round(seconds, 3)}
 
-    return Deferred("张乡镇图 (map.pdf)", draw_sheet, (folder / "map.pdf", area.sheet, opts),
-                    finish)
+    return Deferred("张图 (map.pdf: 全区总图与乡镇图)", draw_sheet,
+                    (folder / "map.pdf", area.sheet, opts), finish)
 
 
 def export_summary(area: AreaContext, folder: Path) -> None:
