@@ -189,6 +189,9 @@ def test_reference_is_not_a_factor(builds):
     ref = s["ref"]["reference"]
     assert ref["scored"] is False and ref["layers"]["roads"]["features"] == 1
     assert "道路.gpkg" in ref["hashes"]
+    # and among the build's input hashes (a changed road layer is a changed build input)
+    assert s["ref"]["inputs"]["道路.gpkg"] == ref["hashes"]["道路.gpkg"]
+    assert "道路.gpkg" not in s["plain"]["inputs"]
 
 
 def test_risk_gpkg_carries_the_reference_vectors_read_back_by_gdal(builds):

@@ -172,6 +172,8 @@ def reference_of(project: Project, inputs: Inputs) -> Reference:
     files = sorted({f for spec in project.reference for f in spec.source.files
                     if spec.role != "dom"})
     hashes = {project.relative(f): file_sha256(f) for f in files}
+    # the build's input hashes name them too (the DOM is not hashed: it may be gigabytes)
+    inputs.hashes.update({k: v for k, v in hashes.items() if k not in inputs.hashes})
     _REFERENCE[id(inputs)] = (weakref.ref(inputs), project.reference, ref, hashes)
     weakref.finalize(inputs, _REFERENCE.pop, id(inputs), None)
     return ref
