@@ -78,12 +78,17 @@ def _check_shapefile(path: Path) -> None:
                 f"every part ({path.stem}.shp, .shx, .dbf, .prj, .cpg) together")
 
 
+def _dbf_of(path: Path) -> Path | None:
+    """The shapefile's .dbf, whatever the case of its suffix (None when it has none)."""
+    return next((p for p in path.parent.glob(glob.escape(path.stem) + ".*")
+                 if p.suffix.lower() == ".dbf"), None)
+
+
 def _dbf_count_note(path: Path) -> str | None:
     """Say so when a .dbf header's record count disagrees with the records it holds."""
     import struct
 
-    dbf = next((p for p in path.parent.glob(glob.escape(path.stem) + ".*")
-                if p.suffix.lower() == ".dbf"), None)
+    dbf = _dbf_of(path)
     if dbf is None:
         return None
     try:
@@ -170,8 +175,7 @@ _GBK_NAMES = ("GBK", "GB2312", "GB18030", "936", "CP936", "ANSI936")
 
 def _dbf_language(path: Path) -> str | None:
     """The code page a shapefile's .dbf names in its language driver byte, if any."""
-    dbf = next((p for p in path.parent.glob(glob.escape(path.stem) + ".*")
-                if p.suffix.lower() == ".dbf"), None)
+    dbf = _dbf_of(path)
     if dbf is None:
         return None
     try:
