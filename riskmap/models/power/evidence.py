@@ -25,6 +25,7 @@ and per village where its users share one, such as electric heating).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -93,7 +94,9 @@ def place_map(project, progress=None) -> PlaceMap | None:
         return None
     if progress:
         progress("用电户位置: 静态因子风险图 (the static factors' map at the users' places)")
-    inputs = load_inputs(replace(project, factors=tuple(specs)))
+    with warnings.catch_warnings():  # the same layers the command reads: said there once
+        warnings.simplefilter("ignore")
+        inputs = load_inputs(replace(project, factors=tuple(specs)))
     agrid = district_grid(project, inputs.district)
     grid = agrid.coarsen(round(project.patrol_cell_size / project.cell_size))
     score = np.zeros(grid.shape)
