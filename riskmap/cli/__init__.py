@@ -26,8 +26,8 @@ class _Context(click.Context):
     formatter_class = HelpFormatter
 
 
-class _Command(click.Command):
-    """A command whose ``-h/--help`` line is in Chinese and English like the others."""
+class _BilingualHelp:
+    """The ``-h/--help`` line in Chinese and English like every other option."""
 
     context_class = _Context
 
@@ -39,18 +39,14 @@ class _Command(click.Command):
         return opt
 
 
-class _Group(click.Group):
+class _Command(_BilingualHelp, click.Command):
+    """A riskmap command."""
+
+
+class _Group(_BilingualHelp, click.Group):
     """A group that turns RiskmapError into one line on stderr."""
 
     command_class = _Command
-    context_class = _Context
-
-    def get_help_option(self, ctx):
-        """The help option, with :data:`HELP_HELP` as its text."""
-        opt = super().get_help_option(ctx)
-        if opt is not None:
-            opt.help = HELP_HELP
-        return opt
 
     def invoke(self, ctx):
         try:
