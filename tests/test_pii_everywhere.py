@@ -6,16 +6,15 @@ hits, while the roster's responsible cadres still appear in the ledgers where th
 from __future__ import annotations
 
 import csv
-import sqlite3
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import geopandas as gpd
 import openpyxl
 import pytest
 import shapely
+from outputtext import output_texts
 from pyproj import Transformer
 from test_plan import ROSTER, write_roster
 from tinyproject import CRS, X0, Y0, make_project
@@ -129,29 +128,6 @@ def everything(tmp_path_factory):
     return d, r.stdout
 
 
-def _texts(path: Path):
-    """Every text a person could read out of a shared output file."""
-    data = path.read_bytes()
-    yield data.decode("utf-8", "ignore")
-    if path.suffix == ".pdf":
-        yield subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
-                             check=True).stdout
-    elif path.suffix in (".kmz", ".xlsx"):
-        with zipfile.ZipFile(path) as z:
-            for n in z.namelist():
-                yield z.read(n).decode("utf-8", "ignore")
-    elif path.suffix in (".csv", ".txt"):
-        for enc in ("utf-8-sig", "gb18030"):
-            yield data.decode(enc, "ignore")
-    elif path.suffix == ".gpkg":
-        with sqlite3.connect(path) as db:
-            tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE "
-                                               "type='table'")]
-            for t in tables:
-                for row in db.execute(f'SELECT * FROM "{t}"'):
-                    yield " ".join(str(v) for v in row if isinstance(v, str))
-
-
 SHARED = (".html", ".pdf", ".kmz", ".gpx", ".xlsx", ".csv", ".json", ".gpkg", ".txt", ".tif")
 
 
@@ -163,7 +139,7 @@ def test_no_planted_personal_data_in_any_shared_output(everything):
     assert {".html", ".pdf", ".kmz", ".gpx", ".xlsx", ".csv", ".json", ".gpkg"} <= kinds, kinds
     where = {p.parent.name for p in files}
     assert {"plan", "weekly", "power", "ev"} <= {p.relative_to(d).parts[0] for p in files} | where
-    hits = [(str(p.relative_to(d)), s) for p in files for text in _texts(p) for s in PLANTED
+    hits = [(str(p.relative_to(d)), s) for p in files for text in output_texts(p) for s in PLANTED
             if s in text]
     assert hits == [], hits[:10]
 
@@ -173,7 +149,7 @@ def test_the_places_and_the_cadres_stay(everything):
     html = (d / "out" / "全区" / "map.html").read_text(encoding="utf-8")
     assert "东庄养殖场" in html and "某车库" in html  # the place kept, the person in it hidden
     cadres = {r[3] for r in ROSTER if r[3]}
-    ledgers = " ".join(t for p in (d / "plan").rglob("ledger.xlsx") for t in _texts(p))
+    ledgers = " ".join(t for p in (d / "plan").rglob("ledger.xlsx") for t in output_texts(p))
     assert cadres and all(c in ledgers for c in cadres if c in ledgers) and any(
         c in ledgers for c in cadres)  # the responsible cadres are named in the ledgers
 

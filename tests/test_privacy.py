@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
-from pathlib import Path
 
 import geopandas as gpd
 import pandas as pd
 import pytest
 import shapely
+from outputtext import output_texts
 from tinyproject import CRS, X0, Y0, make_project
 
 from riskmap.load.privacy import personal_columns, scrub_text, strip_personal, valid_id_number
@@ -107,21 +106,6 @@ def out(tmp_path_factory):
     return d
 
 
-def _texts(path: Path):
-    """Every text a person could read out of an output file."""
-    data = path.read_bytes()
-    yield data.decode("utf-8", "ignore")
-    if path.suffix == ".pdf":
-        yield subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
-                             check=True).stdout
-    if path.suffix in (".kmz", ".xlsx"):
-        with zipfile.ZipFile(path) as z:
-            for n in z.namelist():
-                yield z.read(n).decode("utf-8", "ignore")
-    if path.suffix == ".csv":
-        yield data.decode("utf-8-sig", "ignore")
-
-
 def test_no_planted_pii_in_any_output(out):
     files = [p for p in out.rglob("*") if p.is_file() and p.parent != out
              and p.suffix in (".html", ".pdf", ".kmz", ".gpx", ".xlsx", ".csv", ".json",
@@ -129,7 +113,7 @@ def test_no_planted_pii_in_any_output(out):
     kinds = {p.suffix for p in files}
     assert {".html", ".pdf", ".kmz", ".gpx", ".xlsx", ".csv", ".json", ".gpkg"} <= kinds
     for p in files:
-        for text in _texts(p):
+        for text in output_texts(p):
             for s in PII:
                 assert s not in text, (p, s)
 
