@@ -352,9 +352,9 @@ def test_the_same_case_twice_counts_once(tmp_path):
     assert b["same_cases"] == [{"case": "案0", "date": "2025-02-10", "rows": [2, 3]}]
     said = [m for m in got["twice_warnings"] if "同一案件" in m]
     assert said and "案0 2025-02-10: rows 2, 3" in said[0] and "counted once" in said[0]
-    # the factor built on the ledger sees the case once too (dropped when the layer is read)
+    # the factor built on the ledger sees the case once too
     fa, fb = a["filtered_factors"]["near_cases"], b["filtered_factors"]["near_cases"]
-    assert fb["kept"] == fa["kept"]
+    assert fb["kept"] == fa["kept"] and fb["same_case_rows"] == 1
 
 
 # --- the command line ---------------------------------------------------------------------

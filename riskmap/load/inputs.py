@@ -55,6 +55,8 @@ class Inputs:
     factors: dict[str, gpd.GeoDataFrame]
     infos: list[LayerInfo] = field(default_factory=list)
     hashes: dict[str, str] = field(default_factory=dict)
+    #: per factor built on the case ledger: rows dropped as the same case entered again
+    same_case_rows: dict[str, int] = field(default_factory=dict)
 
 
 def load_inputs(project: Project, progress=None, cache: dict | None = None,
@@ -121,11 +123,11 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None,
     if project.villages:
         villages = trying(_villages, read, project.villages, district, townships)
 
-    factors = {}
+    factors, same_case_rows = {}, {}
     for f in project.factors:
         layer = trying(_factor, f, lambda src: factor_layer(read, src, district, project.crs,
                                                             cache), district,
-                       _incident_fields(project, f), project.incidents)
+                       _incident_fields(project, f), project.incidents, same_case_rows)
         if layer is not None:
             factors[f.name] = layer
 
@@ -139,7 +141,7 @@ def load_inputs(project: Project, progress=None, cache: dict | None = None,
         for side in _sidecars(p):
             hashes[_rel(side, project)] = file_sha256(side)
     hashes[_rel(project.path, project)] = file_sha256(project.path)
-    return Inputs(district, townships, villages, factors, infos, hashes)
+    return Inputs(district, townships, villages, factors, infos, hashes, same_case_rows)
 
 
 def factor_layer(read, src: Source, district, crs: str, cache: dict):
@@ -405,7 +407,8 @@ def _need_polygons(gdf, src, key):
         raise LayerError(f"{src}: {key} must be polygons, found {', '.join(sorted(types))}")
 
 
-def _factor(f: FactorSpec, layer, district, keep=(), incidents=None) -> gpd.GeoDataFrame:
+def _factor(f: FactorSpec, layer, district, keep=(), incidents=None,
+            same_case_rows: dict | None = None) -> gpd.GeoDataFrame:
     """One factor's layer read, checked, trimmed to its reach and stripped of personal data."""
     gdf, info = layer(f.source)
     gdf = check_factor_layer(f, gdf, info, district)
@@ -423,6 +426,8 @@ def _factor(f: FactorSpec, layer, district, keep=(), incidents=None) -> gpd.GeoD
                 "只计一次 (counted once)")
         if n and note not in info.notes:
             info.notes.append(note)
+        if n and same_case_rows is not None:
+            same_case_rows[f.name] = n
     return _places_only(f, gdf, info, keep)
 
 

@@ -17,7 +17,7 @@ from riskmap.errors import LayerError
 from riskmap.grid import Grid
 from riskmap.load.columns import column_dates
 from riskmap.load.project import Project
-from riskmap.models.evaluate.incidents import day, drop_same_cases
+from riskmap.models.evaluate.incidents import day
 
 __all__ = ["kde_score", "model_surface", "raster_score", "training_inputs"]
 
@@ -71,10 +71,8 @@ def training_inputs(project: Project, inputs, split: dt.date, repeats: frozenset
         if field not in gdf.columns:
             raise LayerError(f"{spec.source}: factor {spec.name}: no date field {field!r} to "
                              "keep the test period out of the map")
-        merged = 0
-        if from_incidents:  # the same case entered twice counts once in its factor too
-            gdf, merged = drop_same_cases(gdf, field, project.incidents.get("case_field"),
-                                          spec.source, repeats)
+        # the same case entered twice was dropped when the layer was read (load_inputs)
+        merged = inputs.same_case_rows.get(spec.name, 0) if from_incidents else 0
         dates = column_dates(gdf[field], str(field))
         keep = ~np.isnat(dates) & (dates < cut)  # an undated row cannot be proved older
         factors[spec.name] = gdf.loc[keep].reset_index(drop=True)
