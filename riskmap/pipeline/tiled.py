@@ -22,7 +22,7 @@ from riskmap.load.inputs import load_inputs
 from riskmap.load.project import Project
 from riskmap.marks import INTERNAL
 from riskmap.score.engine import district_grid
-from riskmap.score.tiling import chunk_for_memory, compute_tiled
+from riskmap.score.tiling import TiledResult, chunk_for_memory, compute_tiled
 
 #: Tile side (analysis cells) when neither a chunk nor a memory limit is given.
 DEFAULT_CHUNK = 1024
@@ -79,14 +79,8 @@ def score_tiled(project: Project, out: Path | None = None, *, chunk: int | None 
     grid = district_grid(project, inputs.district)
     dest = Path(out) if out else project.output / "tiled"
     with atomic_folder(dest, overwrite) as tmp:
-        with open_score_tif(tmp / "risk.tif", grid) as tif:
-            res = compute_tiled(project, inputs, chunk=chunk, scheduler=scheduler,
-                                on_tile=tif.write, progress=progress)
-            if progress:
-                progress("概览 (overviews)")
-            tif.finish({"marking": INTERNAL, "riskmap_version": __version__,
-                        "class_thresholds": json.dumps([round(float(t), 3)
-                                                        for t in res.thresholds])})
+        res = stream_score(project, inputs, tmp, chunk=chunk, scheduler=scheduler,
+                           progress=progress)
         counts = {str(c): int((res.p_class == c).sum()) for c in range(1, 6)}
         summary = {"project": project.name, "riskmap_version": __version__, "marking": INTERNAL,
                    "engine": "tiled", "grid": grid.to_dict(), "tiles": res.tiles,
@@ -100,3 +94,25 @@ def score_tiled(project: Project, out: Path | None = None, *, chunk: int | None 
                                **{k: round(v, 3) for k, v in res.timings.items()}}}
         write_summary(tmp / SUMMARY, summary)
     return TiledReport(dest, grid, chunk, res.tiles, counts, summary)
+
+
+def stream_score(project: Project, inputs, folder: Path | None, *, chunk: int, scheduler=None,
+                 progress=None) -> TiledResult:
+    """The district tile by tile, its score streamed into ``<folder>/risk.tif``.
+
+    With ``folder`` None nothing is written (the patrol-cell scores and the
+    class thresholds are all that is wanted).
+    """
+    if folder is None:
+        return compute_tiled(project, inputs, chunk=chunk, scheduler=scheduler,
+                             progress=progress)
+    grid = district_grid(project, inputs.district)
+    with open_score_tif(Path(folder) / "risk.tif", grid) as tif:
+        res = compute_tiled(project, inputs, chunk=chunk, scheduler=scheduler,
+                            on_tile=tif.write, progress=progress)
+        if progress:
+            progress("概览 (overviews)")
+        tif.finish({"marking": INTERNAL, "riskmap_version": __version__,
+                    "class_thresholds": json.dumps([round(float(t), 3)
+                                                    for t in res.thresholds])})
+    return res

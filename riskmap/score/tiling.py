@@ -12,6 +12,12 @@ at 100 m are 64 MB), so the breaks are exact, not approximate.
 
 Tiles run as ``dask.delayed`` tasks on the default scheduler (threads), a local
 process pool, or a ``dask.distributed`` cluster given by address.
+
+The same choices let one window of the district grid be scored whole, with
+every factor's explain raster and the patrol-cell labels (:func:`window_surface`):
+the tiled build writes each township's package from such a window (its
+patrol-cell bounding box, :func:`area_window`), so its memory is bounded by the
+largest township, not the district.
 """
 
 from __future__ import annotations
@@ -28,7 +34,13 @@ from riskmap.grid import Grid, burn
 from riskmap.grid.blocks import block_max_mean
 from riskmap.load.inputs import Inputs
 from riskmap.load.project import Project
-from riskmap.score.engine import district_grid, factor_on_grid, point_methods
+from riskmap.score.engine import (
+    Surface,
+    _patrol_labels,
+    district_grid,
+    factor_on_grid,
+    point_methods,
+)
 from riskmap.score.overlay import accumulate_score, class_thresholds, classify, score_coefficients
 
 log = logging.getLogger(__name__)
@@ -49,6 +61,9 @@ class TiledResult:
     chunk: int
     score: np.ndarray | None = None  # the analysis-cell score, when asked to keep it
     timings: dict = field(default_factory=dict)
+    #: per factor: the point method and density normaliser fixed for the whole grid
+    #: (what :func:`window_surface` needs to score a window exactly as the tiles did)
+    plan: dict = field(default_factory=dict)
 
 
 def tile_windows(grid: Grid, chunk: int, k: int) -> list[tuple[int, int, int, int]]:
@@ -167,7 +182,90 @@ def compute_tiled(project: Project, inputs: Inputs, *, chunk: int = 1024, schedu
     thr = class_thresholds(p_score, project.class_method, project.class_breaks)
     return TiledResult(grid, pgrid, p_max, p_mean, p_score, thr, classify(p_score, thr),
                        len(wins), min(chunk, max(grid.shape)), score,
-                       {"compute_s": time.perf_counter() - t0})
+                       {"compute_s": time.perf_counter() - t0}, plan)
+
+
+def area_window(grid: Grid, k: int, geom) -> tuple[int, int, int, int]:
+    """``(row0, col0, nrows, ncols)`` of ``geom``'s bounding box on ``grid``, in whole patrol cells.
+
+    Every patrol cell a polygon can be labelled with (its centre inside, or
+    touched on the district edge) lies within it, so the window holds the area;
+    one patrol cell more on each side (within the grid) covers a polygon edge
+    that falls exactly on a cell edge.
+    """
+    x0, y0, x1, y1 = geom.bounds
+    p = grid.cell * k
+    c0 = max(0, math.floor((x0 - grid.x0) / p) - 1)
+    c1 = min(grid.ncols // k, math.ceil((x1 - grid.x0) / p) + 1)
+    r0 = max(0, math.floor((grid.y0 - y1) / p) - 1)
+    r1 = min(grid.nrows // k, math.ceil((grid.y0 - y0) / p) + 1)
+    if c1 <= c0 or r1 <= r0:  # outside the grid: one patrol cell, empty of the area
+        return 0, 0, k, k
+    return r0 * k, c0 * k, (r1 - r0) * k, (c1 - c0) * k
+
+
+def window_halo(project: Project, cell: float) -> int:
+    """Analysis cells beyond a window's edge that its factors read (the largest reach)."""
+    from riskmap.factors import halo_cells
+
+    return max((halo_cells(s.reach, cell) for s in project.factors), default=0)
+
+
+def window_surface(project: Project, inputs: Inputs, grid: Grid, win, plan: dict,
+                   thresholds: np.ndarray) -> Surface:
+    """Score one window of the district grid as a :class:`Surface` of its own.
+
+    The window's cells get exactly the scores the whole grid (or the tiles)
+    would: each factor reads only the features within its reach of the window
+    (its halo) and uses ``plan``, the point method and density normaliser fixed
+    for the whole district (:attr:`TiledResult.plan`). Classes use the
+    district's ``thresholds``, so classes agree across windows. Township and
+    village labels are those of the whole grid (per-cell rules).
+
+    Parameters
+    ----------
+    project, inputs
+    grid : Grid
+        The district's analysis grid.
+    win : tuple of int
+        ``(row0, col0, nrows, ncols)`` on ``grid``, whole patrol cells.
+    plan : dict
+        Per factor ``{"splat_points": ..., "top": ...}``.
+    thresholds : numpy.ndarray
+        The district's class thresholds.
+
+    Returns
+    -------
+    Surface
+        On the window's grid (cells keep their coordinates, hence their ids).
+    """
+    t0 = time.perf_counter()
+    k = round(project.patrol_cell_size / project.cell_size)
+    g = grid.window(*win)
+    pg = g.coarsen(k)
+    area = burn.mask([inputs.district], g)
+    tgeoms = inputs.townships.geometry.values
+    township = _patrol_labels(tgeoms, g, pg, k, area)
+    vnames, village = [], np.zeros(pg.shape, np.int32)
+    if inputs.villages is not None:
+        vnames = list(inputs.villages["name"])
+        village = _patrol_labels(inputs.villages.geometry.values, g, pg, k, area)
+    fs = {}
+    for spec in project.factors:
+        gdf = _features_near(inputs.factors[spec.name], g, spec.reach)
+        fs[spec.name] = factor_on_grid(spec, gdf, g, project.as_of, **plan[spec.name])
+    coefs, baseline = score_coefficients({f.name: f.weight for f in project.factors})
+    score = accumulate_score(((n, f.value, f.lazy) for n, f in fs.items()), coefs, baseline)
+    score[~area] = np.nan
+    p_max, p_mean = block_max_mean(score, k)
+    p_score = p_max if project.patrol_score == "max" else p_mean
+    thr = np.asarray(thresholds)
+    return Surface(grid=g, patrol_grid=pg, k=k, area=area,
+                   township_names=list(inputs.townships["name"]), township=township,
+                   village_names=vnames, village=village, factors=fs, coefs=coefs, score=score,
+                   baseline=baseline, p_max=p_max, p_mean=p_mean, p_score=p_score,
+                   thresholds=thr, p_class=classify(p_score, thr),
+                   timings={"compute_s": time.perf_counter() - t0})
 
 
 def _client(scheduler):
@@ -198,3 +296,13 @@ def chunk_for_memory(memory_limit_mib: float, n_factors: int) -> int:
     """
     per_cell = 4 * (2 * n_factors + 8)
     return max(64, int(math.sqrt(memory_limit_mib * 2**20 / per_cell)))
+
+
+def patrol_townships(inputs: Inputs, pgrid: Grid, p_area: np.ndarray) -> np.ndarray:
+    """Township number (1-based, 0 = none) of every patrol cell of ``pgrid`` in the area.
+
+    The same rule as the one-grid engine (centre inside, else a touching polygon),
+    on the patrol grid alone: what the district's zones need, without the
+    analysis grid.
+    """
+    return _patrol_labels(inputs.townships.geometry.values, pgrid, pgrid, 1, p_area)
