@@ -1,8 +1,9 @@
-"""Scale benchmark: a province-like area through the tiled engine.
+"""Scale benchmark: a province-like area through the tiled engine and the tiled build.
 
-    python scripts/bench_scale.py                 # ~20,000 km² at 25 m (~32 M cells)
-    python scripts/bench_scale.py --km2 5000 --chunk 1024 --json
+    python scripts/bench_scale.py                 # ~5,000 km² at 25 m (8 copies, 72 townships)
+    python scripts/bench_scale.py --km2 20000 --chunk 1024 --json   # 32 copies, ~10 min
     python scripts/bench_scale.py --scheduler tcp://10.0.0.5:8786   # a real dask cluster
+    python scripts/bench_scale.py --no-build      # the engine alone (scores, no packages)
 
 The area is built by tiling perturbed copies of the sample district's layers
 (points jittered by up to 300 m, a random 90 % kept), side by side. Each run
@@ -15,6 +16,7 @@ untiled are compared cell by cell on a smaller copy that always fits.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -113,6 +115,45 @@ def engine_run(mode: str, copies: int, chunk: int, scheduler: str | None) -> dic
             "counts": counts}
 
 
+def build_run(copies: int, chunk: int, scheduler: str | None) -> dict:
+    """The tiled build with every township's package, in this process: seconds, peak memory.
+
+    Peak memory is reported per worker: this process (it runs the tiles on its
+    thread pool and holds the township windows) and the largest drawing worker
+    (forked for the sheets; its RSS counts the pages it shares with this one).
+    """
+    import resource
+    import tempfile
+
+    peak = _peak_sampler()
+    project, inputs = province(copies)
+    time.sleep(0.2)
+    base_mib = peak["mib"]
+    from riskmap.pipeline.tiledbuild import tiled_build
+
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as out:
+        t = time.perf_counter()
+        rep = tiled_build(project, Path(out), inputs=inputs, chunk=chunk, scheduler=scheduler)
+        sec = time.perf_counter() - t
+        files = [f for f in Path(out).rglob("*") if f.is_file()]
+        size = sum(f.stat().st_size for f in files)
+        packages = sum(1 for a in rep.areas
+                       if {"risk.gpkg", "map.html", "map.pdf", "summary.json"}
+                       <= {f.name for f in a.folder.iterdir()})
+    self_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    win = max(rep.windows.values(), key=lambda w: w["window"]["shape"][0] * w["window"]["shape"][1])
+    return {"mode": "build", "areas": len(rep.areas), "townships": len(rep.windows),
+            "packages": packages, "files": len(files),
+            "bytes": size, "tiles": rep.tiles,
+            "seconds": round(sec, 2), "peak_mib": round(max(peak["mib"], self_mib), 1),
+            "rise_mib": round(max(peak["mib"], self_mib) - base_mib, 1),
+            "worker_peak_mib": round(child_mib, 1), "largest_window": win["window"]["shape"],
+            "counts": [rep.areas[0].counts[c] for c in range(1, 6)],
+            "halo_cells": win["halo_cells"], "district_shape": win["district_shape"],
+            "stages_s": {k: round(v, 2) for k, v in rep.stages.items()}}
+
+
 def equality(copies: int, chunk: int) -> bool:
     """Tiled and untiled scores equal cell by cell on a province that fits."""
     import numpy as np
@@ -135,15 +176,18 @@ def _sub(args: list[str]) -> dict:
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--km2", type=float, default=20000, help="area to build (km²)")
+    ap.add_argument("--km2", type=float, default=5000, help="area to build (km²)")
+    ap.add_argument("--no-build", action="store_true",
+                    help="skip the tiled build with per-township packages")
     ap.add_argument("--chunk", type=int, default=1024, help="tile side (analysis cells)")
     ap.add_argument("--scheduler", help="dask scheduler: threads (default) or tcp://host:port")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--_run", choices=["tiled", "untiled"], help=argparse.SUPPRESS)
+    ap.add_argument("--_run", choices=["tiled", "untiled", "build"], help=argparse.SUPPRESS)
     ap.add_argument("--_copies", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._run:
-        print(json.dumps(engine_run(a._run, a._copies, a.chunk, a.scheduler)))
+        run = build_run if a._run == "build" else functools.partial(engine_run, a._run)
+        print(json.dumps(run(a._copies, a.chunk, a.scheduler)))
         return
     copies = max(1, round(a.km2 / 622.6))  # the sample district is 622.6 km²
     say = (lambda m: None) if a.json else (lambda m: print(m, file=sys.stderr))
@@ -161,6 +205,11 @@ def main(argv=None):
         say(f"[bench] untiled: {untiled}")
     same = equality(min(copies, 4), 256)
     say(f"[bench] tiled equals untiled on {min(copies, 4)} copies: {same}")
+    build = None
+    if not a.no_build:
+        build = _sub(["--_run", "build", "--_copies", str(copies), "--chunk", str(a.chunk)]
+                     + (["--scheduler", a.scheduler] if a.scheduler else []))
+        say(f"[bench] build: {build}")
     workers = os.cpu_count() if not a.scheduler else "cluster"
     out = {
         "cells": tiled.get("cells"), "chunk_cells": a.chunk * a.chunk, "chunk": a.chunk,
@@ -171,7 +220,9 @@ def main(argv=None):
         "peak_mib": tiled.get("peak_mib"), "peak_rise_mib": tiled.get("rise_mib"),
         "untiled_peak_mib": untiled.get("peak_mib") if untiled else None,
         "classes_equal": bool(untiled and untiled.get("counts") == tiled.get("counts")),
-        "tiled_equals_untiled": same, "bench_s": round(time.perf_counter() - t0, 1),
+        "tiled_equals_untiled": same, "build": build,
+        "build_classes_equal": bool(build and build.get("counts") == tiled.get("counts")),
+        "bench_s": round(time.perf_counter() - t0, 1),
     }
     if a.json:
         print(json.dumps(out))
@@ -186,6 +237,19 @@ def main(argv=None):
         print("  untiled  does not fit in memory here")
     print(f"  class counts equal: {out['classes_equal']}; tiled == untiled (cell by cell, "
           f"{min(copies, 4)} copies): {same}")
+    if build and "error" not in build:
+        st = build["stages_s"]
+        print(f"  build    {build['seconds']} s for {build['packages']} township packages + the "
+              f"district ({build['files']} files, {build['bytes'] / 2**20:,.0f} MiB): tiles "
+              f"{st.get('tiles')} s, windows {st.get('windows')} s, sheets {st.get('pdf')} s")
+        print(f"           peak {build['peak_mib']} MiB in the build's process (rise "
+              f"{build['rise_mib']} MiB), {build['worker_peak_mib']} MiB in a drawing worker; "
+              f"largest township window {build['largest_window'][0]}×"
+              f"{build['largest_window'][1]} + {build['halo_cells']} cells of halo "
+              f"(district {build['district_shape'][0]}×{build['district_shape'][1]}); "
+              f"class counts equal the engine's: {out['build_classes_equal']}")
+    elif build:
+        print(f"  build    failed: {build['error']}")
 
 
 if __name__ == "__main__":

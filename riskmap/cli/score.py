@@ -45,6 +45,8 @@ def score(ctx, project, out, chunk, scheduler, memory_limit, cell_size, overwrit
     内存由分块大小决定, 与面积无关: 评分逐窗口写入 risk.tif, 只保留巡查网格的
     分数 (memory stays bounded by the tile size, not the area: the score is
     written to risk.tif window by window; only patrol-cell scores are held).
+    各乡镇的完整目录由 riskmap build 生成, 网格过大时它自动分块 (for every
+    township's package run riskmap build: it goes tiled by itself).
     """
     from riskmap.pipeline.project import load_project
     from riskmap.pipeline.tiled import score_tiled
