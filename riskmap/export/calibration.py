@@ -4,7 +4,9 @@
   grid), read by the calibrated project's ``raster`` factor;
 * ``score_interval.tif`` — per patrol cell, the rank percentile (0–100, 100 =
   the top cell) of the point fit and its 5 % and 95 % bootstrap bounds
-  (three bands, nodata outside the district);
+  (three bands, nodata outside the district); ``calibrate --write`` names it
+  as the calibrated project's ``interval`` key, and build and plan read it
+  (:mod:`riskmap.load.interval`);
 * ``calibration.json`` — the result as ``riskmap calibrate --json`` prints it.
 
 Every file is written atomically (:mod:`riskmap.export.atomic`).

@@ -85,7 +85,7 @@ PATH_KEYS = (
     ("factors", "*", "source", "*"),  # a factor reading several sources
     ("incidents", "source"),
     ("roster", "source"), ("power", "source"), ("power", "expansions"), ("plan", "roads"),
-    ("history",), ("output",), ("map", "font"),
+    ("history",), ("output",), ("map", "font"), ("interval",),
     *(("reference", role) for role in schema.REFERENCE_ROLES),
     *(("reference", role, "*") for role in schema.REFERENCE_ROLES),  # several sources
 )
@@ -143,12 +143,17 @@ def read_project(path, *, as_of: dt.date | None = None) -> Project:
     output = raw.get("output", "outputs")
     if not isinstance(output, str):
         ctx.fail("output", "must be a folder path")
+    interval = raw.get("interval")  # written by calibrate --write; read by build and plan
+    if interval is not None and (not isinstance(interval, str) or not interval.strip()):
+        ctx.fail("interval", "must be the path of score_interval.tif (written by riskmap "
+                 "calibrate --write)")
     return Project(
         path=path.resolve(), name=str(raw.get("name") or path.stem), crs=crs, cell_size=cell,
         patrol_cell_size=patrol, patrol_score=patrol_score, as_of=ref, district=district,
         townships=townships, villages=villages, factors=factor_specs, class_method=method,
         class_breaks=breaks, incidents=incidents, output=(folder / output).resolve(),
         map=mapcfg, reference=reference, **models, **loop,
+        interval=(folder / interval).resolve() if interval else None,
     )
 
 

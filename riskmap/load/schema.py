@@ -27,6 +27,7 @@ _TOP_KEYS = {
     "name", "crs", "cell_size", "patrol_cell_size", "patrol_score", "as_of", "district",
     "townships", "villages", "factors", "classes", "incidents", "output", "map", "ahp",
     "calibration", "roster", "plan", "history", "village_points", "power", "reference",
+    "interval",
 }
 _POWER_KEYS = {"source", "user_field", "category_field", "village_field", "month_fields",
                "long_format", "expansions", "top", "min_score"}

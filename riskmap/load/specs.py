@@ -148,6 +148,7 @@ class Project:
     history: Path | None = None  # the project's history database (default beside the file)
     power: dict | None = None  # the power company's meter table (raw, checked by models.power)
     reference: tuple[ReferenceSpec, ...] = ()  # roads, rivers, settlements, DOM (drawn only)
+    interval: Path | None = None  # per-cell rank interval of calibrate (score_interval.tif)
 
     @property
     def folder(self) -> Path:

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from riskmap.errors import ExportError
 from riskmap.export.atomic import write_text
-from riskmap.export.calibration import write_calibration, write_residual
+from riskmap.export.calibration import INTERVAL_TIF, write_calibration, write_residual
 from riskmap.load.project import Project
 from riskmap.models.calibrate import CalibrationResult, calibrate
-from riskmap.models.calibrate.projectfile import residual_file
+from riskmap.models.calibrate.projectfile import project_yaml, residual_file
 
 __all__ = ["calibrate_project", "check_target"]
 
@@ -46,8 +46,9 @@ def calibrate_project(project: Project, *, until=None, seed: int | None = None, 
 
     With ``write`` the residual term's raster (when kept) is written beside the
     project file, and ``calibration.json`` and ``score_interval.tif`` (the
-    per-cell interval) into ``out`` (default ``<output>/calibration``); with
-    ``out`` alone, only those two.
+    per-cell interval) into ``out`` (default ``<output>/calibration``); the
+    calibrated project names that interval (its ``interval`` key, written last)
+    for ``build`` and ``plan``. With ``out`` alone, only those two files.
 
     Parameters
     ----------
@@ -77,12 +78,15 @@ def calibrate_project(project: Project, *, until=None, seed: int | None = None, 
     """
     target = check_target(write, overwrite)
     res = calibrate(project, until=until, seed=seed, progress=progress)
+    folder = Path(out) if out else project.output / "calibration"
     if target is not None:
-        text = res.to_project_yaml(target)
+        # the calibrated project names the interval it comes with (build and plan read it)
+        interval = folder / INTERVAL_TIF if res.interval is not None else None
+        text = project_yaml(res, target, interval)
         if res.residual is not None:
             write_residual(target.parent / residual_file(target), res.residual, overwrite)
-        write_text(target, text, overwrite=overwrite)
     if out is not None or target is not None:
-        res.written = write_calibration(Path(out) if out else project.output / "calibration",
-                                        res, overwrite=True)
+        res.written = write_calibration(folder, res, overwrite=True)
+    if target is not None:  # last: the project never names an interval not yet written
+        write_text(target, text, overwrite=overwrite)
     return res, target

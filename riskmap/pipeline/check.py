@@ -22,6 +22,7 @@ from riskmap.load.project import Project, Source, split_source
 from riskmap.pipeline.checks import COMMANDS, InputRow, Problem, Run
 from riskmap.pipeline.checks.field import check_build_settings, check_field_inputs
 from riskmap.pipeline.checks.incidents import check_incidents
+from riskmap.pipeline.checks.interval import check_interval
 from riskmap.pipeline.checks.layers import check_layers
 from riskmap.pipeline.checks.power import check_meters
 from riskmap.pipeline.checks.reference import check_reference
@@ -95,6 +96,7 @@ def check_project_inputs(project: Project) -> ProjectCheck:
     check_incidents(run)
     check_field_inputs(run)
     check_reference(run)
+    check_interval(run)
     check_build_settings(run)
     rows = sorted(run.rows, key=_rank)
     return ProjectCheck(rows, run.problems, run.skipped, time.perf_counter() - t0, run.timings)

@@ -1,7 +1,11 @@
 """Patrol cells as a table: ids, labels, score, class and the why of it.
 
 Vector cells are made only for the cells that are exported, from array indices,
-in bulk (``shapely.box`` on arrays).
+in bulk (``shapely.box`` on arrays). When the project names the rank interval of
+its calibration (the ``interval`` key, :mod:`riskmap.load.interval`), it is read
+once (:func:`patrol_interval`) and every table gets its columns; a file that is
+missing or not on the district's patrol grid (stale) is refused, as ``check``
+refuses it (:func:`require_interval`).
 """
 
 from __future__ import annotations
@@ -14,10 +18,100 @@ import shapely
 from riskmap import factors
 from riskmap.grid.blocks import blocks
 from riskmap.grid.cellid import cell_ids
+from riskmap.load.interval import RankInterval, read_interval
 from riskmap.load.project import Project
-from riskmap.score.engine import Surface
+from riskmap.score.engine import Surface, district_grid
+
+__all__ = ["INTERVAL_COLUMNS", "TOP_N", "cell_table", "interval_on", "patrol_interval",
+           "rank_text", "require_interval", "top_factors_text"]
 
 TOP_N = 3
+#: the columns of the rank interval (0–100, 100 = the district's top cell), when there is one
+INTERVAL_COLUMNS = ("rank_pct", "rank_lo", "rank_hi")
+
+# rank intervals read: (file, its mtime and size, patrol grid) -> RankInterval (a few kept)
+_READ: dict[tuple, RankInterval] = {}
+_KEEP = 4
+
+
+def patrol_interval(surface: Surface, project: Project) -> RankInterval | None:
+    """The project's rank interval on the surface's patrol grid (None without the key).
+
+    Read once (:func:`interval_on`), whichever output asks first, as the window
+    of the surface's patrol grid; that the file covers exactly the district's
+    grid is :func:`require_interval`'s check (``check``).
+
+    Raises
+    ------
+    LayerError
+        The file is missing, on another grid or does not cover the surface's
+        cells, as :func:`riskmap.load.interval.read_interval` says, with the fix.
+    """
+    if project.interval is None:
+        return None
+    # the surface may be a township's window of the district grid (the tiled build)
+    return interval_on(project, surface.patrol_grid, window=True)
+
+
+def require_interval(project: Project, district) -> RankInterval | None:
+    """Check (and read) the project's rank interval against the district's patrol grid.
+
+    What ``check`` runs, and what a command may run before its heavy work
+    (the district read, nothing scored yet): the interval it reads is kept for
+    the outputs (:func:`patrol_interval`). None without the key.
+
+    Raises
+    ------
+    LayerError
+        As :func:`patrol_interval`.
+    """
+    if project.interval is None:
+        return None
+    k = round(project.patrol_cell_size / project.cell_size)
+    return interval_on(project, district_grid(project, district).coarsen(k))
+
+
+def interval_on(project: Project, pg, window: bool = False) -> RankInterval:
+    """``project.interval`` read on patrol grid ``pg``, once per state of the file.
+
+    ``window``: ``pg`` may be a window of the district's patrol grid
+    (:func:`riskmap.load.interval.read_interval`).
+
+    Raises
+    ------
+    LayerError
+        As :func:`riskmap.load.interval.read_interval`.
+    """
+    path = project.interval
+    try:
+        st = path.stat()
+        key = (str(path), st.st_mtime_ns, st.st_size, pg, window)
+    except OSError:
+        key = None  # missing: read_interval says so
+    if key in _READ:
+        return _READ[key]
+    iv = read_interval(path, crs=pg.crs, transform=pg.transform, shape=pg.shape,
+                       window=window)
+    if key is not None:
+        while len(_READ) >= _KEEP:
+            _READ.pop(next(iter(_READ)))
+        _READ[key] = iv
+    return iv
+
+
+def rank_text(lo, hi) -> np.ndarray:
+    """'前 3–20 %' per cell: the top shares the 95 % and 5 % rank bounds put it in.
+
+    ``hi`` 97 (the 95 % bound) is the top 3 %, ``lo`` 80 the top 20 %; shares are
+    whole per cent, at least 1; "" where a bound is missing.
+    """
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    ok = np.isfinite(lo) & np.isfinite(hi)
+    a = np.maximum(1, np.rint(100 - np.where(ok, hi, 0))).astype(np.int64)
+    b = np.maximum(a, np.rint(100 - np.where(ok, lo, 0))).astype(np.int64)
+    sa, sb = a.astype(str).astype(object), b.astype(str).astype(object)
+    text = np.where(a == b, "前 " + sa + " %", "前 " + sa + "–" + sb + " %")
+    return np.where(ok, text, "").astype(object)
 
 
 def cell_table(surface: Surface, project: Project, flat: np.ndarray) -> gpd.GeoDataFrame:
@@ -26,7 +120,9 @@ def cell_table(surface: Surface, project: Project, flat: np.ndarray) -> gpd.GeoD
     Columns: ``id``, ``township``, ``village``, ``score``, ``score_max``,
     ``score_mean``, ``class``, ``c_<factor>`` (points of score from the factor),
     ``v_<factor>`` (distance in m or density per km² behind it), ``top_factors``
-    (the three largest contributions in words), ``x``, ``y`` (centre).
+    (the three largest contributions in words), ``x``, ``y`` (centre); with the
+    project's rank interval (:func:`patrol_interval`) also ``rank_pct``,
+    ``rank_lo``, ``rank_hi`` (0–100, 100 = the top cell; NaN where it has none).
     """
     pg = surface.patrol_grid
     rows, cols = np.divmod(flat, pg.ncols)
@@ -50,6 +146,10 @@ def cell_table(surface: Surface, project: Project, flat: np.ndarray) -> gpd.GeoD
         e = _r(explain[spec.name])
         df[f"v_{spec.name}"] = np.where(np.isfinite(e), e, np.nan)  # beyond reach: null
     df["top_factors"] = top_factors_text(project, contrib, explain)
+    iv = patrol_interval(surface, project)
+    if iv is not None:  # rank percentiles 0-100 of the calibration; null where it had none
+        for col, band in zip(INTERVAL_COLUMNS, (iv.pct, iv.lo, iv.hi), strict=True):
+            df[col] = np.round(band.ravel()[flat].astype(np.float64), 1)
     df["x"] = x0 + pg.cell / 2
     df["y"] = y1 - pg.cell / 2
     return gpd.GeoDataFrame(df, geometry=geom, crs=pg.crs)

@@ -18,7 +18,12 @@ from riskmap.load.project import rebase_paths
 if TYPE_CHECKING:
     from riskmap.models.calibrate.result import CalibrationResult
 
-__all__ = ["project_yaml"]
+__all__ = ["INTERVAL_KEY", "project_yaml", "with_interval"]
+
+#: the calibrated project's key naming the per-cell interval (``score_interval.tif``)
+INTERVAL_KEY = "interval"
+_INTERVAL_LINE = re.compile(rf"^{INTERVAL_KEY}\s*:")
+_INTERVAL_NOTE = "# calibrate: 每格排名区间 (per-cell rank interval"
 
 _ITEM = re.compile(r"^(?P<ind>\s*)-\s+(?P<rest>.*)$")
 _KEY = re.compile(r"^(?P<key>[A-Za-z_]\w*)\s*:(?P<val>.*?)(?P<com>\s+#.*)?$")
@@ -29,12 +34,16 @@ def residual_file(project_path) -> str:
     return f"{Path(project_path).stem}.residual.tif"
 
 
-def project_yaml(res: CalibrationResult, project_path) -> str:
+def project_yaml(res: CalibrationResult, project_path, interval=None) -> str:
     """Project-file text with the calibrated weights, shapes, ranges and added terms.
 
     See :meth:`CalibrationResult.to_project_yaml`. The residual term (when kept)
     reads ``raster:<stem>.residual.tif`` beside ``project_path``, which the
-    pipeline writes (:func:`residual_file`).
+    pipeline writes (:func:`residual_file`). With ``interval`` (the path of the
+    ``score_interval.tif`` the pipeline writes) the text names it as the
+    top-level ``interval`` key, relative to ``project_path``; without, a key the
+    project had is removed (it belonged to another calibration), see
+    :func:`with_interval`.
 
     Raises
     ------
@@ -44,7 +53,48 @@ def project_yaml(res: CalibrationResult, project_path) -> str:
     if not any(f.kept and f.weight > 0 for f in res.factors):
         raise RiskmapError("calibration kept no factor with a positive weight; nothing "
                            "to write (the project's weights are left as they are)")
-    return _without_ahp(_project_text(res, Path(project_path)))
+    target = Path(project_path)
+    return with_interval(_without_ahp(_project_text(res, target)), target, interval)
+
+
+def with_interval(text: str, target, interval) -> str:
+    """``text`` with its top-level ``interval`` key set to ``interval`` (or removed if None).
+
+    The path is written relative to ``target``'s folder (absolute when on
+    another drive), on the last line, under a comment saying what it is.
+    """
+    import os
+
+    import yaml
+
+    lines, out, drop = text.splitlines(), [], False
+    for ln in lines:
+        if _INTERVAL_LINE.match(ln):
+            drop = True  # the old key and its continuation lines, if any
+            if out and out[-1].startswith(_INTERVAL_NOTE):
+                out.pop()
+            continue
+        if drop and ln[:1] in (" ", "\t") and ln.strip():
+            continue
+        drop = False
+        out.append(ln)
+    while out and not out[-1].strip():
+        out.pop()
+    rel = None
+    if interval is not None:
+        p = Path(interval).resolve()
+        try:
+            rel = Path(os.path.relpath(p, Path(target).resolve().parent)).as_posix()
+        except ValueError:  # another drive (Windows)
+            rel = p.as_posix()
+        out += [f"{_INTERVAL_NOTE}), build 与 plan 读取 (read by build and plan)",
+                f"{INTERVAL_KEY}: {_yaml_value(rel)}"]
+    new = "\n".join(out) + "\n"
+    got = yaml.safe_load(new)
+    if (got or {}).get(INTERVAL_KEY) != rel:  # never expected: the key is one plain line
+        raise RiskmapError(f"calibrate: could not write the interval key into the project "
+                           f"text (got {(got or {}).get(INTERVAL_KEY)!r}, wanted {rel!r})")
+    return new
 
 
 def _without_ahp(text: str) -> str:
