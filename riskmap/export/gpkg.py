@@ -112,6 +112,18 @@ def zones(classes: np.ndarray, score: np.ndarray, grid: Grid, keep: np.ndarray,
     return out.reset_index(drop=True)
 
 
+#: titles of the cells' rank-interval columns (there when the project names the interval
+#: of its calibration; see riskmap.score.cells.patrol_interval)
+INTERVAL_TITLES = {
+    "rank_pct": ("排名百分位", "校准模型下本网格在全区巡查网格中的排名百分位 0-100, 100 最高 "
+                 "(rank percentile of the calibrated model among the district's patrol cells)"),
+    "rank_lo": ("排名下界 (5%)", "排名百分位的 5% 自助法下界 (5 % bootstrap bound)"),
+    "rank_hi": ("排名上界 (95%)", "排名百分位的 95% 自助法上界: 达到最高级者, 数据不能排除其为"
+                "最高级 (95 % bootstrap bound: reaching the top class, the data cannot rule "
+                "the cell out)"),
+}
+
+
 def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
                inputs: dict[str, gpd.GeoDataFrame], metadata: dict, *,
                factors: Sequence[FactorTitle] = (), labels: Mapping[str, str] | None = None,
@@ -154,7 +166,8 @@ def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
         "value": [v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, sort_keys=True)
                   for v in metadata.values()],
     })
-    titles = {"cells": cell_titles(factors), "zones": ZONE_TITLES, "metadata": METADATA_TITLES}
+    titles = {"cells": {**cell_titles(factors), **INTERVAL_TITLES}, "zones": ZONE_TITLES,
+              "metadata": METADATA_TITLES}
     styles = {"cells": cells_style(_columns(cells), titles["cells"]),
               "zones": zones_style(_columns(zone_df))}
     field_layers = {name: gdf for name, gdf in (("effort", effort), ("overdue", overdue))

@@ -42,6 +42,7 @@ from riskmap.export.webref import reference_data
 from riskmap.grid import Grid
 from riskmap.grid.cellid import cell_ids
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL, LAYER_COLOURS
+from riskmap.score.cells import rank_text
 
 _KEEP_COLUMNS = 5  # attribute columns shown per input feature (size)
 TIANDITU_ENV = "RISKMAP_TIANDITU_KEY"
@@ -290,6 +291,8 @@ def cell_index(cells: gpd.GeoDataFrame, top: gpd.GeoDataFrame, frame: Grid) -> d
            "c": cells["class"].to_numpy().astype(int).tolist(),
            "fn": counts.to_numpy().astype(int).tolist(), "fk": k, "phrases": phrases,
            "top": np.flatnonzero(cells["id"].isin(set(top["id"])).to_numpy()).tolist()}
+    if "rank_lo" in cells and "rank_hi" in cells:  # the calibration's interval: 前 a–b %
+        out["rk"], out["ranks"] = _codes(rank_text(cells["rank_lo"], cells["rank_hi"]))
     rebuilt = cell_ids(x0 + i * s, y0 + j * s, s)
     if not np.array_equal(rebuilt.astype(str), cells["id"].to_numpy().astype(str)):
         out["ids"] = cells["id"].astype(str).tolist()

@@ -2,7 +2,8 @@
 
 ``ledger.xlsx`` (xlsxwriter) has a summary sheet (汇总: the rule, per village the
 counts, route length and responsible cadre) and one sheet per village in
-visiting order, with the columns of :data:`LEDGER_HEADER`. 序号 is the plan's
+visiting order, with the columns of :data:`LEDGER_HEADER` (and :data:`RANK_HEADER`,
+the rank interval, when the plan read a calibration's). 序号 is the plan's
 visit number (the number on plan.pdf and in the KMZ/GPX/奥维 names). Coordinates
 are given twice: 经度/纬度 (WGS84) and, as Chinese surveyors write them, X = 北坐标
 (northing) and Y = 东坐标 (easting, with the Gauss-Krüger zone prefix), with a
@@ -52,6 +53,8 @@ LEDGER_HEADER = ("序号", "网格编号", "乡镇", "村", "经度", "纬度", 
 #: how the X and Y headers are shown (Excel text formats)
 AXIS_LABELS = {"X": "北坐标", "Y": "东坐标"}
 COL = {h: i for i, h in enumerate(LEDGER_HEADER)}
+#: the column after 优先级 of a plan made with a calibration's rank interval: "前 3–20 %"
+RANK_HEADER = "排名区间"
 SUMMARY_SHEET = "汇总"
 #: rows above the column header of a village sheet: the title (with the CRS line under it)
 HEAD_ROWS = 1
@@ -182,11 +185,23 @@ def survey_axes(crs) -> SurveyAxes:
 
 
 # --------------------------------------------------------------------------- rows
+def ledger_header(tp: TownshipPlan) -> tuple[str, ...]:
+    """The columns of ``tp``'s ledger.
+
+    :data:`LEDGER_HEADER`, and :data:`RANK_HEADER` after 优先级 when the plan
+    read a calibration's rank interval (:attr:`TownshipPlan.interval`).
+    """
+    if not tp.interval:
+        return LEDGER_HEADER
+    i = COL["优先级"] + 1
+    return (*LEDGER_HEADER[:i], RANK_HEADER, *LEDGER_HEADER[i:])
+
+
 def ledger_rows(tp: TownshipPlan) -> list[list]:
     """The ledger's data rows (all villages, visiting order), values typed for writing.
 
     序号 is the visit number (:attr:`~riskmap.field.plan.PlanCell.no`); X/Y as
-    :func:`survey_axes` writes them.
+    :func:`survey_axes` writes them; columns as :func:`ledger_header`.
     """
     axes = survey_axes(tp.crs)
     north, east = axes.xy([c.x for c in tp.cells], [c.y for c in tp.cells])
@@ -197,8 +212,11 @@ def ledger_rows(tp: TownshipPlan) -> list[list]:
             why = f"{why}; {c.adjustment}"
         if c.override:  # the analyst's reason first: it is why the cell is on the list
             why = f"{c.override}; {why}"
-        rows.append([c.no, c.cell_id, c.township, c.village, round(c.lon, 6), round(c.lat, 6),
-                     n, e, why, c.priority, c.responsible, c.phone, "", "", "", ""])
+        row = [c.no, c.cell_id, c.township, c.village, round(c.lon, 6), round(c.lat, 6),
+               n, e, why, c.priority, c.responsible, c.phone, "", "", "", ""]
+        if tp.interval:
+            row.insert(COL["优先级"] + 1, c.rank)
+        rows.append(row)
     return rows
 
 
@@ -241,9 +259,10 @@ def write_ledger_xlsx(tp: TownshipPlan, path, *, overwrite: bool = False,
         fmt = _formats(wb)
         taken: set[str] = {SUMMARY_SHEET}
         _summary_sheet(wb.add_worksheet(SUMMARY_SHEET), tp, fmt, paper)
+        village = ledger_header(tp).index("村")
         for v in tp.villages:
             ws = wb.add_worksheet(sheet_name(v.village, taken))
-            rows = [r for r in ledger_rows(tp) if r[COL["村"]] == v.village]
+            rows = [r for r in ledger_rows(tp) if r[village] == v.village]
             _village_sheet(ws, tp, v.village, rows, fmt, paper)
         wb.close()
 
@@ -303,30 +322,32 @@ def _put(ws, r: int, c: int, value, fmt) -> None:
 
 
 def _village_sheet(ws, tp: TownshipPlan, village: str, rows: list[list], fmt, paper) -> None:
-    n = len(LEDGER_HEADER)
+    header = ledger_header(tp)
+    at = {h: i for i, h in enumerate(header)}
+    n = len(header)
     h = HEAD_ROWS  # the column header's row
     ws.merge_range(0, 0, 0, n - 1, "", fmt["title"])
     # the title, and under it (same cell, smaller) the CRS line
     ws.write_rich_string(0, 0, fmt["title_run"], title(tp, village), fmt["crs_run"],
                          "\n" + survey_axes(tp.crs).line, fmt["title"])
     ws.set_row(0, 46)
-    for c, hd in enumerate(LEDGER_HEADER):
+    for c, hd in enumerate(header):
         ws.write_string(h, c, hd, fmt[f"head_{hd}"] if hd in AXIS_LABELS else fmt["head"])
     ws.set_row(h, 20)
     kinds = {"序号": "int", "经度": "deg", "纬度": "deg", "X": "m", "Y": "m",
              "主要风险因素": "wrap"}
     for i, row in enumerate(rows + [[""] * n] * SPARE_ROWS):
         r = h + 1 + i
-        for c, hd in enumerate(LEDGER_HEADER):
+        for c, hd in enumerate(header):
             _put(ws, r, c, row[c], fmt[kinds.get(hd, "text")])
     first, last = h + 1, h + len(rows) + SPARE_ROWS
-    col = COL["排查结果"]
+    col = at["排查结果"]
     ws.data_validation(first, col, last, col, {
         "validate": "list", "source": list(RESULTS),
         "input_title": "排查结果", "input_message": " / ".join(RESULTS),
         "error_title": "排查结果", "error_message": "请从下拉列表选择: " + " / ".join(RESULTS),
         "error_type": "stop"})
-    dcol = COL["排查日期"]
+    dcol = at["排查日期"]
     ws.data_validation(first, dcol, last, dcol, {
         "validate": "any", "input_title": "排查日期", "input_message": "如 2026-12-05"})
     ws.write_string(last + 1, 0, "注：序号即巡查计划图 (plan.pdf) 与 KMZ/GPX/奥维 中的编号；"
@@ -339,7 +360,7 @@ def _village_sheet(ws, tp: TownshipPlan, village: str, rows: list[list], fmt, pa
     for c in (*range(2, 5), *range(8, 10)):  # the lines to sign on
         ws.write_blank(sign, c, None, fmt["line"])
     ws.merge_range(sign, 12, sign, 14, "      年    月    日", fmt["line"])
-    widths = _widths(LEDGER_HEADER, rows, caps={"主要风险因素": 46})
+    widths = _widths(header, rows, caps={"主要风险因素": 46})
     for c, w in enumerate(widths):
         ws.set_column(c, c, w)
     ws.freeze_panes(h + 1, 0)
@@ -414,7 +435,7 @@ def write_ledger_csv(tp: TownshipPlan, path, *, overwrite: bool = False) -> None
     with atomic_file(path, overwrite) as tmp:
         with open(tmp, "w", encoding="utf-8-sig", newline="") as f:
             w = csv.writer(f, lineterminator="\r\n")
-            w.writerow(LEDGER_HEADER)
+            w.writerow(ledger_header(tp))
             for row in ledger_rows(tp):
                 w.writerow([v if isinstance(v, int | float) and not isinstance(v, bool)
                             else csv_safe(v) for v in row])

@@ -13,7 +13,13 @@ Per township and village, for one ISO week (``2026-W49``):
    drawn among the village's other cells of class ≥ ``min_class`` never checked
    or not for ``plan.overdue_weeks`` weeks, with probability proportional to
    their score (a generator seeded like the random checks, its own stream); when
-   fewer are overdue, the next priority cells fill the places.
+   fewer are overdue, the next priority cells fill the places. When the project
+   names the rank interval of its calibration (``interval``), the picks are
+   drawn first among the village's cells, of any class, unvisited as above,
+   whose 95 % rank bound reaches the top class although their point rank does
+   not (cells the data cannot rule out), with probability proportional to their
+   chance of reaching it (:func:`~riskmap.field.select.reach_top`); the rule
+   above fills what they leave.
 3. **发现点周边 (near finds).** Cells with a find (发现疑似 / 发现非法采矿 / 已取缔) in
    the last ``plan.raise_weeks`` weeks and their 8 neighbours, best first, at
    most ``plan.near_finds`` more per village, whatever their class.
@@ -69,7 +75,7 @@ from riskmap.field.select import Selection, choose, selection, village_rng
 from riskmap.field.tours import plan_tour
 from riskmap.field.week import Week
 from riskmap.load.project import Project
-from riskmap.score.cells import cell_table
+from riskmap.score.cells import cell_table, patrol_interval
 from riskmap.score.engine import Surface
 
 __all__ = ["NO_VILLAGE", "REASON_ADDED", "REASON_EXPLORE", "REASON_NEAR", "REASON_RANDOM",
@@ -103,6 +109,7 @@ class PlanCell:
     phone: str = ""
     no: int = 0  # visit number in the township (see the module docstring)
     override: str = ""  # the analyst's reason of an added cell: "分析员指定: … (date)"
+    rank: str = ""  # the calibration's rank interval, "前 3–20 %" ("" without one)
 
     @property
     def label(self) -> str:
@@ -149,6 +156,7 @@ class TownshipPlan:
     notes: list[str] = field(default_factory=list)
     cell_size: float = 100.0  # patrol cell size, m
     overrides: list[Override] = field(default_factory=list)  # the analyst's, this township
+    interval: bool = False  # the plan read a calibration's rank interval (PlanCell.rank)
 
     @property
     def suppressed(self) -> list[Override]:
@@ -215,13 +223,15 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
     if unknown:
         raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
                            f"valid names: {', '.join(names)}")
-    ctx, where = selection(surface, inspections, week, cfg, previous, overrides, wanted)
+    interval = patrol_interval(surface, project)  # None: exploration as without one
+    ctx, where = selection(surface, inspections, week, cfg, previous, overrides, wanted,
+                           interval)
     pg = surface.patrol_grid
     inside = surface.p_area
     score = np.where(inside, surface.p_score, np.nan)
     adj_score = ctx.adj_score.reshape(pg.shape)
     to_wgs = transformer(project.crs, "EPSG:4326", always_xy=True)
-    rules = cfg.rules(week)
+    rules = cfg.rules(week, None if ctx.top is None else ctx.top.share)
     vnames = list(surface.village_names)
     flat_all = np.flatnonzero(inside.ravel())
     t_of = surface.township.ravel()[flat_all]
@@ -243,7 +253,8 @@ def make_plan(project: Project, surface: Surface, inputs, week: Week | str, *,
                                        score, adj_score, ctx, to_wgs, roster))
         tp = TownshipPlan(project.name, project.crs, tname, week, build_date, rules,
                           [p for p in plans if p.cells], cell_size=pg.cell,
-                          overrides=[o for o, t in where if t == tname])
+                          overrides=[o for o, t in where if t == tname],
+                          interval=ctx.top is not None)
         for no, c in enumerate(tp.cells, start=1):  # the township's visit numbers
             c.no = no
         _notes(tp, ctx, roster)
@@ -331,7 +342,8 @@ def _village_plan(project, surface, tname, vname, chosen, start, kind, score, ad
             x=float(row["x"]), y=float(row["y"]), lon=float(lon[i]), lat=float(lat[i]),
             top_factors=str(row["top_factors"] or ""), breakdown=breakdown,
             responsible=name, phone=phone,
-            override=ctx.added[f].text if int(f) in ctx.added else ""))
+            override=ctx.added[f].text if int(f) in ctx.added else "",
+            rank=str(ctx.top.text[f]) if ctx.top is not None else ""))
     vname_resp = roster.lookup(tname, vname, None) if roster is not None else ("", "")
     slon, slat = to_wgs.transform(*start)
     return VillagePlan(tname, vname, start, (float(slon), float(slat)), kind, cells,
@@ -348,8 +360,13 @@ def _why_note(ctx: Selection, f: int, reason: str) -> str:
         notes.append(f"压低 ×{adj.factor.ravel()[f]:g} (近期已查未发现)")
     if reason == REASON_EXPLORE:
         ws = int(ctx.effort.weeks_since.ravel()[f])
-        notes.append("探索: 从未排查 (never checked)" if ws < 0
-                     else f"探索: {ws} 周未查 (not checked for {ws} weeks)")
+        when = ("从未排查 (never checked)" if ws < 0
+                else f"{ws} 周未查 (not checked for {ws} weeks)")
+        if ctx.top is not None and ctx.top.reach[f]:  # drawn for what the data cannot rule out
+            when = (f"区间可达最高级 (排名区间 {ctx.top.text[f]}, 可达概率约 "
+                    f"{100 * ctx.top.p[f]:.0f} %: the data cannot rule out the top class), "
+                    + when)
+        notes.append(f"探索: {when}")
     return "; ".join(notes)
 
 

@@ -140,8 +140,13 @@ class PlanConfig:
             return 0
         return min(self.per_village, math.ceil(round(self.explore_share * self.per_village, 9)))
 
-    def rules(self, week: Week) -> list[str]:
-        """The selection rule in words, as stated in every output."""
+    def rules(self, week: Week, top_share: float | None = None) -> list[str]:
+        """The selection rule in words, as stated in every output.
+
+        ``top_share`` (the top class's share of the district's cells, %) says
+        that the exploration uses the rank interval of a calibration first
+        (:func:`riskmap.field.select.reach_top`); None: there is none.
+        """
         k, top = self.n_explore(), self.per_village - self.n_explore()
         lines = [
             f"重点: 每村取 {self.min_class} 级及以上网格中调整后风险分最高的 {top} 个 "
@@ -152,6 +157,12 @@ class PlanConfig:
             f"(exploration: {k} per village drawn, weighted by score, among cells of class ≥ "
             f"{self.min_class} never checked or not for {self.overdue_weeks} weeks; "
             "seeded; priority cells fill any shortfall).",
+            *([] if top_share is None else [
+                f"{REASON_EXPLORE} (区间): 有校准排名区间时, 探索名额先从 95% 排名上界进入最高级 "
+                f"(全区前 {top_share:g} %) 而点估计未达、从未排查或 {self.overdue_weeks} 周以上未查"
+                "的网格中抽取, 按达到最高级的概率加权; 不足时按上条 (exploration first among "
+                "cells whose 95 % rank bound reaches the top class while their point rank does "
+                "not: the data cannot rule them out; weighted by the chance of reaching it)."]),
             f"提高: 近 {self.raise_weeks} 周有发现 (发现疑似/发现非法采矿/已取缔) 的网格及其"
             f"周边 8 格, 风险分 ×{self.raise_factor:g}; 每村另加最多 {self.near_finds} 个 "
             f"({REASON_NEAR}) "

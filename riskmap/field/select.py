@@ -3,6 +3,11 @@
 :func:`selection` turns the history, last week's plan and the analyst's overrides
 into flat patrol-grid arrays once per plan; :func:`choose` applies the rules to
 one village's cells with its seeded generators (:func:`village_rng`).
+
+With the rank interval of a calibration (:func:`reach_top`) the exploration
+picks go first to the cells the data cannot rule out: their 95 % rank bound
+reaches the top class although their point rank does not, drawn with
+probability proportional to their chance of reaching it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.special import ndtr
 
 from riskmap.errors import RiskmapError
 from riskmap.field.effort import Adjustment, Effort, cell_effort, cell_rowcol, history_adjustment
@@ -26,9 +32,14 @@ from riskmap.field.rules import (
 )
 from riskmap.field.week import Week
 from riskmap.grid.cellid import cell_ids
+from riskmap.score.cells import rank_text
 from riskmap.score.engine import Surface
 
-__all__ = ["Selection", "choose", "draw_weighted", "order", "selection", "village_rng"]
+__all__ = ["Selection", "TopReach", "choose", "draw_weighted", "order", "reach_top",
+           "selection", "village_rng"]
+
+#: one-sided 95 % normal quantile: the 95 % rank bound is this many spreads above the point
+Z95_ONE_SIDED = 1.6448536269514722
 
 
 def village_rng(seed: int, week: Week, township: str, village: str,
@@ -43,6 +54,58 @@ def village_rng(seed: int, week: Week, township: str, village: str,
     return np.random.default_rng(np.random.SeedSequence(entropy))
 
 
+@dataclass(frozen=True)
+class TopReach:
+    """Which cells the rank interval cannot rule out of the top class (flat arrays).
+
+    ``share`` is the top class's share of the district's patrol cells (%):
+    a rank percentile ≥ ``100 − share`` is a rank of the top class.
+    """
+
+    share: float
+    reach: np.ndarray  # bool: 95 % bound in the top class, point rank and class not
+    p: np.ndarray  # float: chance of a rank in the top class (normal approximation), 0 if not
+    text: np.ndarray  # object: "前 a–b %" of every cell with an interval, "" elsewhere
+
+
+def reach_top(interval, surface: Surface) -> TopReach | None:
+    """The cells whose 95 % rank bound reaches the top class although their point does not.
+
+    The top class is class 5 of the build; its share of the district's patrol
+    cells puts it at rank percentile ``cut = 100 − share``. A cell reaches it
+    when ``rank_hi ≥ cut`` while ``rank_pct < cut`` and its class is below 5.
+    Its chance of reaching it reads the interval as normal around the point,
+    the 95 % bound 1.645 spreads above: ``P = 1 − Φ(1.645 (cut − pct) / (hi − pct))``
+    (from 5 % for a bound just at the cut to 50 % for a point just under it).
+
+    Parameters
+    ----------
+    interval : riskmap.load.interval.RankInterval or None
+        On the surface's patrol grid (:func:`riskmap.score.cells.patrol_interval`).
+    surface : Surface
+
+    Returns
+    -------
+    TopReach or None
+        None without an interval.
+    """
+    if interval is None:
+        return None
+    area = surface.p_area.ravel()
+    cls = surface.p_class.ravel()
+    n5 = int((area & (cls == 5)).sum())
+    share = 100.0 * n5 / max(int(area.sum()), 1)
+    cut = 100.0 - share if n5 else np.inf
+    pct, hi = interval.pct.ravel(), interval.hi.ravel()
+    known = area & interval.known.ravel()
+    with np.errstate(invalid="ignore"):
+        reach = known & (hi >= cut) & (pct < cut) & (cls < 5)
+    spread = np.where(reach, hi - pct, 1.0) / Z95_ONE_SIDED
+    p = np.where(reach, 1.0 - ndtr(np.where(reach, cut - pct, 0.0) / spread), 0.0)
+    text = np.where(known, rank_text(interval.lo.ravel(), hi), "").astype(object)
+    return TopReach(round(share, 2), reach, p, text)
+
+
 @dataclass
 class Selection:
     """What the choice of every village reads (patrol-grid arrays, flat)."""
@@ -53,11 +116,17 @@ class Selection:
     overdue: np.ndarray  # flat bool: never checked or not for overdue_weeks
     added: dict  # flat index → Override
     effort: Effort
+    top: TopReach | None = None  # the rank interval's reach (None: no interval)
+    unvisited: np.ndarray | None = None  # flat bool: never checked or not for overdue_weeks
 
 
 def selection(surface: Surface, inspections, week: Week, cfg: PlanConfig, previous,
-             overrides, wanted) -> tuple[Selection, list[tuple[Override, str]]]:
-    """History, last week's plan and the overrides as flat arrays; overrides checked."""
+             overrides, wanted, interval=None) -> tuple[Selection, list[tuple[Override, str]]]:
+    """History, last week's plan and the overrides as flat arrays; overrides checked.
+
+    ``interval`` (a :class:`~riskmap.load.interval.RankInterval`, optional) makes
+    the exploration prefer the cells it cannot rule out (:func:`reach_top`).
+    """
     pg = surface.patrol_grid
     before = None
     if inspections is not None and len(inspections):
@@ -97,7 +166,9 @@ def selection(surface: Surface, inspections, week: Week, cfg: PlanConfig, previo
     overdue = effort.overdue(surface.p_class, cfg.min_class, cfg.overdue_weeks,
                              surface.p_area).ravel()
     score = np.where(surface.p_area, surface.p_score, np.nan).ravel()
-    return Selection(adj, score * adj.factor.ravel(), blocked, overdue, added, effort), where
+    unvisited = (effort.never | (effort.weeks_since >= cfg.overdue_weeks)).ravel()
+    return Selection(adj, score * adj.factor.ravel(), blocked, overdue, added, effort,
+                     reach_top(interval, surface), unvisited), where
 
 
 def draw_weighted(pool: np.ndarray, weights: np.ndarray, k: int,
@@ -137,8 +208,15 @@ def choose(cells, surface, ctx: Selection, cfg: PlanConfig, pg, rng, rng_explore
     for c in top[:n_top]:
         chosen.append((c, REASON_TOP))
     taken.update(top[:n_top])
-    pool = np.array(sorted(c for c in top[n_top:] if ctx.overdue[c]), dtype=np.int64)
-    drawn = draw_weighted(pool, surface.p_score.ravel()[pool], k, rng_explore)
+    drawn = []
+    if ctx.top is not None:  # first the cells the rank interval cannot rule out of the top
+        reach = cells[ctx.top.reach[cells] & ctx.unvisited[cells] & ~ctx.blocked[cells]]
+        reach = np.array(sorted(int(c) for c in reach if int(c) not in taken), dtype=np.int64)
+        drawn = draw_weighted(reach, ctx.top.p[reach], k, rng_explore)
+        taken.update(drawn)
+    pool = np.array(sorted(c for c in top[n_top:] if ctx.overdue[c] and c not in taken),
+                    dtype=np.int64)
+    drawn += draw_weighted(pool, surface.p_score.ravel()[pool], k - len(drawn), rng_explore)
     chosen += [(c, REASON_EXPLORE) for c in drawn]
     taken.update(drawn)
     fill = [c for c in top[n_top:] if c not in taken][:k - len(drawn)]  # too few overdue

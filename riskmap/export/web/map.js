@@ -54,7 +54,7 @@
     var f = [];
     for (var n = first[k]; n < first[k] + C.fn[k]; n++) f.push(C.phrases[C.fk[n]]);
     return { id: ids[k], township: C.towns[C.t[k]], village: C.villages[C.v[k]],
-             score: C.s[k] / 100, "class": C.c[k], factors: f };
+             score: C.s[k] / 100, "class": C.c[k], factors: f, rank: C.rk ? C.ranks[C.rk[k]] : "" };
   }
   function corners(k) {
     var i = C.i[k], j = C.j[k];
@@ -133,7 +133,7 @@
     var box = el("div", "rm-popup");
     var t = el("table");
     [["网格编号", p.id], ["乡镇", p.township], ["村", p.village], ["评分", p.score], ["等级", p["class"]]]
-      .forEach(function (r) { var tr = el("tr"); tr.appendChild(el("td", null, r[0])); tr.appendChild(el("td", null, r[1])); t.appendChild(tr); });
+      .concat(p.rank ? [["排名区间 (rank interval)", p.rank]] : []).forEach(function (r) { var tr = el("tr"); tr.appendChild(el("td", null, r[0])); tr.appendChild(el("td", null, r[1])); t.appendChild(tr); });
     box.appendChild(t);
     box.appendChild(el("div", null, "主要风险因素:"));
     if (p.factors.length) {
