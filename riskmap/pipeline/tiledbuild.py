@@ -37,15 +37,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import shapely
 
 from riskmap import __version__
+from riskmap.crs.meridian import CoordHints
 from riskmap.errors import GridError
 from riskmap.export.atomic import atomic_folders, check_free, lock
 from riskmap.export.gpkg import write_gpkg, zones
 from riskmap.export.styles import FactorTitle
 from riskmap.export.summary import SUMMARY, output_sizes, write_summary
 from riskmap.export.tif import CLASS_TIF, write_class_tif
-from riskmap.load.inputs import load_inputs, read_areas
+from riskmap.load.inputs import load_inputs, read_any, read_areas
 from riskmap.load.project import Project
 from riskmap.marks import INTERNAL
 from riskmap.pipeline.area import area_context, reference_of
@@ -127,7 +129,11 @@ def engine_for(project: Project, *, memory_limit: float | None = None,
     GridError
         The grid is too large even for the tiled build.
     """
-    district, _ = read_areas(project)
+    # the district layer alone, with the reader build uses (its errors are build's): the
+    # townships are read by the build that follows
+    gdf, _ = read_any(project, project.district.source, allow_empty=True,
+                      hints=CoordHints(project.crs))
+    district = shapely.union_all(gdf.geometry.values)
     if district.is_empty:
         return EngineChoice(False, None, "fits")
     grid = district_grid(project, district)
