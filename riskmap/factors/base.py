@@ -39,13 +39,16 @@ class Factor:
     half the memory per factor, which is what bounds a 10 m district build.
     """
 
-    __slots__ = ("_to_value", "_value", "explain", "unit")
+    __slots__ = ("_to_value", "_value", "explain", "support", "unit")
 
-    def __init__(self, value, explain, unit: str, to_value=None):
+    def __init__(self, value, explain, unit: str, to_value=None, support=None):
         self._value = value
         self.explain = explain
         self.unit = unit  # "m" (distance to nearest), "/km²" (density) or ""
         self._to_value = to_value
+        #: int array (n, 4) of cell boxes ``[r0, r1) x [c0, c1)`` outside which the value
+        #: is 0 (None: anywhere); the score skips the rest of the grid
+        self.support = support
 
     @property
     def value(self) -> np.ndarray:
@@ -62,6 +65,12 @@ class Factor:
         if self._value is not None:
             return self._value.ravel()[flat]
         return self._to_value(self.explain.ravel()[flat])
+
+    def value_block(self, rows: slice, cols: slice = slice(None)) -> tuple[np.ndarray, bool]:
+        """Values of a block of cells, and whether the array is fresh (made for the caller)."""
+        if self._value is not None:
+            return self._value[rows, cols], False
+        return self._to_value(self.explain[rows, cols]), True
 
     def crop(self, rows: slice, cols: slice) -> Factor:
         """The factor on a window of its grid."""
@@ -111,6 +120,11 @@ def with_halo(grid: Grid, reach: float, fn) -> np.ndarray:
     a = fn(grid.expand(h))
     # a copy, not a view: the view would keep the larger halo array alive
     return a[h:h + grid.nrows, h:h + grid.ncols].copy()
+
+
+def boxes(support) -> np.ndarray:
+    """Support boxes as an int64 ``(n, 4)`` array (see :attr:`Factor.support`)."""
+    return np.asarray(support, dtype=np.int64).reshape(-1, 4)
 
 
 def halo_cells(reach: float, cell: float) -> int:

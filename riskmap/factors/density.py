@@ -69,8 +69,11 @@ def density(geoms, grid: Grid, bandwidth: float, weights=None, normalize="max",
     saturation density in points per km² (values above it are 1).
     """
     x, y = points_only(geoms)
-    per_cell = kernel_density(x, y, grid, bandwidth, weights, splat_points)
-    per_km2 = per_cell * np.float32(1e6 / grid.cell**2)
+    per_km2 = kernel_density(x, y, grid, bandwidth, weights, splat_points)  # a fresh array
+    support = None  # a filtered count raster: anywhere
+    if use_splat(splat_points, len(x), TRUNCATE * bandwidth, grid):
+        support = splat.window_boxes(x, y, grid, TRUNCATE * bandwidth)
+    per_km2 *= np.float32(1e6 / grid.cell**2)
     if top is None:
         top = float(per_km2.max()) if normalize == "max" else float(normalize)
     scale = np.float32(1.0 / top) if top > 0 else np.float32(0.0)
@@ -79,7 +82,7 @@ def density(geoms, grid: Grid, bandwidth: float, weights=None, normalize="max",
         v = e * scale
         return np.clip(v, 0, 1, out=v)
 
-    return Factor(None, per_km2, "/km²", to_value)
+    return Factor(None, per_km2, "/km²", to_value, support)
 
 
 def age_weights(dates, as_of: dt.date, half_life_days: float) -> np.ndarray:

@@ -10,9 +10,10 @@ from riskmap.factors.base import (
     Factor,
     Kind,
     Params,
+    boxes,
     decay,
+    halo_cells,
     use_splat,
-    with_halo,
 )
 from riskmap.grid import Grid, splat
 from riskmap.grid.burn import feature_mask, point_xy
@@ -43,16 +44,19 @@ def proximity(geoms, grid: Grid, reach: float, decay_kind: str = "linear",
     """
     geoms = np.asarray(geoms)
     tid = shapely.get_type_id(geoms)
+    support = []  # boxes outside which the distance is inf
     if np.isin(tid, POINT).all():
         x, y = point_xy(geoms)
         if use_splat(splat_points, len(x), reach, grid):
             d = splat.nearest_distance(x, y, grid, reach)
+            support = splat.window_boxes(x, y, grid, reach)
         else:
-            d = with_halo(grid, reach, lambda g: distance_to_points(x, y, g, reach))
+            d = distance_to_points(x, y, grid, reach, halo_cells(reach, grid.cell), support)
     else:
-        d = with_halo(grid, reach,
-                      lambda g: distance_to_cells(feature_mask(geoms, g, target), g.cell, reach))
-    return Factor(None, d, "m", lambda e: decay(e, reach, decay_kind))
+        h = halo_cells(reach, grid.cell)  # features up to the reach beyond the edge count
+        d = distance_to_cells(feature_mask(geoms, grid.expand(h), target), grid.cell, reach, h,
+                              support)
+    return Factor(None, d, "m", lambda e: decay(e, reach, decay_kind), boxes(support))
 
 
 class Proximity(Kind):

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from riskmap.factors.base import POLYGONS, Factor, Kind, Params, decay, polygons_only, with_halo
+from riskmap.factors.base import (
+    POLYGONS,
+    Factor,
+    Kind,
+    Params,
+    boxes,
+    decay,
+    halo_cells,
+    polygons_only,
+)
 from riskmap.grid import Grid
 from riskmap.grid.burn import mask
 from riskmap.grid.distance import distance_to_cells
@@ -19,16 +28,12 @@ def ring(geoms, grid: Grid, distance: float, decay_kind: str = "step") -> Factor
         ``explain`` is the distance in metres to the nearest polygon (``inf``
         inside the polygons and beyond ``distance``).
     """
-    polys = polygons_only(geoms)
-
-    def dist(g):
-        inside = mask(polys, g)
-        d = distance_to_cells(inside, g.cell, distance)
-        d[inside] = np.inf
-        return d
-
-    d = with_halo(grid, distance, dist)
-    return Factor(None, d, "m", lambda e: decay(e, distance, decay_kind))
+    h = halo_cells(distance, grid.cell)  # polygons up to the distance beyond the edge count
+    inside = mask(polygons_only(geoms), grid.expand(h))
+    support = []
+    d = distance_to_cells(inside, grid.cell, distance, h, support)
+    d[inside[h:h + grid.nrows, h:h + grid.ncols]] = np.inf
+    return Factor(None, d, "m", lambda e: decay(e, distance, decay_kind), boxes(support))
 
 
 class Ring(Kind):

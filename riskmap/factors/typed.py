@@ -13,10 +13,11 @@ from riskmap.factors.base import (
     Factor,
     Kind,
     Params,
+    boxes,
     decay,
+    halo_cells,
     points_only,
     use_splat,
-    with_halo,
 )
 from riskmap.factors.density import check_density_params, density, describe_density
 from riskmap.grid import Grid, splat
@@ -46,17 +47,19 @@ def typed(geoms, types, grid: Grid, weights: dict, method: str = "proximity",
         pos = w > 0
         best, dist = splat.best_weighted(x[pos], y[pos], w[pos], grid, reach,
                                          lambda d: decay(d, reach, decay_kind))
-        return Factor(best, dist, "m")
+        return Factor(best, dist, "m", support=splat.window_boxes(x[pos], y[pos], grid, reach))
     best = np.zeros(grid.shape, dtype=np.float32)
     dist = np.full(grid.shape, np.inf, dtype=np.float32)
+    support = []
     for wt in sorted({v for v in w if v > 0}, reverse=True):
         sel = w == wt
-        d = with_halo(grid, reach, lambda g, sel=sel: distance_to_points(x[sel], y[sel], g, reach))
+        d = distance_to_points(x[sel], y[sel], grid, reach, halo_cells(reach, grid.cell),
+                               support)
         v = np.float32(wt) * decay(d, reach, decay_kind)
         better = v > best
         best[better] = v[better]
         dist[better] = d[better]
-    return Factor(best, dist, "m")
+    return Factor(best, dist, "m", support=boxes(support))
 
 
 class Typed(Kind):

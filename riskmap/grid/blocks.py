@@ -11,6 +11,34 @@ def blocks(a: np.ndarray, k: int) -> np.ndarray:
     return a.reshape(n, k, m, k).swapaxes(1, 2).reshape(n, m, k * k)
 
 
+def block_any(mask: np.ndarray, b: int) -> np.ndarray:
+    """Which ``b`` x ``b`` blocks of ``mask`` hold a True cell (edge blocks may be partial)."""
+    n, m = mask.shape
+    whole = n // b * b
+    # OR of whole rows first (contiguous, fast), then of column runs on the small result
+    rows = mask[:whole].reshape(n // b, b, m).any(axis=1)
+    if whole < n:
+        rows = np.vstack([rows, mask[whole:].any(axis=0, keepdims=True)])
+    return np.logical_or.reduceat(rows, np.arange(0, m, b), axis=1)
+
+
+def boxes_any(boxes: np.ndarray, b: int, shape: tuple[int, int]) -> np.ndarray:
+    """Which ``b`` x ``b`` blocks of a grid of ``shape`` meet any of the cell boxes.
+
+    ``boxes`` is an int array ``(n, 4)`` of ``[r0, r1) x [c0, c1)``; marked through a
+    summed difference array, so the cost does not depend on the boxes' sizes.
+    """
+    nt, mt = -(-shape[0] // b), -(-shape[1] // b)
+    bx = np.asarray(boxes, np.int64).reshape(-1, 4)
+    bx = bx[(bx[:, 1] > bx[:, 0]) & (bx[:, 3] > bx[:, 2])]
+    d = np.zeros((nt + 1, mt + 1), np.int32)
+    r0, r1 = bx[:, 0] // b, (bx[:, 1] - 1) // b + 1
+    c0, c1 = bx[:, 2] // b, (bx[:, 3] - 1) // b + 1
+    for rr, cc, v in ((r0, c0, 1), (r0, c1, -1), (r1, c0, -1), (r1, c1, 1)):
+        np.add.at(d, (rr, cc), v)
+    return d.cumsum(axis=0).cumsum(axis=1)[:nt, :mt] > 0
+
+
 def _block_reduce(a: np.ndarray, k: int, op) -> np.ndarray:
     """Reduce k x k blocks with a binary ufunc, over strided slices (fast for small k)."""
     r = a[0::k].copy()

@@ -1,7 +1,14 @@
-"""Range-limited Euclidean distances on a grid (scipy's exact EDT).
+"""Range-limited Euclidean distances on a grid (an exact EDT, only near the features).
 
-Only the bounding box of the features grown by the range is transformed:
-cells farther than the range from every feature never need a distance.
+Cells farther than the range from every feature never need a distance, so the
+transform runs only on boxes around the features grown by the range: the
+features are grouped into tiles, each tile's features get a box, and the
+tiling that transforms the fewest cells is used (one box for compact
+features, many small ones for scattered polygons or a long line). Each box's
+distances are exact for its own features, and every cell within range of a
+feature lies in that feature's box, so the smallest value over the boxes is
+the exact distance within range. The result equals one transform of the
+whole grid cell for cell.
 """
 
 from __future__ import annotations
@@ -12,22 +19,53 @@ import numpy as np
 from scipy import ndimage
 
 from riskmap.grid import Grid
+from riskmap.grid.blocks import block_any
 from riskmap.grid.burn import point_cells
 
+#: cells a box costs beyond its area (the call and the min-merge), in transformed cells
+_BOX_OVERHEAD = 4096
+_MAX_BOXES = 400
 
-def _box(feature: np.ndarray, reach: int):
-    rows = np.flatnonzero(feature.any(axis=1))
-    cols = np.flatnonzero(feature.any(axis=0))
+
+def feature_boxes(feature: np.ndarray, reach: int) -> list[tuple[int, int, int, int]]:
+    """``(r0, r1, c0, c1)`` boxes to transform: together they hold every feature grown by ``reach``.
+
+    Parameters
+    ----------
+    feature : numpy.ndarray of bool
+        Cells holding a feature (at least one).
+    reach : int
+        Cells each box extends beyond its features (the range and one cell).
+    """
     n, m = feature.shape
-    return (
-        max(rows[0] - reach, 0),
-        min(rows[-1] + reach + 1, n),
-        max(cols[0] - reach, 0),
-        min(cols[-1] + reach + 1, m),
-    )
+    b = max(4, reach // 4)
+    occ = block_any(feature, b)
+    rb, cb = np.nonzero(occ)
+    best = None
+    tile = 1
+    while True:
+        key = (rb // tile) * (occ.shape[1] // tile + 1) + cb // tile
+        order = np.argsort(key, kind="stable")
+        k = key[order]
+        start = np.r_[0, np.flatnonzero(np.diff(k)) + 1]
+        if start.size <= _MAX_BOXES:
+            r, c = rb[order], cb[order]
+            r0 = np.maximum(np.minimum.reduceat(r, start) * b - reach, 0)
+            r1 = np.minimum((np.maximum.reduceat(r, start) + 1) * b + reach, n)
+            c0 = np.maximum(np.minimum.reduceat(c, start) * b - reach, 0)
+            c1 = np.minimum((np.maximum.reduceat(c, start) + 1) * b + reach, m)
+            cost = int(((r1 - r0) * (c1 - c0)).sum()) + _BOX_OVERHEAD * start.size
+            if best is None or cost < best[0]:
+                best = (cost, list(zip(r0.tolist(), r1.tolist(), c0.tolist(), c1.tolist(),
+                                       strict=True)))
+        if start.size == 1:
+            break
+        tile *= 2
+    return best[1]
 
 
-def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float) -> np.ndarray:
+def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float,
+                      halo: int = 0, support: list | None = None) -> np.ndarray:
     """Distance (m) from each cell centre to the nearest ``feature`` cell centre.
 
     Parameters
@@ -38,20 +76,38 @@ def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float) -> 
         Cell size in metres.
     max_distance : float
         Distances beyond this are not needed and are returned as ``inf``.
+    halo : int
+        ``feature`` covers the wanted grid grown by this many cells on every side
+        (features beyond the edge count); the result is the wanted grid only.
+    support : list, optional
+        Receives ``(r0, r1, c0, c1)`` boxes of the result outside which every
+        distance is ``inf``.
 
     Returns
     -------
     numpy.ndarray of float32
     """
+    n, m = feature.shape[0] - 2 * halo, feature.shape[1] - 2 * halo
+    out = np.full((n, m), np.inf, dtype=np.float32)
     if not feature.any():
-        return np.full(feature.shape, np.inf, dtype=np.float32)
-    r0, r1, c0, c1 = _box(feature, math.ceil(max_distance / cell) + 1)
-    d = edt(~feature[r0:r1, c0:c1], cell)
-    d[d > max_distance] = np.inf
-    if (r1 - r0, c1 - c0) == feature.shape:
-        return d  # the features' reach covers the grid: no second full-size array
-    out = np.full(feature.shape, np.inf, dtype=np.float32)
-    out[r0:r1, c0:c1] = d
+        return out
+    boxes = feature_boxes(feature, math.ceil(max_distance / cell) + 1)
+    r2 = np.float32(max_distance)
+    for r0, r1, c0, c1 in boxes:
+        # the part of the box on the wanted grid, in the box's and the output's indices
+        a0, a1 = max(r0, halo), min(r1, halo + n)
+        b0, b1 = max(c0, halo), min(c1, halo + m)
+        if a1 <= a0 or b1 <= b0:
+            continue  # features in the halo only, too far to reach the grid
+        d = edt(~feature[r0:r1, c0:c1], cell)[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+        d[d > r2] = np.inf
+        view = out[a0 - halo:a1 - halo, b0 - halo:b1 - halo]
+        if support is not None:
+            support.append((a0 - halo, a1 - halo, b0 - halo, b1 - halo))
+        if len(boxes) == 1:
+            view[...] = d
+        else:
+            np.minimum(view, d, out=view)
     return out
 
 
@@ -69,7 +125,16 @@ def edt(background: np.ndarray, cell: float) -> np.ndarray:
                     black_border=False, parallel=1)
 
 
-def distance_to_points(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
+def point_mask(xs, ys, grid: Grid) -> np.ndarray:
+    """Cells of ``grid`` holding at least one of the points."""
+    row, col, ok = point_cells(np.asarray(xs, float), np.asarray(ys, float), grid)
+    feature = np.zeros(grid.shape, dtype=bool)
+    feature[row[ok], col[ok]] = True
+    return feature
+
+
+def distance_to_points(xs, ys, grid: Grid, max_distance: float, halo: int = 0,
+                       support: list | None = None) -> np.ndarray:
     """Distance (m) from each cell centre to the centre of the nearest cell holding a point.
 
     Within half a cell diagonal of the true distance; used for dense point
@@ -77,9 +142,9 @@ def distance_to_points(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
     :mod:`riskmap.grid.splat` for the exact method). The value does not depend on
     which of several equally near points the transform picks, so a tile gets
     the same distances as the whole grid. Points outside ``grid`` are not seen:
-    callers pass a grid grown by the reach (:func:`riskmap.factors.with_halo`).
+    pass ``halo`` (cells) to see those up to that far beyond its edge (the
+    result is still on ``grid``), or a grid grown by the reach
+    (:func:`riskmap.factors.with_halo`).
     """
-    row, col, ok = point_cells(np.asarray(xs, float), np.asarray(ys, float), grid)
-    feature = np.zeros(grid.shape, dtype=bool)
-    feature[row[ok], col[ok]] = True
-    return distance_to_cells(feature, grid.cell, max_distance)
+    g = grid.expand(halo) if halo else grid
+    return distance_to_cells(point_mask(xs, ys, g), g.cell, max_distance, halo, support)

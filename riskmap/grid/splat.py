@@ -3,8 +3,16 @@
 For points with a short reach this beats a whole-grid transform: the cost is
 ``points × window`` instead of ``cells``, distances are exact to the point's true
 position (not its cell centre), and points beyond the grid edge still count,
-so no halo is needed. Work is vectorised over batches of points; the only
-Python loop is over batches.
+so no halo is needed.
+
+Two ways of stamping give the same values:
+
+* a large window (``_SLICE_MIN`` cells or more) is stamped through array
+  slices, one point at a time: each step is a few whole-array operations on
+  the window (outer sums of the per-axis offsets), with no index arrays;
+* small windows are stamped in batches of points through flat indices and
+  unbuffered ``ufunc.at`` (a Python step per point would cost more than its
+  window).
 """
 
 from __future__ import annotations
@@ -16,6 +24,9 @@ import numpy as np
 from riskmap.grid import Grid
 
 _BATCH_ELEMS = 1 << 18  # offsets x points per batch: small temporaries stay in cache
+#: window cells from which a point is stamped through slices (measured: below it
+#: the per-point Python step costs more than the batched index arithmetic)
+_SLICE_MIN = 1024
 
 
 def _window(radius: int) -> tuple[np.ndarray, np.ndarray]:
@@ -63,37 +74,130 @@ def splat_cost(n_points: int, reach: float, cell: float) -> float:
     return n_points * math.pi * (r + 1) ** 2
 
 
+def window_boxes(xs, ys, grid: Grid, reach: float) -> np.ndarray:
+    """Cell boxes ``(r0, r1, c0, c1)`` of the points' windows on ``grid`` (those that meet it).
+
+    Stamping a point with ``reach`` metres changes no cell outside its box.
+    """
+    row, col = grid.rowcol(np.asarray(xs, float), np.asarray(ys, float))
+    r = math.ceil(reach / grid.cell)
+    b = np.stack([np.clip(row - r, 0, grid.nrows), np.clip(row + r + 1, 0, grid.nrows),
+                  np.clip(col - r, 0, grid.ncols), np.clip(col + r + 1, 0, grid.ncols)], axis=1)
+    return b[(b[:, 1] > b[:, 0]) & (b[:, 3] > b[:, 2])]
+
+
+class _Slices:
+    """Per-point axis offsets and the clipped grid/window slices of square windows.
+
+    ``dx2[p, j]`` and ``dy2[p, i]`` are the squared x and y offsets (m², float32)
+    from point ``p`` to the centres of window column ``j`` and row ``i``, in the
+    same arithmetic as :func:`_stamp`; :meth:`spans` yields, per point whose
+    window meets the grid, its index and the grid and window slices.
+    """
+
+    def __init__(self, xs, ys, grid: Grid, radius: int):
+        row, col = grid.rowcol(xs, ys)
+        fx = (grid.x0 + (col + 0.5) * grid.cell - xs).astype(np.float32)
+        fy = (grid.y0 - (row + 0.5) * grid.cell - ys).astype(np.float32)
+        off = (np.arange(-radius, radius + 1) * grid.cell).astype(np.float32)
+        self.dx2 = fx[:, None] + off[None, :]
+        self.dx2 *= self.dx2
+        self.dy2 = fy[:, None] - off[None, :]
+        self.dy2 *= self.dy2
+        self.size = 2 * radius + 1
+        r0, c0 = row - radius, col - radius
+        self._g = [np.clip(r0, 0, grid.nrows), np.clip(r0 + self.size, 0, grid.nrows),
+                   np.clip(c0, 0, grid.ncols), np.clip(c0 + self.size, 0, grid.ncols)]
+        self._w = [self._g[0] - r0, self._g[1] - r0, self._g[2] - c0, self._g[3] - c0]
+
+    def spans(self):
+        """``(p, grid rows, grid cols, window rows, window cols)`` of each window in the grid."""
+        gr0, gr1, gc0, gc1 = self._g
+        wr0, wr1, wc0, wc1 = self._w
+        hit = np.flatnonzero((gr1 > gr0) & (gc1 > gc0))
+        cols = [a[hit].tolist() for a in (gr0, gr1, gc0, gc1, wr0, wr1, wc0, wc1)]
+        for p, a, b, c, d, e, f, g, h in zip(hit.tolist(), *cols, strict=True):
+            yield p, slice(a, b), slice(c, d), slice(e, f), slice(g, h)
+
+    def d2(self, p: int, wr: slice, wc: slice, out: np.ndarray) -> np.ndarray:
+        """Squared distances (m²) from point ``p`` to the window cells ``wr, wc``."""
+        t = out[:wr.stop - wr.start, :wc.stop - wc.start]
+        return np.add(self.dy2[p, wr, None], self.dx2[p, None, wc], out=t)
+
+
+def _sliced(radius: int) -> bool:
+    return (2 * radius + 1) ** 2 >= _SLICE_MIN
+
+
 def nearest_distance(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
     """Distance (m) from each cell centre to the nearest point, ``inf`` beyond reach."""
     xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    out = np.full(grid.size, np.inf, dtype=np.float32)
     radius = math.ceil(max_distance / grid.cell)
-    dr, dc = _window(radius)
     r2 = np.float32(max_distance) ** 2
+    if not _sliced(radius):
+        return _nearest_batched(xs, ys, grid, radius, r2)
+    # the smallest squared distance, rooted once: sqrt is monotone and correctly
+    # rounded, so this equals the smallest of the rooted distances
+    out = np.full(grid.shape, np.inf, dtype=np.float32)
+    sl = _Slices(xs, ys, grid, radius)
+    buf = np.empty((sl.size, sl.size), np.float32)
+    for p, gr, gc, wr, wc in sl.spans():
+        v = out[gr, gc]
+        np.minimum(v, sl.d2(p, wr, wc, buf), out=v)
+    out[out > r2] = np.inf
+    return np.sqrt(out, out=out)
+
+
+def _nearest_batched(xs, ys, grid: Grid, radius: int, r2) -> np.ndarray:
+    out = np.full(grid.size, np.inf, dtype=np.float32)
+    dr, dc = _window(radius)
     for b in _batches(len(xs), dr.size):
         idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
         sel = d2 <= r2 if ok is None else (d2 <= r2) & ok
-        np.minimum.at(out, idx[sel], np.sqrt(d2[sel]))
-    return out.reshape(grid.shape)
+        np.minimum.at(out, idx[sel], d2[sel])
+    return np.sqrt(out, out=out).reshape(grid.shape)
 
 
 def best_weighted(xs, ys, w, grid: Grid, reach: float, decay) -> tuple[np.ndarray, np.ndarray]:
     """Per cell the largest ``w * decay(distance)`` over points, and that distance.
+
+    Where several points give the largest value, the distance is the smallest of
+    theirs; where no point gives a value above 0 it is ``inf``.
 
     Parameters
     ----------
     w : array_like
         Weight of each point, in [0, 1].
     decay : callable
-        ``decay(d) -> closeness`` in [0, 1], zero beyond ``reach``.
+        ``decay(d) -> closeness`` in [0, 1], zero beyond ``reach`` and at ``inf``.
     """
     xs, ys, w = (np.asarray(a, float) for a in (xs, ys, w))
+    radius = math.ceil(reach / grid.cell)
+    r2 = np.float32(reach) ** 2
+    if not _sliced(radius):
+        return _best_batched(xs, ys, w, grid, radius, r2, decay)
+    best = np.zeros(grid.shape, dtype=np.float32)
+    dist = np.full(grid.shape, np.inf, dtype=np.float32)
+    sl = _Slices(xs, ys, grid, radius)
+    buf = np.empty((sl.size, sl.size), np.float32)
+    for p, gr, gc, wr, wc in sl.spans():
+        d = sl.d2(p, wr, wc, buf)
+        d[d > r2] = np.inf  # beyond reach: decays to 0 and never wins
+        np.sqrt(d, out=d)
+        v = (w[p] * decay(d)).astype(np.float32)  # float64 weight, as the batched way
+        bv, bd = best[gr, gc], dist[gr, gc]
+        # a larger value wins; an equal one (above 0) keeps the smaller distance
+        win = (v > bv) | ((v == bv) & (v > 0) & (d < bd))
+        bd[win] = d[win]
+        np.maximum(bv, v, out=bv)
+    return best, dist
+
+
+def _best_batched(xs, ys, w, grid: Grid, radius: int, r2, decay):
     best = np.zeros(grid.size, dtype=np.float32)
     dist = np.full(grid.size, np.inf, dtype=np.float32)
-    radius = math.ceil(reach / grid.cell)
     dr, dc = _window(radius)
     stamps = []
-    r2 = np.float32(reach) ** 2
     for b in _batches(len(xs), dr.size):
         idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
         sel = d2 <= r2 if ok is None else (d2 <= r2) & ok
@@ -113,13 +217,40 @@ def gaussian_mass(xs, ys, grid: Grid, sigma: float, weights=None,
     """Each point's unit (or weighted) mass spread by a Gaussian of ``sigma`` m.
 
     Each point's kernel is evaluated at the cell centres around its true
-    position and normalised to sum to its weight over the whole window, so
-    the result sums to ``sum(weights)`` less the mass that falls off the grid.
+    position (a disc of ``truncate * sigma`` and one cell) and normalised to sum
+    to its weight over the whole disc, so the result sums to ``sum(weights)``
+    less the mass that falls off the grid.
     """
     xs, ys = np.asarray(xs, float), np.asarray(ys, float)
     w = np.ones(len(xs)) if weights is None else np.asarray(weights, float)
-    out = np.zeros(grid.size, dtype=np.float32)
     radius = math.ceil(truncate * sigma / grid.cell)
+    if not _sliced(radius):
+        return _mass_batched(xs, ys, w, grid, radius, sigma)
+    out = np.zeros(grid.shape, dtype=np.float32)
+    sl = _Slices(xs, ys, grid, radius)
+    # the kernel is separable: exp(a (dx² + dy²)) = exp(a dx²) exp(a dy²), cut to the disc
+    a = np.float32(-0.5 / sigma**2)
+    ex = np.exp(sl.dx2 * a)
+    ey = np.exp(sl.dy2 * a)
+    dr, dc = _window(radius)
+    disc = np.zeros((sl.size, sl.size), np.float32)
+    disc[dr + radius, dc + radius] = 1
+    # each point's sum over its disc (float64), then its scale: weight / sum
+    total = np.einsum("pi,pi->p", ey.astype(np.float64) @ disc.astype(np.float64),
+                      ex.astype(np.float64))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ey *= np.where(total > 0, w / total, 0.0).astype(np.float32)[:, None]
+    buf = np.empty((sl.size, sl.size), np.float32)
+    for p, gr, gc, wr, wc in sl.spans():
+        t = buf[:wr.stop - wr.start, :wc.stop - wc.start]
+        np.multiply(ey[p, wr, None], ex[p, None, wc], out=t)
+        t *= disc[wr, wc]
+        out[gr, gc] += t
+    return out
+
+
+def _mass_batched(xs, ys, w, grid: Grid, radius: int, sigma: float) -> np.ndarray:
+    out = np.zeros(grid.size, dtype=np.float32)
     dr, dc = _window(radius)
     for b in _batches(len(xs), dr.size):
         idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)

@@ -42,18 +42,24 @@ def score_coefficients(weights: dict[str, float]) -> tuple[dict[str, np.float32]
     return {n: np.float32(100.0 * w / total) for n, w in weights.items()}, 100.0 * neg / total
 
 
-def accumulate_score(values, coefs: dict, baseline: float) -> np.ndarray:
+def accumulate_score(values, coefs: dict, baseline: float, out: np.ndarray | None = None
+                     ) -> np.ndarray:
     """``baseline + Σ coef_i * v_i`` in one float32 buffer (no per-factor copies).
 
     ``values`` is a mapping or an iterable of ``(name, array)`` pairs, or of
     ``(name, array, fresh)`` where a fresh array (made for this sum) may be
     overwritten; with a generator each factor's values exist only while they
-    are added. The arithmetic is the same either way.
+    are added. The arithmetic is the same either way. ``out`` (float32, the
+    arrays' shape) receives the score when given: a band of a larger score
+    array can be filled in place.
     """
     score = None
     for item in (values.items() if hasattr(values, "items") else values):
         name, v = item[0], item[1]
         fresh = len(item) > 2 and item[2]  # an array made for this sum: reuse it
+        if score is None and out is not None:
+            score = np.multiply(v, coefs[name], out=out, dtype=np.float32)
+            continue
         if fresh and v.dtype == np.float32:
             v *= coefs[name]
             c = v
@@ -63,6 +69,9 @@ def accumulate_score(values, coefs: dict, baseline: float) -> np.ndarray:
             score = c
         else:
             score += c
+    if score is None:  # no factor: the baseline alone
+        score = np.zeros((), np.float32) if out is None else out
+        score[...] = 0
     score += np.float32(baseline)
     np.clip(score, 0, 100, out=score)  # float rounding only
     return score
