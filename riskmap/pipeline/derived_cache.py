@@ -8,7 +8,9 @@ layer is therefore kept in the per-user cache (``RISKMAP_CACHE``, see
 version, the project's settings as loaded (so a backtest's or calibration's
 changed project is another key) and the SHA-256 of every file the project names.
 A changed meter table, village layer or factor file is another key; a cache
-that cannot be read or written is simply not used. The warnings the reading gave
+that cannot be read or written is simply not used. The key's parts (:func:`canon`,
+:func:`source_files`, :func:`file_hashes`) also key the last build's cells
+(:mod:`riskmap.pipeline.lastbuild`). The warnings the reading gave
 are said again when the layer comes from the cache.
 """
 
@@ -28,7 +30,7 @@ from riskmap.load.inputs import DerivedReader
 from riskmap.load.layers import file_sha256
 from riskmap.load.specs import Source
 
-__all__ = ["cached_reader", "source_files"]
+__all__ = ["cached_reader", "canon", "file_hashes", "source_files"]
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,12 @@ def cached_reader(reader: DerivedReader, name: str) -> DerivedReader:
     return DerivedReader(read=read, files=reader.files)
 
 
-def source_files(obj) -> set[Path]:
-    """Every file named by a :class:`Source` anywhere in ``obj`` (a project, spec, dict, list)."""
+def source_files(obj, plain_paths: bool = False) -> set[Path]:
+    """Every file named by a :class:`Source` anywhere in ``obj`` (a project, spec, dict, list).
+
+    With ``plain_paths``, also every other path in ``obj`` that is a file (a
+    setting that names a raster, such as a calibration's).
+    """
     found: set[Path] = set()
     seen: set[int] = set()
 
@@ -87,6 +93,9 @@ def source_files(obj) -> set[Path]:
         seen.add(id(v))
         if isinstance(v, Source):
             found.update(Path(p) for p in v.files)
+        elif isinstance(v, Path):
+            if plain_paths and v.is_file():
+                found.add(v)
         elif dataclasses.is_dataclass(v) and not isinstance(v, type):
             for f in dataclasses.fields(v):
                 walk(getattr(v, f.name))
@@ -105,31 +114,56 @@ def _key(project, source, reader: DerivedReader) -> str:
     files = source_files(project) | {Path(p) for p in reader.files(project)}
     h = hashlib.sha256(f"{FORMAT} {__version__} {source.key!r}".encode())
     # the settings as loaded, every field (paths, parameters, dates), in a canonical order
-    h.update(_canon(project).encode())
-    for p in sorted(files):
-        if p.is_file():
-            h.update(f"{p}\0{file_sha256(p)}\0".encode())
-            if p.suffix.lower() == ".shp":  # its sidecars are read with it
-                for side in sorted(p.parent.glob(p.stem + ".*")):
-                    if side != p and side.is_file():
-                        h.update(f"{side}\0{file_sha256(side)}\0".encode())
-        else:
-            h.update(f"{p}\0missing\0".encode())
+    h.update(canon(project).encode())
+    for p, sha in file_hashes(files):
+        h.update(f"{p}\0{sha or 'missing'}\0".encode())
     return h.hexdigest()[:32]
 
 
-def _canon(v) -> str:
-    """A text of ``v`` that is the same in every process (sets sorted, dicts by key)."""
+def file_hashes(files) -> list[tuple[Path, str | None]]:
+    """``(path, SHA-256)`` of ``files`` and of a shapefile's sidecars, sorted; None: missing.
+
+    Parameters
+    ----------
+    files : iterable of Path
+
+    Returns
+    -------
+    list of (Path, str or None)
+
+    Raises
+    ------
+    OSError
+        A file that vanished or cannot be read while hashing.
+    """
+    out = []
+    for p in sorted(files):
+        if p.is_file():
+            out.append((p, file_sha256(p)))
+            if p.suffix.lower() == ".shp":  # its sidecars are read with it
+                out += [(side, file_sha256(side)) for side in sorted(p.parent.glob(p.stem + ".*"))
+                        if side != p and side.is_file()]
+        else:
+            out.append((p, None))
+    return out
+
+
+def canon(v) -> str:
+    """A text of ``v`` that is the same in every process (sets sorted, dicts by key).
+
+    Dataclasses field by field, paths resolved: two projects loaded from the same file
+    have the same text, and any changed setting changes it.
+    """
     if dataclasses.is_dataclass(v) and not isinstance(v, type):
         return (f"{type(v).__name__}("
-                + ",".join(f"{f.name}={_canon(getattr(v, f.name))}" for f in dataclasses.fields(v))
+                + ",".join(f"{f.name}={canon(getattr(v, f.name))}" for f in dataclasses.fields(v))
                 + ")")
     if isinstance(v, dict):
-        return "{" + ",".join(sorted(f"{_canon(k)}:{_canon(x)}" for k, x in v.items())) + "}"
+        return "{" + ",".join(sorted(f"{canon(k)}:{canon(x)}" for k, x in v.items())) + "}"
     if isinstance(v, set | frozenset):
-        return "{" + ",".join(sorted(_canon(x) for x in v)) + "}"
+        return "{" + ",".join(sorted(canon(x) for x in v)) + "}"
     if isinstance(v, list | tuple):
-        return "[" + ",".join(_canon(x) for x in v) + "]"
+        return "[" + ",".join(canon(x) for x in v) + "]"
     if isinstance(v, Path):
         return repr(str(v.resolve()))
     return repr(v)
