@@ -5,7 +5,14 @@ from __future__ import annotations
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, project_arg, quiet_opt, verbose_opt
+from riskmap.cli.options import (
+    debug_opt,
+    project_arg,
+    quiet_opt,
+    rescore_opt,
+    say_printer,
+    verbose_opt,
+)
 from riskmap.cli.text import progress_printer
 
 
@@ -19,11 +26,12 @@ from riskmap.cli.text import progress_printer
 @click.option("--force", is_flag=True,
               help="重新读取已完整导入过的文件 (已存的行不重复存) (read files that went in whole "
                    "before again; stored rows are not stored twice).")
+@rescore_opt
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
-def ingest(ctx, project, files, week, force, verbose, quiet, debug):
+def ingest(ctx, project, files, week, force, rescore, verbose, quiet, debug):
     """导入回收台账: 将 FILE... 读入项目的历史库 (read returned ledgers into PROJECT's history).
 
     每行按网格编号匹配, 否则按坐标; 无法匹配的行列出工作表和行号后跳过;
@@ -43,7 +51,8 @@ def ingest(ctx, project, files, week, force, verbose, quiet, debug):
 
     progress = progress_printer(quiet == 0)
 
-    reports = ingest_files(project, files, week=week, progress=progress, force=force)
+    reports = ingest_files(project, files, week=week, progress=progress, force=force,
+                           rescore=rescore, say=say_printer(quiet))
     bad = False
     for r in reports:
         if r.status == "already":

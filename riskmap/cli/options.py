@@ -15,6 +15,15 @@ out_opt = click.option("--out", "out", type=click.Path(file_okay=False),
                             "project's 'output').")
 overwrite_opt = click.option("--overwrite", is_flag=True,
                              help="替换已有的输出目录 (replace existing output folders).")
+rescore_opt = click.option(
+    "--rescore", is_flag=True,
+    help="重新计算风险面, 即使上次构建的输入未变 (score the cells again even when the last "
+         "build's inputs are unchanged; default: reuse the last build's cells).")
+
+
+def say_printer(quiet: int):
+    """``say(line)``: one line on stderr (which cells a command used), hidden by ``-qq``."""
+    return (lambda line: click.echo(line, err=True)) if quiet < 2 else None
 
 
 def project_arg(f):

@@ -8,7 +8,14 @@ from pathlib import Path
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, project_arg, quiet_opt, verbose_opt
+from riskmap.cli.options import (
+    debug_opt,
+    project_arg,
+    quiet_opt,
+    rescore_opt,
+    say_printer,
+    verbose_opt,
+)
 from riskmap.cli.text import echo_table, progress_printer
 
 week_opt = click.option("--week", required=True, metavar="YYYY-Www",
@@ -39,12 +46,13 @@ week_opt = click.option("--week", required=True, metavar="YYYY-Www",
 @click.option("--suppress", "suppresses", multiple=True, metavar="CELL=理由",
               help="本周取消此网格, 须写理由, 可重复; 同样记录并列出 (keep this cell out of "
                    "the week's plan, with the reason; repeatable; recorded and shown).")
+@rescore_opt
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
 def plan(ctx, project, week, townships, out, overwrite, paper, no_record, adds, suppresses,
-         verbose, quiet, debug):
+         rescore, verbose, quiet, debug):
     """生成周巡查计划图、台账和外业文件 (write the week's patrol plan for PROJECT).
 
     每个乡镇: plan.pdf (网格按巡查顺序编号, 1:25 000 或更大, 每村或每组村一页,
@@ -73,7 +81,8 @@ def plan(ctx, project, week, townships, out, overwrite, paper, no_record, adds, 
 
     report = run_plan(project, wk, townships=list(townships), out=Path(out) if out else None,
                       overwrite=overwrite, paper=paper, progress=progress,
-                      record=not no_record, overrides=overrides)
+                      record=not no_record, overrides=overrides, rescore=rescore,
+                      say=say_printer(quiet))
     if quiet < 2:
         head = ["乡镇", "村", "网格", "探索", "随机抽查", "路线km", "图页", "输出目录"]
         rows = []
@@ -102,11 +111,12 @@ def plan(ctx, project, week, townships, out, overwrite, paper, no_record, adds, 
 @click.option("--overwrite", is_flag=True, help="替换已有文件 (replace existing files).")
 @click.option("--weeks", type=click.IntRange(1, 104), default=8, show_default=True,
               help="图中的周数 (weeks in the chart).")
+@rescore_opt
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
-def weekly(ctx, project, week, townships, out, overwrite, weeks, verbose, quiet, debug):
+def weekly(ctx, project, week, townships, out, overwrite, weeks, rescore, verbose, quiet, debug):
     """巡查周报: weekly.html, weekly.xlsx, weekly.png (weekly summary of PROJECT's history).
 
     按乡镇和村: 计划、已查、发现的网格数, 以及未上报的村 (per township and
@@ -120,7 +130,7 @@ def weekly(ctx, project, week, townships, out, overwrite, weeks, verbose, quiet,
     project = load_project(project)
     summary, files = run_weekly(project, week, out=Path(out) if out else None,
                                 overwrite=overwrite, townships=list(townships) or None,
-                                weeks=weeks)
+                                weeks=weeks, rescore=rescore, say=say_printer(quiet))
     if quiet < 2:
         t = summary.townships
         rows = [[r["乡镇"], str(r["计划网格"]), str(r["计划内已查"]), str(r["计划外排查"]),

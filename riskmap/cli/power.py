@@ -7,7 +7,15 @@ import json
 import click
 
 from riskmap.cli import cli, setup
-from riskmap.cli.options import debug_opt, overwrite_opt, project_arg, quiet_opt, verbose_opt
+from riskmap.cli.options import (
+    debug_opt,
+    overwrite_opt,
+    project_arg,
+    quiet_opt,
+    rescore_opt,
+    say_printer,
+    verbose_opt,
+)
 from riskmap.cli.text import echo_table, progress_printer
 
 
@@ -25,11 +33,13 @@ from riskmap.cli.text import echo_table, progress_printer
 @overwrite_opt
 @click.option("--json", "as_json", is_flag=True,
               help="以一个 JSON 对象输出结果 (print the result as one JSON object).")
+@rescore_opt
 @verbose_opt
 @quiet_opt
 @debug_opt
 @click.pass_context
-def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, quiet, debug):
+def power_check(ctx, project, top, min_score, out, overwrite, as_json, rescore, verbose, quiet,
+                debug):
     """用电异常排查: 找出电表台账中的异常用户 (find abnormal electricity users in PROJECT).
 
     列出得分最高的用户及其原因; 加 --out 时另写出异常图层 (GeoPackage) 和给
@@ -45,7 +55,7 @@ def power_check(ctx, project, top, min_score, out, overwrite, as_json, verbose, 
 
     progress = progress_printer(quiet == 0 and not as_json)
     run = run_power_check(proj, min_score=min_score, out=out, overwrite=overwrite,
-                          progress=progress)
+                          progress=progress, rescore=rescore, say=say_printer(quiet))
     cols = ["user_id", "category", "township", "village", "score", "onset", "placed_by",
             "reasons"]
     head = run.result.users.head(top or run.result.config.top)[cols]

@@ -205,6 +205,33 @@ def read_areas(project: Project, cache: dict | None = None):
     return district, _areas(read, project.townships, "townships", district)
 
 
+def area_inputs(project: Project, cache: dict | None = None) -> Inputs:
+    """The district, townships and villages as :func:`load_inputs` reads them, no factor.
+
+    For a command that takes its scored cells from the last build
+    (:mod:`riskmap.pipeline.lastbuild`) and needs only the areas (names,
+    outlines, tour start points); ``factors`` is empty and ``hashes`` too.
+
+    Returns
+    -------
+    Inputs
+    """
+    cache = {} if cache is None else cache
+    district, townships = read_areas(project, cache)
+    villages = None
+    if project.villages:
+        hints = CoordHints(project.crs, district_lonlat(district, project.crs))
+
+        def read(src: Source):
+            if src.key not in cache:
+                cache[src.key] = read_any(project, src, allow_empty=True, hints=hints)
+            return cache[src.key]
+
+        villages = _villages(read, project.villages, district, townships)
+    infos = list({id(info): info for _, info in cache.values()}.values())
+    return Inputs(district, townships, villages, {}, infos)
+
+
 def read_any(project: Project, src: Source,
              derived: Mapping[str, DerivedReader] | None = None, *, allow_empty: bool = False,
              hints: CoordHints | None = None):

@@ -32,6 +32,7 @@ from riskmap.factors import kind_of
 from riskmap.load.reference import ROLE_LABELS
 from riskmap.marks import INTERNAL, LAYER_COLOURS
 from riskmap.pipeline.area import AreaContext
+from riskmap.pipeline.lastbuild import SURFACE_FILE, write_surface
 
 
 @dataclass
@@ -139,6 +140,16 @@ def export_sheet(area: AreaContext, folder: Path) -> Deferred | None:
                     (folder / "map.pdf", area.sheet, opts), finish)
 
 
+def export_surface(area: AreaContext, folder: Path) -> None:
+    """``surface.npz`` (the district's folder only): the cells plan, ingest, weekly reuse.
+
+    See :mod:`riskmap.pipeline.lastbuild`: the patrol cells, their reasons and
+    the static factors' map, keyed by the inputs' hashes.
+    """
+    if area.is_district:
+        write_surface(area, folder / SURFACE_FILE)
+
+
 def export_summary(area: AreaContext, folder: Path) -> None:
     """``summary.json``: the figures, the exporters' notes, timings and the files' sizes."""
     s = area.surface
@@ -156,6 +167,7 @@ EXPORTERS: tuple[Callable[[AreaContext, Path], Deferred | None], ...] = (
     export_gpkg,
     export_html,
     export_sheet,
+    export_surface,
     export_summary,
 )
 

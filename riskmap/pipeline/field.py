@@ -3,6 +3,9 @@
 Each one checks its outputs before heavy work, computes with :mod:`riskmap.field`
 (which returns plans and tables, and keeps the history database) and hands the
 results to the writers of :mod:`riskmap.export` (ledger, field files, weekly).
+The scored cells are the last build's when its inputs are unchanged
+(:func:`riskmap.pipeline.lastbuild.last_surface`), else scored again; each
+command says which through ``say``.
 """
 
 from __future__ import annotations
@@ -28,10 +31,11 @@ from riskmap.field.plan import TownshipPlan, make_plan, record_plan
 from riskmap.field.rules import Override, PlanConfig
 from riskmap.field.weekly import WeeklySummary, weekly_summary
 from riskmap.grid.cellid import parse_cell_id
-from riskmap.load.inputs import load_inputs
+from riskmap.load.inputs import area_inputs, load_inputs
 from riskmap.load.project import Project
 from riskmap.load.roster import read_roster, read_village_points
 from riskmap.pipeline.area import reference_of
+from riskmap.pipeline.lastbuild import last_surface
 from riskmap.score.engine import compute
 
 __all__ = ["PLAN_FILES", "WEEKLY_FILES", "PlanReport", "default_plan_root",
@@ -55,6 +59,8 @@ class PlanReport:
     seconds: float
     run_ids: dict[str, int] = field(default_factory=dict)
     sheets: dict[str, PlanSheetInfo] = field(default_factory=dict)
+    #: the last build's cells were used (else the surface was scored again)
+    reused: bool = False
 
 
 def default_plan_root(project: Project, week: Week) -> Path:
@@ -70,7 +76,8 @@ def default_weekly_root(project: Project, week: Week) -> Path:
 # --------------------------------------------------------------------------- plan
 def run_plan(project: Project, week, *, townships=None, out=None, overwrite: bool = False,
              paper: str = "A4", progress=None, record: bool = True,
-             overrides: list[Override] | tuple = ()) -> PlanReport:
+             overrides: list[Override] | tuple = (), rescore: bool = False,
+             say=None) -> PlanReport:
     """Compute the surface, plan the week and write every township's files.
 
     Parameters
@@ -95,6 +102,11 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
     overrides : list of Override
         The analyst's additions and suppressions of cells for this week
         (:func:`riskmap.field.rules.parse_overrides`); recorded with the plan.
+    rescore : bool
+        Score the surface again even when the last build's cells still hold.
+    say : callable, optional
+        Called with one line: the last build's cells reused, or rescored and why
+        (:attr:`riskmap.pipeline.lastbuild.LastBuild.line`).
 
     Returns
     -------
@@ -113,14 +125,15 @@ def run_plan(project: Project, week, *, townships=None, out=None, overwrite: boo
         if record:  # before the heavy work: a plan that cannot be recorded writes nothing
             require_writable(project)
         return _run_plan(project, week, root, townships, overwrite, paper, progress, record,
-                         list(overrides))
+                         list(overrides), rescore, say)
 
 
 def _history_lock(project: Project):
     return lock(project.history, "历史库 (history database) ", "wait for it to finish")
 
 
-def _run_plan(project, week, root, townships, overwrite, paper, progress, record, overrides):
+def _run_plan(project, week, root, townships, overwrite, paper, progress, record, overrides,
+              rescore=False, say=None):
     t0 = time.perf_counter()
     cfg = PlanConfig.from_project(project)
     for o in overrides:  # before the heavy work: the form of each id
@@ -128,7 +141,9 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
             parse_cell_id(o.cell_id, project.patrol_cell_size)
         except GridError as e:
             raise RiskmapError(f"--{o.action} {o.cell_id}: {e}") from None
-    inputs = load_inputs(project, progress)
+    last = last_surface(project, rescore=rescore)  # hashes the inputs, reads no layer
+    # with the last build's cells only the areas are read (names, outlines, start points)
+    inputs = area_inputs(project) if last.reused else load_inputs(project, progress)
     reference_of(project, inputs)  # before scoring: a bad reference layer is said now
     names = list(inputs.townships["name"])
     wanted = list(townships) if townships else names
@@ -143,9 +158,13 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
     font = find_cjk_font(project.map.get("font"))  # before the heavy work: plan.pdf needs one
     roster = read_roster(project)
     vpoints = read_village_points(project)
-    if progress:
-        progress("计算风险面 (scoring)")
-    surface = compute(project, inputs, progress)
+    if say:
+        say(last.line)
+    surface = last.surface
+    if surface is None:
+        if progress:
+            progress("计算风险面 (scoring)")
+        surface = compute(project, inputs, progress)
     # without recording, a project that has no history yet gets none created
     # (a read-only project folder works with --no-record and --out elsewhere)
     have = project.history is not None and Path(project.history).exists()
@@ -156,7 +175,7 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
         plans = make_plan(project, surface, inputs, week, townships=wanted, inspections=past,
                           roster=roster, village_points=vpoints, previous=previous,
                           overrides=overrides)
-        report = PlanReport(week, plans, folders, [], 0.0)
+        report = PlanReport(week, plans, folders, [], 0.0, reused=last.reused)
         for tp in plans:
             if progress:
                 progress(f"输出 {tp.township} ({len(tp.cells)} 个网格)")
@@ -235,7 +254,7 @@ def write_plan(tp: TownshipPlan, folder: Path, *, overwrite: bool = False,
 # --------------------------------------------------------------------------- ingest
 def ingest_files(project: Project, paths, *, week=None, surface=None,
                  history: History | None = None, progress=None,
-                 force: bool = False) -> list[FileReport]:
+                 force: bool = False, rescore: bool = False, say=None) -> list[FileReport]:
     """Read returned ledgers and store them in the project's history database.
 
     Parameters
@@ -246,13 +265,18 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
     week : Week or str, optional
         Week of every file (default: what each file says).
     surface : Surface, optional
-        Scored surface (default: computed from the project).
+        Scored surface (default: the last build's cells when its inputs are
+        unchanged, else computed from the project).
     history : History, optional
         Open database (default: the project's, opened and closed here).
     progress : callable, optional
         Called with a short message per file.
     force : bool
         Read files that went in whole before again (rows are still stored once).
+    rescore : bool
+        Without ``surface``: score again even when the last build's cells hold.
+    say : callable, optional
+        Without ``surface``: called with the line saying which cells are used.
 
     Returns
     -------
@@ -264,7 +288,7 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
           open_history(project) if history is None else nullcontext(history) as hist):
         hist.require_writable()  # before the heavy work
         if surface is None:
-            surface = compute(project, load_inputs(project, progress), progress)
+            surface = _surface(project, rescore, say, progress)
         reports = []
         for p in paths:
             p = Path(p)
@@ -276,7 +300,8 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
 
 # --------------------------------------------------------------------------- weekly
 def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, townships=None,
-               weeks: int = 8, surface=None, progress=None) -> tuple[WeeklySummary, list[Path]]:
+               weeks: int = 8, surface=None, progress=None, rescore: bool = False,
+               say=None) -> tuple[WeeklySummary, list[Path]]:
     """Write the weekly summary of ``week`` (HTML, XLSX, PNG).
 
     Parameters
@@ -292,11 +317,16 @@ def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, tow
     weeks : int
         Weeks in the chart.
     surface : Surface, optional
-        Scored surface for the overdue cells (default: computed from the
-        project; when its inputs cannot be read, the summary is written without
-        the overdue cells and says why).
+        Scored surface for the overdue cells (default: the last build's cells
+        when its inputs are unchanged, else computed from the project; when its
+        inputs cannot be read, the summary is written without the overdue cells
+        and says why).
     progress : callable, optional
         Called with a short message per step.
+    rescore : bool
+        Without ``surface``: score again even when the last build's cells hold.
+    say : callable, optional
+        Without ``surface``: called with the line saying which cells are used.
 
     Returns
     -------
@@ -316,7 +346,7 @@ def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, tow
     try:  # the summary of the history needs neither the inputs nor the plan settings
         cfg = PlanConfig.from_project(project)
         if surface is None:
-            surface = compute(project, load_inputs(project, progress), progress)
+            surface = _surface(project, rescore, say, progress)
     except RiskmapError as e:
         why, surface = str(e), None
     with open_history(project) as hist:
@@ -332,3 +362,13 @@ def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, tow
     files = write_weekly(summary, folder, overwrite=overwrite, project_name=project.name,
                          font_path=find_cjk_font(project.map.get("font")))
     return summary, files
+
+
+def _surface(project: Project, rescore: bool, say, progress):
+    """The last build's cells when they still hold, else the surface scored again."""
+    last = last_surface(project, rescore=rescore)
+    if say:
+        say(last.line)
+    if last.surface is not None:
+        return last.surface
+    return compute(project, load_inputs(project, progress), progress)

@@ -3,6 +3,8 @@
 The outputs are checked before the heavy work (an existing file without
 ``overwrite`` stops the run before the meter table is read); scoring is
 :func:`riskmap.models.power.check_power`, writing :mod:`riskmap.export.power`.
+The static factors' map that weighs a user's place is the last build's when
+those factors' inputs are unchanged (:func:`riskmap.pipeline.lastbuild.last_place_map`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from riskmap.export.power import GPKG_NAME, LEDGER_NAME, write_anomalies, write_
 from riskmap.load.project import Project
 from riskmap.load.roster import read_roster
 from riskmap.models.power import PowerResult, check_power
+from riskmap.models.power.anomalies import meter_inputs
+from riskmap.pipeline.lastbuild import last_place_map
 
 __all__ = ["PowerCheck", "power_check"]
 
@@ -32,16 +36,20 @@ class PowerCheck:
         :meth:`PowerResult.summary` with ``flagged`` and ``min_score`` at ``min_score``.
     written : dict
         ``gpkg``, ``users``, ``ledger``, ``ledger_rows`` when ``out`` was given.
+    reused : bool
+        The static factors' map was the last build's (else made again).
     """
 
     result: PowerResult
     min_score: float
     summary: dict
     written: dict = field(default_factory=dict)
+    reused: bool = False
 
 
 def power_check(project: Project, *, min_score: float | None = None, out=None,
-                overwrite: bool = False, progress=None) -> PowerCheck:
+                overwrite: bool = False, progress=None, rescore: bool = False,
+                say=None) -> PowerCheck:
     """Score ``project``'s meter table and, with ``out``, write the layer and the ledger.
 
     Parameters
@@ -56,6 +64,10 @@ def power_check(project: Project, *, min_score: float | None = None, out=None,
         Replace those files when they exist.
     progress : callable, optional
         Called with a short message per step.
+    rescore : bool
+        Make the static factors' map again even when the last build's holds.
+    say : callable, optional
+        Called with one line: the last build's map reused, or made again and why.
 
     Returns
     -------
@@ -74,7 +86,13 @@ def power_check(project: Project, *, min_score: float | None = None, out=None,
         for f in (gpkg, ledger):  # both checked first: none is written if one may not be
             check_free(f, overwrite)
     roster = read_roster(project) if out else None  # a bad roster stops before scoring
-    result = check_power(project, progress=progress)
+    inputs, reused = None, False
+    if project.power:  # else check_power says what is missing
+        last = last_place_map(project, rescore=rescore)  # hashes the inputs, reads no layer
+        if say:
+            say(last.line)
+        inputs, reused = meter_inputs(project, progress, place=last.place), last.reused
+    result = check_power(project, progress=progress, inputs=inputs)
     ms = result.config.min_score if min_score is None else min_score
     summary = result.summary()
     summary["flagged"] = int((result.users["score"] >= ms).sum())
@@ -86,4 +104,4 @@ def power_check(project: Project, *, min_score: float | None = None, out=None,
                    "ledger": str(ledger),
                    "ledger_rows": write_ledger(result, ledger, project=project, min_score=ms,
                                                roster=roster, overwrite=overwrite)}
-    return PowerCheck(result, ms, summary, written)
+    return PowerCheck(result, ms, summary, written, reused)

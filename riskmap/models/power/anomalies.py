@@ -127,8 +127,11 @@ def _cases(project: Project):
     return xy[ok, 0], xy[ok, 1], d[ok]
 
 
-def meter_inputs(project: Project, progress=None) -> MeterInputs:
+def meter_inputs(project: Project, progress=None, place=None) -> MeterInputs:
     """Read the project's meter table and the village layers that place its users.
+
+    ``place``, the static factors' map already made (the last build's,
+    :mod:`riskmap.pipeline.lastbuild`), is used instead of making it here.
 
     Raises
     ------
@@ -146,7 +149,7 @@ def meter_inputs(project: Project, progress=None) -> MeterInputs:
     from riskmap.models.power.evidence import place_map
 
     try:
-        pm = place_map(project, progress)
+        pm = place_map(project, progress) if place is None else place
     except LayerError:  # a factor layer that cannot be read: no place evidence
         pm = None
     return MeterInputs(cfg, table, villages, vpoints, pm, _cases(project))

@@ -78,12 +78,14 @@ class PlaceMap:
         return float(np.quantile(self.rank[m], q)) if m.any() else np.nan
 
 
-def place_map(project, progress=None) -> PlaceMap | None:
+def place_map(project, progress=None, inputs=None) -> PlaceMap | None:
     """The map of the project's static factors (None when it has none).
 
     Dated factors (cases, tips), factors read from the incidents and the meter
     table's own anomaly layer are left out: the place must not know the
-    meters, nor the cases a backtest keeps out.
+    meters, nor the cases a backtest keeps out. ``inputs`` (a build's
+    :class:`~riskmap.load.inputs.Inputs`, holding those factors' layers) spares
+    reading them again.
     """
     from riskmap.grid.burn import mask
     from riskmap.load.inputs import load_inputs
@@ -94,9 +96,10 @@ def place_map(project, progress=None) -> PlaceMap | None:
         return None
     if progress:
         progress("用电户位置: 静态因子风险图 (the static factors' map at the users' places)")
-    with warnings.catch_warnings():  # the same layers the command reads: said there once
-        warnings.simplefilter("ignore")
-        inputs = load_inputs(replace(project, factors=tuple(specs)))
+    if inputs is None:
+        with warnings.catch_warnings():  # the same layers the command reads: said there once
+            warnings.simplefilter("ignore")
+            inputs = load_inputs(replace(project, factors=tuple(specs)))
     agrid = district_grid(project, inputs.district)
     grid = agrid.coarsen(round(project.patrol_cell_size / project.cell_size))
     score = np.zeros(grid.shape)
