@@ -87,16 +87,24 @@ def window_boxes(xs, ys, grid: Grid, reach: float) -> np.ndarray:
 
 
 class _Slices:
-    """Per-point axis offsets and the clipped grid/window slices of square windows.
+    """Square windows of the points that meet the grid: per-axis offsets and slices.
 
     ``dx2[p, j]`` and ``dy2[p, i]`` are the squared x and y offsets (m², float32)
     from point ``p`` to the centres of window column ``j`` and row ``i``, in the
-    same arithmetic as :func:`_stamp`; :meth:`spans` yields, per point whose
-    window meets the grid, its index and the grid and window slices.
+    same arithmetic as :func:`_stamp`; ``keep`` says which of the points given
+    these are. :meth:`batches` yields batches of points with each point's grid
+    and window slices.
     """
 
     def __init__(self, xs, ys, grid: Grid, radius: int):
         row, col = grid.rowcol(xs, ys)
+        self.size = w = 2 * radius + 1
+        r0, c0 = row - radius, col - radius
+        g = [np.clip(r0, 0, grid.nrows), np.clip(r0 + w, 0, grid.nrows),
+             np.clip(c0, 0, grid.ncols), np.clip(c0 + w, 0, grid.ncols)]
+        self.keep = (g[1] > g[0]) & (g[3] > g[2])  # windows beyond the grid change nothing
+        k = self.keep
+        row, col, xs, ys = row[k], col[k], np.asarray(xs)[k], np.asarray(ys)[k]
         fx = (grid.x0 + (col + 0.5) * grid.cell - xs).astype(np.float32)
         fy = (grid.y0 - (row + 0.5) * grid.cell - ys).astype(np.float32)
         off = (np.arange(-radius, radius + 1) * grid.cell).astype(np.float32)
@@ -104,25 +112,25 @@ class _Slices:
         self.dx2 *= self.dx2
         self.dy2 = fy[:, None] - off[None, :]
         self.dy2 *= self.dy2
-        self.size = 2 * radius + 1
-        r0, c0 = row - radius, col - radius
-        self._g = [np.clip(r0, 0, grid.nrows), np.clip(r0 + self.size, 0, grid.nrows),
-                   np.clip(c0, 0, grid.ncols), np.clip(c0 + self.size, 0, grid.ncols)]
-        self._w = [self._g[0] - r0, self._g[1] - r0, self._g[2] - c0, self._g[3] - c0]
+        g = [a[k] for a in g]
+        self._cols = [a.tolist() for a in (*g, g[0] - r0[k], g[1] - r0[k], g[2] - c0[k],
+                                           g[3] - c0[k])]
 
-    def spans(self):
-        """``(p, grid rows, grid cols, window rows, window cols)`` of each window in the grid."""
-        gr0, gr1, gc0, gc1 = self._g
-        wr0, wr1, wc0, wc1 = self._w
-        hit = np.flatnonzero((gr1 > gr0) & (gc1 > gc0))
-        cols = [a[hit].tolist() for a in (gr0, gr1, gc0, gc1, wr0, wr1, wc0, wc1)]
-        for p, a, b, c, d, e, f, g, h in zip(hit.tolist(), *cols, strict=True):
-            yield p, slice(a, b), slice(c, d), slice(e, f), slice(g, h)
+    def batches(self):
+        """``(b, spans)`` per batch ``b``, a slice of the kept points.
 
-    def d2(self, p: int, wr: slice, wc: slice, out: np.ndarray) -> np.ndarray:
-        """Squared distances (m²) from point ``p`` to the window cells ``wr, wc``."""
-        t = out[:wr.stop - wr.start, :wc.stop - wc.start]
-        return np.add(self.dy2[p, wr, None], self.dx2[p, None, wc], out=t)
+        Each span is ``(j, grid rows, grid cols, window rows, window cols)`` of
+        point ``b.start + j``.
+        """
+        n = self.dx2.shape[0]
+        for b in _batches(n, self.size * self.size):
+            cols = [c[b] for c in self._cols]
+            yield b, [(j, slice(a, bb), slice(c, d), slice(e, f), slice(g, h))
+                      for j, (a, bb, c, d, e, f, g, h) in enumerate(zip(*cols, strict=True))]
+
+    def d2(self, b: slice) -> np.ndarray:
+        """Squared distances (m², float32) from the points of batch ``b`` to their windows."""
+        return self.dy2[b, :, None] + self.dx2[b, None, :]
 
 
 def _sliced(radius: int) -> bool:
@@ -140,10 +148,11 @@ def nearest_distance(xs, ys, grid: Grid, max_distance: float) -> np.ndarray:
     # rounded, so this equals the smallest of the rooted distances
     out = np.full(grid.shape, np.inf, dtype=np.float32)
     sl = _Slices(xs, ys, grid, radius)
-    buf = np.empty((sl.size, sl.size), np.float32)
-    for p, gr, gc, wr, wc in sl.spans():
-        v = out[gr, gc]
-        np.minimum(v, sl.d2(p, wr, wc, buf), out=v)
+    for b, spans in sl.batches():
+        d2 = sl.d2(b)
+        for j, gr, gc, wr, wc in spans:
+            v = out[gr, gc]
+            np.minimum(v, d2[j, wr, wc], out=v)
     out[out > r2] = np.inf
     return np.sqrt(out, out=out)
 
@@ -179,17 +188,18 @@ def best_weighted(xs, ys, w, grid: Grid, reach: float, decay) -> tuple[np.ndarra
     best = np.zeros(grid.shape, dtype=np.float32)
     dist = np.full(grid.shape, np.inf, dtype=np.float32)
     sl = _Slices(xs, ys, grid, radius)
-    buf = np.empty((sl.size, sl.size), np.float32)
-    for p, gr, gc, wr, wc in sl.spans():
-        d = sl.d2(p, wr, wc, buf)
+    w = w[sl.keep]
+    for b, spans in sl.batches():
+        d = sl.d2(b)
         d[d > r2] = np.inf  # beyond reach: decays to 0 and never wins
         np.sqrt(d, out=d)
-        v = (w[p] * decay(d)).astype(np.float32)  # float64 weight, as the batched way
-        bv, bd = best[gr, gc], dist[gr, gc]
-        # a larger value wins; an equal one (above 0) keeps the smaller distance
-        win = (v > bv) | ((v == bv) & (v > 0) & (d < bd))
-        bd[win] = d[win]
-        np.maximum(bv, v, out=bv)
+        v = (w[b, None, None] * decay(d)).astype(np.float32)  # float64 weight, as batched
+        for j, gr, gc, wr, wc in spans:
+            bv, bd, vj, dj = best[gr, gc], dist[gr, gc], v[j, wr, wc], d[j, wr, wc]
+            # a larger value wins; an equal one (above 0) keeps the smaller distance
+            win = (vj > bv) | ((vj == bv) & (vj > 0) & (dj < bd))
+            np.copyto(bd, dj, where=win)
+            np.maximum(bv, vj, out=bv)
     return best, dist
 
 
@@ -228,6 +238,7 @@ def gaussian_mass(xs, ys, grid: Grid, sigma: float, weights=None,
         return _mass_batched(xs, ys, w, grid, radius, sigma)
     out = np.zeros(grid.shape, dtype=np.float32)
     sl = _Slices(xs, ys, grid, radius)
+    w = w[sl.keep]
     # the kernel is separable: exp(a (dx² + dy²)) = exp(a dx²) exp(a dy²), cut to the disc
     a = np.float32(-0.5 / sigma**2)
     ex = np.exp(sl.dx2 * a)
@@ -240,12 +251,11 @@ def gaussian_mass(xs, ys, grid: Grid, sigma: float, weights=None,
                       ex.astype(np.float64))
     with np.errstate(invalid="ignore", divide="ignore"):
         ey *= np.where(total > 0, w / total, 0.0).astype(np.float32)[:, None]
-    buf = np.empty((sl.size, sl.size), np.float32)
-    for p, gr, gc, wr, wc in sl.spans():
-        t = buf[:wr.stop - wr.start, :wc.stop - wc.start]
-        np.multiply(ey[p, wr, None], ex[p, None, wc], out=t)
-        t *= disc[wr, wc]
-        out[gr, gc] += t
+    for b, spans in sl.batches():
+        k = ey[b, :, None] * ex[b, None, :]
+        k *= disc
+        for j, gr, gc, wr, wc in spans:
+            out[gr, gc] += k[j, wr, wc]
     return out
 
 

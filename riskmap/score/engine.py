@@ -327,14 +327,18 @@ def factor_rasters(project: Project, layers: dict, grid: Grid, plan: dict, progr
         return f, time.perf_counter() - t1
 
     out = {}
-    with ThreadPoolExecutor(WORKERS) as pool:
-        jobs = [(spec, pool.submit(one, spec)) for spec in project.factors]
+    pool = ThreadPoolExecutor(WORKERS) if WORKERS > 1 else None
+    try:
+        jobs = [(spec, pool.submit(one, spec) if pool else None) for spec in project.factors]
         for spec, job in jobs:
             if progress:
                 progress(f"计算因子 {spec.label}")
-            out[spec.name], s = job.result()
+            out[spec.name], s = job.result() if job else one(spec)
             if timings is not None:
                 timings[f"factor_{spec.name}_s"] = s
+    finally:
+        if pool:
+            pool.shutdown(cancel_futures=True)
     return out
 
 
