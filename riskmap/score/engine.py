@@ -21,7 +21,6 @@ from riskmap.grid.blocks import (
     argmax_in_blocks,
     block_any,
     block_max_mean,
-    blocks,
     boxes_any,
 )
 from riskmap.load.inputs import Inputs
@@ -278,23 +277,28 @@ def _surface(project, inputs, grid, win, plan, thresholds, progress) -> Surface:
     require_fits(grid_budget(g, len(project.factors)), project.path)  # before any array
     k = round(project.patrol_cell_size / project.cell_size)
     pgrid = g.coarsen(k)
-    area = burn.mask([inputs.district], g)
 
-    # townships and villages are assigned per patrol cell (centre rule), so a
-    # patrol cell always belongs wholly to one township and one village
+    def grid_labels():
+        t1 = time.perf_counter()
+        area = burn.mask([inputs.district], g)
+        # townships and villages are assigned per patrol cell (centre rule), so a
+        # patrol cell always belongs wholly to one township and one village
+        township = _patrol_labels(inputs.townships.geometry.values, g, pgrid, k, area)
+        village = np.zeros(pgrid.shape, np.int32)
+        if inputs.villages is not None:
+            village = _patrol_labels(inputs.villages.geometry.values, g, pgrid, k, area)
+        t["grid_s"] = time.perf_counter() - t1
+        return area, township, village
+
     tnames = list(inputs.townships["name"])
-    township = _patrol_labels(inputs.townships.geometry.values, g, pgrid, k, area)
-    vnames, village = [], np.zeros(pgrid.shape, np.int32)
-    if inputs.villages is not None:
-        v = inputs.villages
-        vnames = list(v["name"])
-        village = _patrol_labels(v.geometry.values, g, pgrid, k, area)
-    t["grid_s"] = time.perf_counter() - t0
-
+    vnames = [] if inputs.villages is None else list(inputs.villages["name"])
     layers = {s.name: inputs.factors[s.name] if whole else _near(inputs.factors[s.name], g,
                                                                   s.reach)
               for s in project.factors}
-    fs = factor_rasters(project, layers, g, plan, progress, t)
+    with _pool() as pool:  # the labels beside the factors
+        labels = pool.submit(grid_labels) if pool else None
+        fs = factor_rasters(project, layers, g, plan, progress, t, pool)
+        area, township, village = labels.result() if labels else grid_labels()
 
     t1 = time.perf_counter()
     coefs, baseline = score_coefficients({f.name: f.weight for f in project.factors})
@@ -313,11 +317,12 @@ def _surface(project, inputs, grid, win, plan, thresholds, progress) -> Surface:
 
 
 def factor_rasters(project: Project, layers: dict, grid: Grid, plan: dict, progress=None,
-                   timings: dict | None = None) -> dict[str, factors.Factor]:
+                   timings: dict | None = None, pool=None) -> dict[str, factors.Factor]:
     """Every factor of ``project`` on ``grid``, a few at a time on threads.
 
     ``layers`` maps factor names to their features, ``plan`` to the keyword
-    arguments of :func:`factor_on_grid`; ``timings`` gets ``factor_<name>_s``.
+    arguments of :func:`factor_on_grid`; ``timings`` gets ``factor_<name>_s``;
+    ``pool`` is an executor to use (default: one of :data:`WORKERS` threads).
     Each factor is computed on its own, so the result does not depend on the
     threads' order.
     """
@@ -326,20 +331,34 @@ def factor_rasters(project: Project, layers: dict, grid: Grid, plan: dict, progr
         f = factor_on_grid(spec, layers[spec.name], grid, project.as_of, **plan[spec.name])
         return f, time.perf_counter() - t1
 
+    if pool is None:
+        with _pool() as own:
+            return _collect(project, own, one, progress, timings)
+    return _collect(project, pool, one, progress, timings)
+
+
+def _collect(project, pool, one, progress, timings) -> dict:
+    jobs = [(spec, pool.submit(one, spec) if pool else None) for spec in project.factors]
     out = {}
-    pool = ThreadPoolExecutor(WORKERS) if WORKERS > 1 else None
-    try:
-        jobs = [(spec, pool.submit(one, spec) if pool else None) for spec in project.factors]
-        for spec, job in jobs:
-            if progress:
-                progress(f"计算因子 {spec.label}")
-            out[spec.name], s = job.result() if job else one(spec)
-            if timings is not None:
-                timings[f"factor_{spec.name}_s"] = s
-    finally:
-        if pool:
-            pool.shutdown(cancel_futures=True)
+    for spec, job in jobs:
+        if progress:
+            progress(f"计算因子 {spec.label}")
+        out[spec.name], s = job.result() if job else one(spec)
+        if timings is not None:
+            timings[f"factor_{spec.name}_s"] = s
     return out
+
+
+class _pool:
+    """A thread pool of :data:`WORKERS` threads, or None when there is one worker."""
+
+    def __enter__(self):
+        self.pool = ThreadPoolExecutor(WORKERS) if WORKERS > 1 else None
+        return self.pool
+
+    def __exit__(self, *exc):
+        if self.pool:
+            self.pool.shutdown(cancel_futures=True)
 
 
 def score_bands(fs: dict, coefs: dict, baseline: float, area: np.ndarray, k: int):
@@ -387,12 +406,8 @@ def score_bands(fs: dict, coefs: dict, baseline: float, area: np.ndarray, k: int
         s[~area[rows]] = np.nan
         p_max[pr], p_mean[pr] = block_max_mean(s, k)
 
-    if WORKERS == 1:
-        for i in range(live.shape[0]):
-            band(i)
-    else:
-        with ThreadPoolExecutor(WORKERS) as pool:
-            list(pool.map(band, range(live.shape[0])))
+    with _pool() as pool:
+        list(pool.map(band, range(live.shape[0])) if pool else map(band, range(live.shape[0])))
     return score, p_max, p_mean
 
 
@@ -416,7 +431,6 @@ def _patrol_labels(geoms, grid, pgrid, k, area):
     # the label of a polygon that touches them
     touched = burn.labels(geoms, idx, pgrid, all_touched=True)
     out = np.where(centre > 0, centre, touched).astype(np.int32)
-    inside = blocks(area, k).any(axis=2)
-    out[~inside] = 0
+    out[~block_any(area, k)] = 0
     return out
 
