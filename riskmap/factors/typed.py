@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import shapely
 
 from riskmap.errors import LayerError
@@ -34,8 +35,8 @@ def typed(geoms, types, grid: Grid, weights: dict, method: str = "proximity",
     explain raster is the distance to the type that gave that value.
     ``density``: a kernel density with each point weighted by its type.
     """
-    types = np.asarray(types, dtype=object).astype(str)
-    w = np.array([weights.get(t, 0.0) for t in types], dtype=float)
+    types = pd.Series(np.asarray(types, dtype=object)).astype(str)
+    w = types.map(weights).fillna(0.0).to_numpy(dtype=float)
     geoms = np.asarray(geoms)
     if method == "density":
         return density(geoms, grid, bandwidth, weights=w, normalize=normalize,

@@ -14,6 +14,7 @@ whole grid cell for cell.
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 from scipy import ndimage
@@ -25,6 +26,8 @@ from riskmap.grid.burn import point_cells
 #: cells a box costs beyond its area (the call and the min-merge), in transformed cells
 _BOX_OVERHEAD = 4096
 _MAX_BOXES = 400
+#: largest box given to scipy's transform (it releases the GIL; float64 temporaries)
+_SCIPY_MAX_CELLS = 1 << 22
 
 
 def feature_boxes(feature: np.ndarray, reach: int) -> list[tuple[int, int, int, int]]:
@@ -91,20 +94,22 @@ def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float,
     out = np.full((n, m), np.inf, dtype=np.float32)
     if not feature.any():
         return out
-    boxes = feature_boxes(feature, math.ceil(max_distance / cell) + 1)
     r2 = np.float32(max_distance)
-    for r0, r1, c0, c1 in boxes:
-        # the part of the box on the wanted grid, in the box's and the output's indices
+    parts = []  # each box's part on the wanted grid, in the box's and the output's indices
+    for r0, r1, c0, c1 in feature_boxes(feature, math.ceil(max_distance / cell) + 1):
         a0, a1 = max(r0, halo), min(r1, halo + n)
         b0, b1 = max(c0, halo), min(c1, halo + m)
-        if a1 <= a0 or b1 <= b0:
-            continue  # features in the halo only, too far to reach the grid
-        d = edt(~feature[r0:r1, c0:c1], cell)[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
+        if a1 > a0 and b1 > b0:  # else: features in the halo only, too far to reach the grid
+            parts.append(((r0, r1, c0, c1), (a0 - halo, a1 - halo, b0 - halo, b1 - halo)))
+
+    for (r0, r1, c0, c1), (a0, a1, b0, b1) in parts:
+        d = edt(~feature[r0:r1, c0:c1], cell)[a0 + halo - r0:a1 + halo - r0,
+                                             b0 + halo - c0:b1 + halo - c0]
         d[d > r2] = np.inf
-        view = out[a0 - halo:a1 - halo, b0 - halo:b1 - halo]
+        view = out[a0:a1, b0:b1]
         if support is not None:
-            support.append((a0 - halo, a1 - halo, b0 - halo, b1 - halo))
-        if len(boxes) == 1:
+            support.append((a0, a1, b0, b1))
+        if len(parts) == 1:
             view[...] = d
         else:
             np.minimum(view, d, out=view)
@@ -114,15 +119,21 @@ def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float,
 def edt(background: np.ndarray, cell: float) -> np.ndarray:
     """Exact Euclidean distance (m, float32) from each True cell to the nearest False one.
 
-    Uses the ``edt`` package (several times faster than scipy, float32 out) and
-    falls back to ``scipy.ndimage.distance_transform_edt``; both are exact.
+    Two exact transforms give the same float32 values: the ``edt`` package is the
+    faster one alone but holds the GIL while it works, scipy's releases it, so
+    with several CPUs (the engine computes factors on threads) boxes up to
+    ``_SCIPY_MAX_CELLS`` go to scipy (its float64 temporaries stay small) and
+    larger ones to ``edt`` on its own threads.
     """
+    cpus = os.cpu_count() or 1
     try:
         import edt as _edt
     except ImportError:  # pragma: no cover - edt is a dependency; keep working without
+        _edt = None
+    if _edt is None or (cpus > 1 and background.size <= _SCIPY_MAX_CELLS):
         return ndimage.distance_transform_edt(background, sampling=cell).astype(np.float32)
     return _edt.edt(np.ascontiguousarray(background).view(np.uint8), anisotropy=(cell, cell),
-                    black_border=False, parallel=1)
+                    black_border=False, parallel=min(4, cpus))
 
 
 def point_mask(xs, ys, grid: Grid) -> np.ndarray:

@@ -204,21 +204,28 @@ def best_weighted(xs, ys, w, grid: Grid, reach: float, decay) -> tuple[np.ndarra
 
 
 def _best_batched(xs, ys, w, grid: Grid, radius: int, r2, decay):
-    best = np.zeros(grid.size, dtype=np.float32)
-    dist = np.full(grid.size, np.inf, dtype=np.float32)
+    # one scatter of a 64-bit key per stamp: the value's bits above the inverted
+    # distance's, so the largest key holds the largest value and, among equal
+    # values, the smallest distance (both are non-negative floats, whose bits
+    # order as their values)
+    keys = np.zeros(grid.size, dtype=np.uint64)
     dr, dc = _window(radius)
-    stamps = []
     for b in _batches(len(xs), dr.size):
         idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
-        sel = d2 <= r2 if ok is None else (d2 <= r2) & ok
-        d = np.sqrt(d2[sel])
-        v = (np.broadcast_to(w[b, None], sel.shape)[sel] * decay(d)).astype(np.float32)
-        idx = idx[sel]
-        np.maximum.at(best, idx, v)
-        stamps.append((idx, v, d))
-    for idx, v, d in stamps:  # the distance of the point that won each cell
-        win = (v == best[idx]) & (v > 0)
-        np.minimum.at(dist, idx[win], d[win])
+        d2[d2 > r2] = np.inf  # beyond reach: decays to 0
+        d = np.sqrt(d2, out=d2)
+        v = (w[b, None] * decay(d)).astype(np.float32)
+        v += np.float32(0)  # -0.0 to +0.0: its sign bit would make the largest key
+        key = v.view(np.uint32).astype(np.uint64)
+        key <<= np.uint64(32)
+        key |= np.invert(d.view(np.uint32))
+        if ok is not None:  # cells beyond the grid edge: a harmless key 0 at cell 0
+            key[~ok] = 0
+            idx[~ok] = 0
+        np.maximum.at(keys, idx.ravel(), key.ravel())
+    best = (keys >> np.uint64(32)).astype(np.uint32).view(np.float32)
+    dist = np.invert(keys.astype(np.uint32)).view(np.float32)
+    dist[best == 0] = np.inf  # no point gives a value here
     return best.reshape(grid.shape), dist.reshape(grid.shape)
 
 
@@ -246,9 +253,16 @@ def gaussian_mass(xs, ys, grid: Grid, sigma: float, weights=None,
     dr, dc = _window(radius)
     disc = np.zeros((sl.size, sl.size), np.float32)
     disc[dr + radius, dc + radius] = 1
-    # each point's sum over its disc (float64), then its scale: weight / sum
-    total = np.einsum("pi,pi->p", ey.astype(np.float64) @ disc.astype(np.float64),
-                      ex.astype(np.float64))
+    # each point's sum over its disc (float64), then its scale: weight / sum. Row i
+    # of the disc is one run of columns, so the sum is sum_i ey_i * (a run of ex),
+    # the runs read off a cumulative sum (no matrix product: BLAS threads would
+    # spin against the engine's own)
+    half = np.abs(np.arange(-radius, radius + 1))
+    run = np.floor(np.sqrt(np.maximum((radius + 1) ** 2 - half**2, 0))).astype(np.int64)
+    run = np.minimum(run, radius)
+    cum = np.zeros((ex.shape[0], sl.size + 1))
+    np.cumsum(ex, axis=1, dtype=np.float64, out=cum[:, 1:])
+    total = ((cum[:, radius + run + 1] - cum[:, radius - run]) * ey).sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         ey *= np.where(total > 0, w / total, 0.0).astype(np.float32)[:, None]
     for b, spans in sl.batches():
