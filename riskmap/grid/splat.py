@@ -204,12 +204,14 @@ def best_weighted(xs, ys, w, grid: Grid, reach: float, decay) -> tuple[np.ndarra
 
 
 def _best_batched(xs, ys, w, grid: Grid, radius: int, r2, decay):
+    dr, dc = _window(radius)
+    if len(xs) * dr.size < grid.size:  # few stamps: two scatters beat decoding a key grid
+        return _best_pairs(xs, ys, w, grid, radius, r2, decay, dr, dc)
     # one scatter of a 64-bit key per stamp: the value's bits above the inverted
     # distance's, so the largest key holds the largest value and, among equal
     # values, the smallest distance (both are non-negative floats, whose bits
     # order as their values)
     keys = np.zeros(grid.size, dtype=np.uint64)
-    dr, dc = _window(radius)
     for b in _batches(len(xs), dr.size):
         idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
         d2[d2 > r2] = np.inf  # beyond reach: decays to 0
@@ -226,6 +228,24 @@ def _best_batched(xs, ys, w, grid: Grid, radius: int, r2, decay):
     best = (keys >> np.uint64(32)).astype(np.uint32).view(np.float32)
     dist = np.invert(keys.astype(np.uint32)).view(np.float32)
     dist[best == 0] = np.inf  # no point gives a value here
+    return best.reshape(grid.shape), dist.reshape(grid.shape)
+
+
+def _best_pairs(xs, ys, w, grid: Grid, radius: int, r2, decay, dr, dc):
+    best = np.zeros(grid.size, dtype=np.float32)
+    dist = np.full(grid.size, np.inf, dtype=np.float32)
+    stamps = []
+    for b in _batches(len(xs), dr.size):
+        idx, d2, ok = _stamp(xs, ys, grid, radius, b, dr, dc)
+        sel = d2 <= r2 if ok is None else (d2 <= r2) & ok
+        d = np.sqrt(d2[sel])
+        v = (np.broadcast_to(w[b, None], sel.shape)[sel] * decay(d)).astype(np.float32)
+        idx = idx[sel]
+        np.maximum.at(best, idx, v)
+        stamps.append((idx, v, d))
+    for idx, v, d in stamps:  # the distance of the point that won each cell
+        win = (v == best[idx]) & (v > 0)
+        np.minimum.at(dist, idx[win], d[win])
     return best.reshape(grid.shape), dist.reshape(grid.shape)
 
 
