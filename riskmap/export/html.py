@@ -146,7 +146,8 @@ def class_image(classes: np.ndarray, grid: Grid):
         palette += [int(hexc[i:i + 2], 16) for i in (1, 3, 5)]
     im.putpalette(palette + [0] * (768 - len(palette)))
     buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True, transparency=0)  # index 0 = outside: clear
+    # zlib level 6: a tenth bigger than optimize=True (level 9), a fifth of its time
+    im.save(buf, format="PNG", compress_level=6, transparency=0)  # index 0 = outside: clear
     t = transformer(dst_crs, "EPSG:4326", always_xy=True)
     x0, y0 = transform.c, transform.f
     x1, y1 = x0 + transform.a * w, y0 + transform.e * h
@@ -333,16 +334,17 @@ def _columns_of(gdf: gpd.GeoDataFrame, keep) -> dict:
     out = {}
     for c in keep:
         col = gdf[c]
+        isna = col.isna().to_numpy()
         if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            vals = col.astype(float).round(6).astype(object).where(col.notna(), None).tolist()
+            vals = np.round(col.to_numpy(dtype=float, na_value=np.nan), 6).astype(object)
         else:
-            vals = col.astype("string").astype(object).where(col.notna(), None).tolist()
-        n_unique = col.nunique(dropna=False)
-        if n_unique * 2 <= len(col):
-            codes, uniques = pd.factorize(pd.Series(vals, dtype=object), use_na_sentinel=False)
+            vals = col.astype("string").to_numpy(dtype=object, na_value=None)
+        vals[isna] = None
+        codes, uniques = pd.factorize(vals, use_na_sentinel=False)
+        if len(uniques) * 2 <= len(col):
             out[str(c)] = {"k": codes.tolist(), "u": [_plain(x) for x in uniques]}
         else:
-            out[str(c)] = vals
+            out[str(c)] = vals.tolist()
     return out
 
 

@@ -27,6 +27,7 @@ from riskmap.pipeline.area import (
     reference_of,
 )
 from riskmap.pipeline.exporters import EXPORTERS, Deferred
+from riskmap.score.cells import require_interval
 from riskmap.score.engine import Surface, compute
 
 __all__ = ["DISTRICT_LABEL", "EXPORTERS", "EXPORT_MIN_CLASS", "AreaResult", "BuildReport",
@@ -103,6 +104,7 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     cache = {}
     district, towns = read_areas(project, cache)
     require_grid_fits(project, district)
+    require_interval(project, district)  # a stale calibration interval: said now, kept for use
     areas = _areas(project, list(towns["name"]), townships)
     folders = _folders(areas, out, overwrite)
     if atlas:
@@ -128,8 +130,8 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
 
     stages = {"read": t_load, "compute": surface.timings.get("compute_s", 0.0)}
     done = _write_areas(areas, folders, cut, EXPORTERS if exporters is None else exporters,
-                        overwrite, progress, stages)
-    report.areas = [AreaResult(a.name, folders[a.name], a.counts, len(a.cells), a.seconds)
+                        overwrite, progress, stages, keep_sheets=atlas)
+    report.areas = [AreaResult(a.name, folders[a.name], a.counts, a.exported_cells, a.seconds)
                     for a in done]
     pages = [a.sheet for a in done if a.sheet is not None]
     if atlas and pages:
@@ -204,48 +206,166 @@ def _folders(areas, out: Path, overwrite: bool) -> dict[str, Path]:
 
 
 def _write_areas(areas, folders, cut, exporters, overwrite: bool, progress,
-                 stages: dict | None = None) -> list[AreaContext]:
+                 stages: dict | None = None, keep_sheets: bool = False) -> list:
     """Run ``exporters`` for every area, each into its own temporary folder.
 
-    Deferred work (the PDF sheets) is done side by side once every area has been
-    cut, then each area's remaining exporters run; only when everything is
-    complete do the folders move into place, all together (a kill during the
-    switch is completed by the next command: never a mix of new and old areas).
+    Where the platform forks and there are cores, whole areas are written side by
+    side, one worker process per core (each cuts its area and runs every exporter,
+    sheets included). Otherwise areas are cut one after the other and the deferred
+    work (the PDF sheets) is done side by side once every area has been cut. Only
+    when everything is complete do the folders move into place, all together (a
+    kill during the switch is completed by the next command: never a mix of new
+    and old areas). Returns a :class:`_Written` per area, in the order of ``areas``.
     """
-    done = {}
     stages = {} if stages is None else stages
-    t_switch = None
     with atomic_folders([folders[name] for name, _ in areas], overwrite) as tmps:
-        pending = []  # (area, folder, exporters still to run, deferred work)
-
-        def step(area, tmp, chain):
-            rest, job = _export(area, tmp, chain, stages)
-            if job is None:
-                done[area.name] = area
-            else:
-                pending.append((area, tmp, rest, job))
-
-        for (name, idx), tmp in zip(areas, tmps, strict=True):
-            if progress:
-                progress(f"输出 {name}")
-            t1 = time.perf_counter()
-            area = cut(name, idx)
-            area.seconds = time.perf_counter() - t1
-            _add(stages, "cut", area.seconds)
-            step(area, tmp, tuple(exporters))
-        while pending:
+        workers = area_workers(len(areas))
+        if workers > 1:
             t = time.perf_counter()
-            jobs = [job for *_, job in pending]
-            cpu = _run_deferred(jobs, progress)
-            _add(stages, "pdf", time.perf_counter() - t)
-            _add(stages, "pdf_sheets", len(jobs))
-            _add(stages, "pdf_cpu", cpu)
-            todo, pending[:] = list(pending), []
-            for area, tmp, rest, _ in todo:
-                step(area, tmp, rest)
+            done = _side_by_side(areas, tmps, cut, tuple(exporters), progress, stages,
+                                 workers, keep_sheets)
+            stages["areas_wall"] = time.perf_counter() - t
+        else:
+            done = _one_by_one(areas, tmps, cut, tuple(exporters), progress, stages)
         t_switch = time.perf_counter()
     stages["switch"] = time.perf_counter() - t_switch
     return [done[name] for name, _ in areas]
+
+
+@dataclass
+class _Written:
+    """What the build keeps of one written area (all a worker sends back)."""
+
+    name: str
+    counts: dict[int, int]
+    exported_cells: int
+    seconds: float
+    sheet: object = None  #: the SheetPage of map.pdf, kept for the atlas
+
+    @classmethod
+    def of(cls, area: AreaContext, keep_sheet: bool = True) -> _Written:
+        return cls(area.name, area.counts, len(area.cells), area.seconds,
+                   area.sheet if keep_sheet else None)
+
+
+def area_workers(n_areas: int) -> int:
+    """Worker processes for writing ``n_areas`` areas side by side (1: one after the other).
+
+    One per core, where the platform forks (the workers share the scored surface
+    without copying it); ``RISKMAP_WORKERS`` caps it (``1`` writes one by one).
+    """
+    import multiprocessing as mp
+
+    if n_areas < 2 or "fork" not in mp.get_all_start_methods():
+        return 1
+    cap = os.environ.get("RISKMAP_WORKERS", "").strip()
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    n = min(n_areas, cores or 1)
+    if cap.isdigit() and int(cap) >= 1:
+        n = min(n, int(cap))
+    return n
+
+
+def _one_by_one(areas, tmps, cut, exporters, progress, stages) -> dict:
+    done, pending = {}, []  # pending: (area, folder, exporters still to run, deferred work)
+
+    def step(area, tmp, chain):
+        rest, job = _export(area, tmp, chain, stages)
+        if job is None:
+            done[area.name] = _Written.of(area)
+        else:
+            pending.append((area, tmp, rest, job))
+
+    for (name, idx), tmp in zip(areas, tmps, strict=True):
+        if progress:
+            progress(f"输出 {name}")
+        t1 = time.perf_counter()
+        area = cut(name, idx)
+        area.seconds = time.perf_counter() - t1
+        _add(stages, "cut", area.seconds)
+        step(area, tmp, exporters)
+    while pending:
+        t = time.perf_counter()
+        jobs = [job for *_, job in pending]
+        cpu = _run_deferred(jobs, progress)
+        _add(stages, "pdf", time.perf_counter() - t)
+        _add(stages, "pdf_sheets", len(jobs))
+        _add(stages, "pdf_cpu", cpu)
+        todo, pending[:] = list(pending), []
+        for area, tmp, rest, _ in todo:
+            step(area, tmp, rest)
+    return done
+
+
+#: what a forked area worker reads (set by :func:`_side_by_side` just before it forks:
+#: closures cannot be pickled, a forked child inherits them)
+_TASK: tuple | None = None
+
+
+def _write_one(i: int) -> tuple[_Written, dict]:
+    """Cut area ``i`` and run all its exporters, deferred work inline (in a worker)."""
+    areas, tmps, cut, exporters, keep_sheets = _TASK
+    name, idx = areas[i]
+    stages: dict = {}
+    t1 = time.perf_counter()
+    area = cut(name, idx)
+    area.seconds = time.perf_counter() - t1
+    _add(stages, "cut", area.seconds)
+    chain = exporters
+    while chain:
+        chain, job = _export(area, tmps[i], chain, stages)
+        if job is None:
+            break
+        result, sec = _timed(job.run, *job.args)
+        area.seconds += sec
+        _add(stages, "pdf", sec)
+        _add(stages, "pdf_sheets", 1)
+        _add(stages, "pdf_cpu", sec)
+        if job.finish is not None:
+            job.finish(result)
+    return _Written.of(area, keep_sheets), stages
+
+
+def _side_by_side(areas, tmps, cut, exporters, progress, stages, workers: int,
+                  keep_sheets: bool) -> dict:
+    """Write every area in ``workers`` forked processes, the district (the largest) first.
+
+    ``stages`` then sums the workers' own seconds per stage (their CPU cost);
+    ``areas_wall`` is the wall time of the whole.
+    """
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    global _TASK
+    if progress:
+        progress(f"输出 {len(areas)} 个区域 (areas, {workers} 个进程 side by side)")
+    order = sorted(range(len(areas)), key=lambda i: areas[i][1] is not None)
+    _TASK = (areas, tmps, cut, exporters, keep_sheets)
+    done = {}
+    try:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork"),
+                                 initializer=_die_with_parent) as pool:
+            futs = [pool.submit(_write_one, i) for i in order]
+            try:
+                for f in futs:
+                    written, st = f.result()
+                    for k, v in st.items():
+                        _add(stages, k, v)
+                    done[written.name] = written
+                    if progress:
+                        progress(f"输出 {written.name} ✓ ({written.seconds:.1f} s)")
+            except BaseException:
+                for f in futs:
+                    f.cancel()
+                raise
+    except BrokenProcessPool:
+        raise RiskmapError("输出进程意外退出 (an output worker died, out of memory?); "
+                           "run again with RISKMAP_WORKERS=1 to write one area at a time"
+                           ) from None
+    finally:
+        _TASK = None
+    return done
 
 
 def _add(stages: dict, key: str, seconds: float) -> None:
