@@ -11,9 +11,19 @@ from rasterio.features import rasterize
 
 from riskmap.grid import Grid
 
-# rasterio warns spuriously from worker threads (tiled runs); every call here
-# passes an explicit transform, and tiled == untiled is tested cell by cell
-warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio")
+
+def _quiet() -> None:
+    """Ignore rasterio's spurious NotGeoreferencedWarning from worker threads.
+
+    Every call here passes an explicit transform (tiled == untiled and window ==
+    whole are tested cell by cell). Set again before each rasterize: a
+    ``warnings.catch_warnings`` block (pytest runs each test in one) drops a
+    filter set while it was open.
+    """
+    warnings.filterwarnings("ignore", category=NotGeoreferencedWarning, module="rasterio")
+
+
+_quiet()
 
 
 def point_cells(xs, ys, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -36,6 +46,7 @@ def mask(geoms, grid: Grid, all_touched: bool = False) -> np.ndarray:
     geoms = [g for g in np.asarray(geoms) if g is not None and not g.is_empty]
     if not geoms:
         return np.zeros(grid.shape, dtype=bool)
+    _quiet()
     out = rasterize(
         ((g, 1) for g in geoms),
         out_shape=grid.shape,
@@ -53,6 +64,7 @@ def labels(geoms, values, grid: Grid, all_touched: bool = False) -> np.ndarray:
              if g is not None and not g.is_empty]
     if not pairs:
         return np.zeros(grid.shape, dtype=np.int32)
+    _quiet()
     return rasterize(pairs, out_shape=grid.shape, transform=grid.transform, fill=0,
                      all_touched=all_touched, dtype="int32")
 
