@@ -62,6 +62,7 @@ from riskmap.pipeline.build import (
 )
 from riskmap.pipeline.exporters import EXPORTERS
 from riskmap.pipeline.tiled import DEFAULT_CHUNK, stream_score
+from riskmap.score.cells import require_interval
 from riskmap.score.engine import district_grid
 from riskmap.score.memory import GridBudget, grid_budget
 from riskmap.score.tiling import (
@@ -217,6 +218,7 @@ def _tiled(project, out, townships, overwrite, progress, atlas, paper, orientati
     nf = len(project.factors)
     budget = grid_budget(grid, nf, memory_limit)
     require_tiled_fits(project, grid, budget)
+    require_interval(project, district)  # a stale calibration interval: said now, as build
     areas = _areas(project, list(towns["name"]), townships)
     folders = _folders(areas, out, overwrite)
     if atlas:
