@@ -112,12 +112,7 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     inputs = load_inputs(project, progress, cache=cache)
     reference_of(project, inputs)  # before scoring: a bad reference layer is said now
     t_load = time.perf_counter() - t0
-    from riskmap.export.fonts import find_cjk_font
-
-    sheet = {"paper": paper or project.map.get("paper", "A3"),
-             "orientation": orientation or project.map.get("orientation", "landscape"),
-             "font": find_cjk_font(project.map.get("font"))}
-
+    sheet = sheet_options(project, paper, orientation)
     if any(idx is not None for _, idx in areas):  # township sheets will be drawn
         _warm_drawing(sheet["font"])
     surface = compute(project, inputs, progress)
@@ -145,6 +140,15 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     report.timings = {"load_s": t_load, **surface.timings, "total_s": time.perf_counter() - t0}
     report.stages = stages
     return report
+
+
+def sheet_options(project: Project, paper: str | None, orientation: str | None) -> dict:
+    """Paper, orientation and CJK font of map.pdf: the options, else the project's ``map``."""
+    from riskmap.export.fonts import find_cjk_font
+
+    return {"paper": paper or project.map.get("paper", "A3"),
+            "orientation": orientation or project.map.get("orientation", "landscape"),
+            "font": find_cjk_font(project.map.get("font"))}
 
 
 def _warm_drawing(font) -> None:
@@ -267,23 +271,38 @@ def area_workers(n_areas: int) -> int:
 
 
 def _one_by_one(areas, tmps, cut, exporters, progress, stages) -> dict:
+    tmp_of = {name: tmp for (name, _), tmp in zip(areas, tmps, strict=True)}
+    return {a.name: _Written.of(a)
+            for a in write_in_turn(areas, tmp_of, cut, exporters, progress, stages)}
+
+
+def write_in_turn(areas, tmp_of: dict, cut, exporters, progress, stages: dict, *,
+                  time_cut: bool = True) -> list[AreaContext]:
+    """Cut and write ``areas`` one after the other, their deferred work drawn side by side.
+
+    ``cut(name, idx)`` makes each :class:`AreaContext`; ``tmp_of`` maps an area's
+    name to its (temporary) folder. With ``time_cut`` the cutting is added to
+    ``stages["cut"]`` (a caller that times its own cut passes False). Returns the
+    areas in the order of ``areas``.
+    """
     done, pending = {}, []  # pending: (area, folder, exporters still to run, deferred work)
 
     def step(area, tmp, chain):
         rest, job = _export(area, tmp, chain, stages)
         if job is None:
-            done[area.name] = _Written.of(area)
+            done[area.name] = area
         else:
             pending.append((area, tmp, rest, job))
 
-    for (name, idx), tmp in zip(areas, tmps, strict=True):
+    for name, idx in areas:
         if progress:
             progress(f"输出 {name}")
         t1 = time.perf_counter()
         area = cut(name, idx)
         area.seconds = time.perf_counter() - t1
-        _add(stages, "cut", area.seconds)
-        step(area, tmp, exporters)
+        if time_cut:
+            _add(stages, "cut", area.seconds)
+        step(area, tmp_of[name], exporters)
     while pending:
         t = time.perf_counter()
         jobs = [job for *_, job in pending]
@@ -294,7 +313,7 @@ def _one_by_one(areas, tmps, cut, exporters, progress, stages) -> dict:
         todo, pending[:] = list(pending), []
         for area, tmp, rest, _ in todo:
             step(area, tmp, rest)
-    return done
+    return [done[name] for name, _ in areas]
 
 
 #: what a forked area worker reads (set by :func:`_side_by_side` just before it forks:

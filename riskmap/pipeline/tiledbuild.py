@@ -55,10 +55,10 @@ from riskmap.pipeline.build import (
     AreaResult,
     _add,
     _areas,
-    _export,
     _folders,
-    _run_deferred,
     _warm_drawing,
+    sheet_options,
+    write_in_turn,
 )
 from riskmap.pipeline.exporters import EXPORTERS
 from riskmap.pipeline.tiled import DEFAULT_CHUNK, stream_score
@@ -231,11 +231,7 @@ def _tiled(project, out, townships, overwrite, progress, atlas, paper, orientati
         inputs = load_inputs(project, progress, cache=cache)
     reference_of(project, inputs)  # before scoring: a bad reference layer is said now
     t_load = time.perf_counter() - t0
-    from riskmap.export.fonts import find_cjk_font
-
-    sheet = {"paper": paper or project.map.get("paper", "A3"),
-             "orientation": orientation or project.map.get("orientation", "landscape"),
-             "font": find_cjk_font(project.map.get("font"))}
+    sheet = sheet_options(project, paper, orientation)
     if wins:
         _warm_drawing(sheet["font"])
     if chunk is None:
@@ -273,7 +269,8 @@ def _tiled(project, out, townships, overwrite, progress, atlas, paper, orientati
 
         for b in range(0, len(town_areas), batch):  # a few windows held at a time
             part = town_areas[b:b + batch]
-            for area in _write_batch(part, tmp_of, cut, exporters, progress, stages):
+            for area in write_in_turn(part, tmp_of, cut, exporters, progress, stages,
+                                      time_cut=False):
                 results[area.name] = AreaResult(area.name, folders[area.name], area.counts,
                                                 len(area.cells), area.seconds)
                 top = _top_cells(top, area.cells)
@@ -328,38 +325,6 @@ def _windows_at_once(project, grid, wins: dict, budget: GridBudget, memory_limit
     k = round(project.patrol_cell_size / project.cell_size)
     left = big.allowed - grid.size // (k * k) * PATROL_BYTES  # the district's patrol arrays
     return int(max(1, min(cpus, left // max(big.needed, 1))))
-
-
-def _write_batch(part, tmp_of, cut, exporters, progress, stages) -> list:
-    """Cut and write the areas of ``part``, their deferred sheets drawn side by side."""
-    done, pending = [], []
-
-    def step(area, tmp, chain):
-        rest, job = _export(area, tmp, chain, stages)
-        if job is None:
-            done.append(area)
-        else:
-            pending.append((area, tmp, rest, job))
-
-    for name, idx in part:
-        if progress:
-            progress(f"输出 {name}")
-        t1 = time.perf_counter()
-        area = cut(name, idx)
-        area.seconds = time.perf_counter() - t1
-        step(area, tmp_of[name], exporters)
-    while pending:
-        t = time.perf_counter()
-        jobs = [job for *_, job in pending]
-        cpu = _run_deferred(jobs, progress)
-        _add(stages, "pdf", time.perf_counter() - t)
-        _add(stages, "pdf_sheets", len(jobs))
-        _add(stages, "pdf_cpu", cpu)
-        todo, pending[:] = list(pending), []
-        for area, tmp, rest, _ in todo:
-            step(area, tmp, rest)
-    order = [name for name, _ in part]
-    return sorted(done, key=lambda a: order.index(a.name))
 
 
 def _window_note(area, grid, win, halo: int, k: int) -> dict:
