@@ -32,7 +32,6 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from rasterio.warp import Resampling, calculate_default_transform, reproject
 
 from riskmap import __version__
 from riskmap.crs.transform import transformer
@@ -41,6 +40,7 @@ from riskmap.export.styles import EFFORT_BANDS, OVERDUE_COLOUR
 from riskmap.export.webref import reference_data
 from riskmap.grid import Grid
 from riskmap.grid.cellid import cell_ids
+from riskmap.grid.warp import warp_nearest
 from riskmap.marks import CLASS_COLOURS, CLASS_NAMES, INTERNAL, LAYER_COLOURS
 from riskmap.score.cells import rank_text
 
@@ -132,13 +132,8 @@ def class_image(classes: np.ndarray, grid: Grid):
     from PIL import Image
 
     dst_crs = "EPSG:3857"
-    left, bottom, right, top = grid.bounds
-    transform, w, h = calculate_default_transform(grid.crs, dst_crs, grid.ncols, grid.nrows,
-                                                  left, bottom, right, top)
-    warped = np.zeros((h, w), dtype=np.uint8)
-    reproject(classes.astype(np.uint8), warped, src_transform=grid.transform,
-              src_crs=grid.crs, dst_transform=transform, dst_crs=dst_crs, src_nodata=0,
-              dst_nodata=0, resampling=Resampling.nearest)
+    warped, transform = warp_nearest(classes.astype(np.uint8), grid, dst_crs)
+    h, w = warped.shape
     im = Image.fromarray(warped, mode="P")
     palette = [255, 255, 255]
     for c in range(1, 6):
