@@ -185,11 +185,17 @@ def top_factors_text(project: Project, contrib: dict, explain: dict, n: int = TO
     if not specs:
         return np.array([], dtype=object)
     c = np.column_stack([contrib[s.name] for s in specs])
-    texts = np.column_stack([_factor_text(s, contrib[s.name], explain[s.name]) for s in specs])
     order = np.argsort(-c, axis=1, kind="stable")[:, :n]
-    top_c = np.take_along_axis(c, order, axis=1)
-    top_t = np.take_along_axis(texts, order, axis=1)
-    top_t = np.where(top_c >= 0.5, top_t, "")
+    shown = np.take_along_axis(c, order, axis=1) >= 0.5
+    # each factor's words only for the cells where it is among the top: a tenth of the cells
+    # and factors, not all of them (formatting is most of a cell table's time)
+    top_t = np.full(order.shape, "", dtype=object)
+    for j, spec in enumerate(specs):
+        hit = (order == j) & shown
+        at = np.flatnonzero(hit.any(axis=1))
+        if len(at):
+            top_t[at, hit[at].argmax(axis=1)] = _factor_text(spec, contrib[spec.name][at],
+                                                              explain[spec.name][at])
     out = pd.Series(top_t[:, 0], dtype=object)
     for j in range(1, top_t.shape[1]):
         nxt = pd.Series(top_t[:, j], dtype=object)
