@@ -34,7 +34,7 @@ import pandas as pd
 import shapely
 
 from riskmap import __version__
-from riskmap.crs.transform import transformer
+from riskmap.crs.transform import to_crs, transformer
 from riskmap.export.atomic import write_bytes
 from riskmap.export.styles import EFFORT_BANDS, OVERDUE_COLOUR
 from riskmap.export.webref import reference_data
@@ -154,7 +154,7 @@ def class_image(classes: np.ndarray, grid: Grid):
 
 def _geojson(gdf: gpd.GeoDataFrame, columns, digits: int = 5) -> dict:
     """GeoJSON in WGS84 with coordinates rounded to ``digits`` decimals (5: ≈ 1 m)."""
-    g = gdf.to_crs(4326)
+    g = to_crs(gdf, 4326)
     geoms = shapely.transform(g.geometry.values, lambda c: np.round(c, digits))
     feats = []
     props = g[list(columns)].astype(object).where(g[list(columns)].notna(), None)
@@ -175,7 +175,8 @@ def _plain(v):
 def _labels(gdf: gpd.GeoDataFrame | None) -> list:
     if gdf is None or not len(gdf):
         return []
-    pts = gpd.GeoSeries(shapely.point_on_surface(gdf.geometry.values), crs=gdf.crs).to_crs(4326)
+    pts = gpd.GeoSeries(shapely.point_on_surface(gdf.geometry.values), crs=gdf.crs)
+    pts = to_crs(pts, 4326)
     return [{"name": n, "ll": [round(p.y, 5), round(p.x, 5)]}
             for n, p in zip(gdf["name"], pts, strict=True)]
 
@@ -354,7 +355,7 @@ def _point_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
                              geometry=parts, crs=gdf.crs)
     g = g.loc[~shapely.is_empty(np.asarray(g.geometry.values))]
     if len(g) > POINTS_MAX:
-        xy = shapely.get_coordinates(g.to_crs(frame.crs).geometry.values)
+        xy = shapely.get_coordinates(to_crs(g, frame.crs).geometry.values)
         s = frame.cell
         u = (xy[:, 0] - frame.x0) / s
         v = (xy[:, 1] - (frame.y0 - frame.nrows * s)) / s

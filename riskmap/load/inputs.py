@@ -13,6 +13,7 @@ import numpy as np
 import shapely
 
 from riskmap.crs.meridian import CoordHints
+from riskmap.crs.transform import to_crs
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load.borders import shared_boundary
 from riskmap.load.cases import drop_same_cases
@@ -265,7 +266,7 @@ def read_any(project: Project, src: Source,
 
 def district_lonlat(district, crs: str) -> tuple[float, float, float, float]:
     """The district's bounds in WGS84 degrees (west, south, east, north)."""
-    return tuple(float(v) for v in gpd.GeoSeries([district], crs=crs).to_crs(4326).total_bounds)
+    return tuple(float(v) for v in to_crs(gpd.GeoSeries([district], crs=crs), 4326).total_bounds)
 
 
 def derived_reader(src: Source, derived: Mapping[str, DerivedReader] | None = None

@@ -20,6 +20,7 @@ import shapely
 from pyproj import CRS
 
 from riskmap.crs.meridian import CoordHints
+from riskmap.crs.transform import to_crs
 from riskmap.errors import LayerError, RiskmapWarning
 from riskmap.load import sources
 from riskmap.load.axes import swap_axes
@@ -107,7 +108,7 @@ def read_source(source: Source, working_crs: str, *, allow_empty: bool = False,
         gdf = gpd.GeoDataFrame(gdf, geometry=gdf.geometry.name, crs=crs)
         info.crs = crs_label(gdf.crs)
         info.rows = np.zeros(0, dtype=object)
-        return gdf.to_crs(working_crs).reset_index(drop=True), info
+        return to_crs(gdf, working_crs).reset_index(drop=True), info
     gdf = _with_crs(gdf, source, info)
 
     geoms = gdf.geometry.values
@@ -128,7 +129,7 @@ def read_source(source: Source, working_crs: str, *, allow_empty: bool = False,
                          "coordinates; fix or delete it")
     gdf = _split_collections(gdf, source, info)
     gdf = swap_axes(gdf, source, info)
-    gdf = gdf.to_crs(working_crs)
+    gdf = to_crs(gdf, working_crs)
     gdf = _repair(gdf, source, info)
     info.rows = _row_numbers(gdf)
     info.repeats = _repeats(gdf, source, info)

@@ -137,10 +137,12 @@ def fmt_scale(n: int) -> str:
 def convergence(crs: str, x: float, y: float) -> float | None:
     """Meridian convergence (degrees) of the working CRS at ``x, y``, if pyproj knows it."""
     try:
-        from pyproj import CRS, Proj, Transformer
+        from pyproj import CRS, Proj
+
+        from riskmap.crs.transform import transformer
 
         c = CRS.from_user_input(crs)
-        lon, lat = Transformer.from_crs(c, c.geodetic_crs, always_xy=True).transform(x, y)
+        lon, lat = transformer(c, c.geodetic_crs).transform(x, y)
         return float(Proj(c).get_factors(lon, lat).meridian_convergence)
     except Exception:  # a nicety only: never fail a map for it
         return None
