@@ -109,6 +109,12 @@ def render_sheet(fig_or_pdf=None, page: SheetPage | None = None, *, paper: str =
     ExportError
         Unknown paper or orientation, no CJK font, or text the font cannot show.
     """
+    return _render(fig_or_pdf, page, paper=paper, orientation=orientation, font=font)
+
+
+def _render(fig_or_pdf, page, *, paper: str = "A3", orientation: str = "landscape",
+            font=None, exact: bool = False):
+    """:func:`render_sheet`; ``exact``: the page is the file's only one (its font a slice)."""
     from matplotlib.backends.backend_pdf import PdfPages
     from matplotlib.figure import Figure
 
@@ -121,7 +127,9 @@ def render_sheet(fig_or_pdf=None, page: SheetPage | None = None, *, paper: str =
     fig = fig_or_pdf if isinstance(fig_or_pdf, Figure) else Figure()
     with sheet_rc():
         fig.set_size_inches(size[0] * MM, size[1] * MM)
-        _Sheet(fig, page, size, paper_key, Path(font)).draw()
+        sheet = _Sheet(fig, page, size, paper_key, Path(font))
+        sheet.exact_font = exact
+        sheet.draw()
         if pdf is not None:
             pdf.savefig(fig)
     return fig
@@ -182,8 +190,8 @@ def write_atlas(path, pages: list[SheetPage], **opts) -> Path:
         # the fonts are embedded when the file is closed: keep the settings until then
         with atomic_file(path, overwrite=True) as tmp, sheet_rc(), \
                 PdfPages(tmp, metadata=meta) as pdf:
-            for page in pages:
-                render_sheet(pdf, page, **opts)
+            for page in pages:  # one page: its font cut to its text (embedded in ms)
+                _render(pdf, page, exact=len(pages) == 1, **opts)
     except ExportError:
         raise
     except OSError as exc:
@@ -229,6 +237,7 @@ class _Sheet(_MapFrame, _SidePanel):
         self.fp = cjk_font_properties(font)
         self.portrait = self.H > self.W
         self.obstacles: list[tuple[float, float, float, float]] = []
+        self.exact_font = False  # True: the figure is the file's only page (font: a slice)
 
     # --- coordinates --------------------------------------------------------
     def rect(self, x, y, w, h):
@@ -342,7 +351,7 @@ class _Sheet(_MapFrame, _SidePanel):
         objs = page_texts(self.fig)
         text = "".join(t.get_text() for t in objs)
         check_covers(self.font, text, what=f"map.pdf of {self.page.area_name}")
-        use_font(objs, self.font, embeddable_font(self.font, text))
+        use_font(objs, self.font, embeddable_font(self.font, text, exact=self.exact_font))
 
 
 def page_texts(fig) -> list:

@@ -1,0 +1,106 @@
+"""The sheet's speed-ups draw the same sheet: font slices (outlines, metrics, pages)."""
+
+import shutil
+import string
+import subprocess
+
+import numpy as np
+import pytest
+from fontTools.pens.recordingPen import RecordingPen
+from fontTools.ttLib import TTFont
+from test_pdf import tiny_page
+
+from riskmap.export import fontsubset
+from riskmap.export.fonts import shipped_font
+from riskmap.export.fontslice import cut_font
+from riskmap.export.pdf import render_sheet, write_pdf
+from riskmap.export.pdf.sheet import sheet_rc
+
+TEXT = "荫营镇 非法采矿巡查优先级图 内部资料 注意保密 ≥ 52.3 (per township) 图例—°"
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    """A cache of its own, seeded with the broad font (converting it again takes 13 s)."""
+    font = shipped_font()
+    broad = fontsubset.prepare_font(font)  # the user's cache: made once per install
+    seeded = tmp_path / "cache" / "fonts"
+    seeded.mkdir(parents=True)
+    shutil.copy2(broad, seeded / broad.name)
+    monkeypatch.setenv("RISKMAP_CACHE", str(tmp_path / "cache"))
+    fontsubset._broad.cache_clear()
+    yield font, seeded / broad.name
+    fontsubset._broad.cache_clear()
+
+
+def outlines(font: TTFont, ch: str):
+    name = font.getBestCmap()[ord(ch)]
+    pen = RecordingPen()
+    font.getGlyphSet()[name].draw(pen)
+    return pen.value, font["hmtx"][name]
+
+
+def test_slice_keeps_the_outlines_and_metrics_of_its_characters(cache, tmp_path):
+    _, broad = cache
+    out = cut_font(broad, TEXT, tmp_path / "s.ttf")
+    assert out == tmp_path / "s.ttf"
+    whole, part = TTFont(broad), TTFont(out, checkChecksums=2)  # checksums right
+    assert set(part.getBestCmap()) == {ord(c) for c in TEXT}
+    assert part["maxp"].numGlyphs == len(set(TEXT)) + 1  # and .notdef
+    for ch in set(TEXT):
+        assert outlines(part, ch) == outlines(whole, ch), ch
+    for tag in ("OS/2", "hhea", "head"):  # the line metrics text is aligned by
+        for attr in ("unitsPerEm", "ascent", "descent", "sTypoAscender", "sTypoDescender"):
+            if hasattr(whole[tag], attr):
+                assert getattr(part[tag], attr) == getattr(whole[tag], attr)
+    assert part.reader.tables.keys() <= whole.reader.tables.keys()
+    assert out.stat().st_size < 40_000 < broad.stat().st_size
+
+
+def test_exact_font_is_a_slice_kept_beside_the_broad_font(cache):
+    font, broad = cache
+    assert fontsubset.embeddable_font(font, TEXT) == broad
+    sl = fontsubset.embeddable_font(font, TEXT, exact=True)
+    assert sl != broad and sl.parent == broad.parent and "-slice-" in sl.name
+    assert fontsubset.embeddable_font(font, TEXT, exact=True) == sl  # found, not cut again
+    cmap = TTFont(sl).getBestCmap()
+    assert {ord(c) for c in TEXT + string.digits + string.ascii_letters} <= set(cmap)
+    assert len(cmap) < 200
+    rare = "䶮村"  # beyond the broad font: its own small conversion, as before
+    assert "-extra-" in fontsubset.embeddable_font(font, rare, exact=True).name
+
+
+def test_cut_font_refuses_fonts_it_cannot_slice(tmp_path):
+    import matplotlib
+
+    dejavu = f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf"
+    assert cut_font(dejavu, "é", tmp_path / "a.ttf") is None  # a composite glyph
+    assert cut_font(shipped_font(), "村", tmp_path / "b.ttf") is None  # a CFF collection
+    assert not list(tmp_path.iterdir())
+
+
+def poppler(*args) -> bytes:
+    return subprocess.run([str(a) for a in args], check=True, capture_output=True).stdout
+
+
+def test_one_page_pdf_with_a_slice_looks_and_reads_the_same(cache, tmp_path):
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    font, _ = cache
+    page = tiny_page()
+    sliced = write_pdf(tmp_path / "slice.pdf", page, font=font)  # one page: a slice
+    with sheet_rc(), PdfPages(tmp_path / "broad.pdf") as pdf:  # caller-owned: the broad font
+        render_sheet(pdf, page, font=font)
+    fonts = poppler("pdffonts", sliced).decode().splitlines()[2:]
+    assert fonts and all("CID TrueType" in r and " yes yes yes " in r for r in fonts)
+    for pdf in ("slice", "broad"):
+        poppler("pdftoppm", "-r", 60, "-png", "-singlefile", tmp_path / f"{pdf}.pdf",
+                tmp_path / pdf)
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(tmp_path / f"{p}.png")) for p in ("slice", "broad"))
+    assert np.array_equal(a, b)
+    # every word at the same place (the pages; the head holds the metadata)
+    a, b = (poppler("pdftotext", "-bbox", p, "-").split(b"<page", 1)[1]
+            for p in (sliced, tmp_path / "broad.pdf"))
+    assert a == b and "荫营镇".encode() in a
