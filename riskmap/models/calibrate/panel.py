@@ -76,8 +76,10 @@ class Panel:
     def cells(self, idx: np.ndarray) -> Panel:
         """The panel restricted to cells ``idx``."""
         ex = None if self.extra is None else self.extra.subset(idx)
-        return Panel(self.y[:, idx], self.off[idx], self.X[idx], self.Z[:, :, idx], ex,
-                     None if self.w is None else self.w[idx])
+        # take, not Z[:, :, idx]: that puts the cells outermost, and every product
+        # over the rows would then copy Z back into shape first
+        return Panel(np.take(self.y, idx, axis=1), self.off[idx], self.X[idx],
+                     np.take(self.Z, idx, axis=2), ex, None if self.w is None else self.w[idx])
 
     def columns(self, static: list[int], dated: list[int]) -> Panel:
         """The panel with some columns only."""
@@ -91,7 +93,7 @@ def predict(pn: Panel, coef: np.ndarray) -> np.ndarray:
     eta = (pn.off + pn.X @ coef[P:P + ps])[None, :] + coef[:P, None]
     if pd:
         g = coef[P + ps:P + ps + pd]
-        eta += np.tensordot(g, pn.Z, axes=1)
+        eta += (g @ pn.Z.reshape(pd, -1)).reshape(eta.shape)
     return eta
 
 
@@ -125,13 +127,98 @@ def _start(pn: Panel, centre: np.ndarray) -> np.ndarray:
     return out
 
 
+class _Rows:
+    """A panel's arrays laid out once per fit for the Newton iterations.
+
+    The dated covariates are kept per period, only the factors with data in
+    that period (a meter table of 12 months is 0 in the other periods), each
+    block ``(factors, n)`` contiguous: the products of an iteration then run
+    period by period on blocks that stay in cache instead of several passes
+    over the whole ``(pd, P, n)`` array. What does not change between
+    iterations (the counts' side of the gradient, the nonzero counts, the
+    log weights) is made here.
+    """
+
+    def __init__(self, pn: Panel):
+        P, n = pn.y.shape
+        self.P, self.n, self.ps, self.pd = P, n, pn.X.shape[1], len(pn.Z)
+        self.X = np.ascontiguousarray(pn.X, dtype=np.float64)
+        self.lin0 = pn.off if pn.w is None else pn.off + np.log(pn.w)
+        y = pn.y
+        flat = y.ravel()
+        self.ynz = np.flatnonzero(flat)
+        self.yv = flat[self.ynz]
+        self.y_p = y.sum(1)
+        self.gy_x = self.X.T @ y.sum(0)
+        self.act, self.zp = [], []
+        self.gy_z = np.zeros(self.pd)
+        for p in range(P if self.pd else 0):
+            zp = pn.Z[:, p, :]
+            a = np.flatnonzero(zp.any(axis=1))
+            self.act.append(a if len(a) < self.pd else slice(None))
+            self.zp.append(np.ascontiguousarray(zp[a]))
+            if len(a):
+                self.gy_z[a] += self.zp[-1] @ y[p]
+
+    def eta(self, cf: np.ndarray) -> np.ndarray:
+        """Linear predictor (P × n) with the log weights: ``log(w μ)``."""
+        P, ps = self.P, self.ps
+        lin = self.lin0 + self.X @ cf[P:P + ps]
+        eta = np.empty((P, self.n))
+        if not self.pd:
+            eta[:] = lin
+            eta += cf[:P, None]
+            return eta
+        gam = cf[P + ps:P + ps + self.pd]
+        for p in range(P):
+            e = eta[p]
+            if len(self.zp[p]):
+                np.dot(gam[self.act[p]], self.zp[p], out=e)
+                e += lin
+            else:
+                e[:] = lin
+            e += cf[p]
+        return eta
+
+    def blocks(self, mu: np.ndarray, g: np.ndarray, H: np.ndarray) -> None:
+        """The panel's part of the gradient ``g`` and information ``H`` (upper blocks) at ``mu``."""
+        P, ps, pd = self.P, self.ps, self.pd
+        mp, mc = mu.sum(1), mu.sum(0)
+        g[:P] = self.y_p - mp
+        H[np.arange(P), np.arange(P)] = mp
+        g[P:P + ps] = self.gy_x - self.X.T @ mc
+        H[:P, P:P + ps] = mu @ self.X
+        H[P:P + ps, P:P + ps] = (self.X.T * mc) @ self.X
+        if not pd:
+            return
+        j = slice(P + ps, P + ps + pd)
+        hzz, haz, mz = np.zeros((pd, pd)), np.zeros((P, pd)), np.zeros((pd, self.n))
+        for p in range(P):
+            zp, a = self.zp[p], self.act[p]
+            if not len(zp):
+                continue
+            b = zp * mu[p]
+            haz[p, a] = b.sum(1)
+            if isinstance(a, slice):
+                hzz += b @ zp.T
+                mz += b
+            else:
+                hzz[np.ix_(a, a)] += b @ zp.T
+                mz[a] += b
+        g[j] = self.gy_z - haz.sum(0)
+        H[j, j] = hzz
+        H[:P, j] = haz
+        H[P:P + ps, j] = self.X.T @ mz.T
+
+
 def _fit(pn: Panel, lam: float, centre: np.ndarray, start, maxit: int, tol: float,
-         signs: np.ndarray | None = None):
-    """Projected Newton with step halving; returns (coef, penalised information, gradient).
+         signs: np.ndarray | None = None, hessian: bool = True):
+    """Projected Newton with step halving; returns (coef, penalised information or None).
 
     A coefficient with a sign constraint that sits at 0 while the gradient
     pushes it out of its side is held there for the step (an active set that
-    is re-decided every iteration).
+    is re-decided every iteration). Without ``hessian`` the information at the
+    end is not made (a CV fit needs the coefficients only).
     """
     P, ps, pd = pn.P, pn.X.shape[1], len(pn.Z)
     p = ps + pd
@@ -147,14 +234,13 @@ def _fit(pn: Panel, lam: float, centre: np.ndarray, start, maxit: int, tol: floa
                           [LEVEL_RIDGE] if has_ex else []])
     cc = np.concatenate([np.full(P, abar), centre, [coef[-1]] if has_ex else []])
     D = _extra_design(pn) if has_ex else None
+    rows = _Rows(pn)
 
     def evaluate(cf):
-        eta = predict(pn, cf[:P + p])
-        mu = np.exp(eta)
-        if pn.w is not None:
-            mu *= pn.w  # a weighted cell stands for 1/w cells like it (its y is 0 or w·y)
-            eta = eta + np.log(pn.w)
-        val = float(np.sum(pn.y * eta) - mu.sum())
+        eta = rows.eta(cf)
+        val = float(rows.yv @ eta.ravel()[rows.ynz])
+        mu = np.exp(eta, out=eta)  # w μ: a weighted cell stands for 1/w cells like it
+        val -= float(mu.sum())
         mu_ex = None
         if has_ex:
             eta_ex = cf[-1] + pn.extra.off + D @ cf[P:P + p]
@@ -162,26 +248,10 @@ def _fit(pn: Panel, lam: float, centre: np.ndarray, start, maxit: int, tol: floa
             val += float(pn.extra.y @ eta_ex - mu_ex.sum())
         return mu, mu_ex, val - 0.5 * float(np.sum(pen * (cf - cc) ** 2))
 
-    Zf = pn.Z.reshape(pd, P * len(pn.off))
-
     def grad_hess(mu, mu_ex):
-        r = pn.y - mu
         g = np.empty(k)
         H = np.zeros((k, k))
-        g[:P] = r.sum(1)
-        rc, mc = r.sum(0), mu.sum(0)
-        g[P:P + ps] = pn.X.T @ rc
-        H[np.arange(P), np.arange(P)] = mu.sum(1)
-        H[:P, P:P + ps] = mu @ pn.X
-        H[P:P + ps, P:P + ps] = (pn.X.T * mc) @ pn.X
-        if pd:
-            j = slice(P + ps, P + ps + pd)
-            g[j] = Zf @ r.ravel()
-            mz = Zf * mu.ravel()[None, :]
-            H[j, j] = mz @ Zf.T
-            mz3 = mz.reshape(pd, P, -1)
-            H[:P, j] = mz3.sum(2).T
-            H[P:P + ps, j] = pn.X.T @ mz3.sum(1).T
+        rows.blocks(mu, g, H)
         if has_ex:
             rx = pn.extra.y - mu_ex
             g[P:P + p] += D.T @ rx
@@ -220,12 +290,12 @@ def _fit(pn: Panel, lam: float, centre: np.ndarray, start, maxit: int, tol: floa
         coef, cur, mu, mu_ex = new, val, mu_n, mx_n
         if moved < tol:
             break
-    g, H = grad_hess(mu, mu_ex)
-    return coef, H, g
+    return coef, (grad_hess(mu, mu_ex)[1] if hessian else None)
 
 
 def fit_panel(pn: Panel, lam: float = 0.0, centre=None, start=None, signs=None,
-              maxit: int = 50, tol: float = 1e-5) -> tuple[np.ndarray, np.ndarray]:
+              maxit: int = 50, tol: float = 1e-5, hessian: bool = True
+              ) -> tuple[np.ndarray, np.ndarray | None]:
     """Penalised Poisson fit of a :class:`Panel`.
 
     Parameters
@@ -241,16 +311,17 @@ def fit_panel(pn: Panel, lam: float = 0.0, centre=None, start=None, signs=None,
         Per factor coefficient: +1 (only ≥ 0), −1 (only ≤ 0) or 0 (free).
     maxit, tol
         Newton iterations at most; stop when the largest step is below ``tol``.
+    hessian : bool
+        Return the information at the fit (else None: a CV fit needs ``coef`` only).
 
     Returns
     -------
     coef : numpy.ndarray
         ``[α_1 … α_P, β…, γ…]`` (and δ with extra rows).
-    hessian : numpy.ndarray
-        Penalised observed information at ``coef``.
+    hessian : numpy.ndarray or None
+        Penalised observed information at ``coef`` (None without ``hessian``).
     """
     p = pn.p
     c = np.zeros(p) if centre is None else np.asarray(centre, float)
     s = None if signs is None else np.asarray(signs, float)
-    coef, H, _ = _fit(pn, lam, c, start, maxit, tol, s)
-    return coef, H
+    return _fit(pn, lam, c, start, maxit, tol, s, hessian)

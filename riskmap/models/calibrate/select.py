@@ -79,10 +79,11 @@ class CV:
         """+1 / −1 / 0 per coefficient of ``order``."""
         return np.array([self.signs.get(n, 0) for n in order], float)
 
-    def fit(self, pn: Panel, order, lam, centre=None, start=None, idx=None):
+    def fit(self, pn: Panel, order, lam, centre=None, start=None, idx=None,
+            hessian: bool = True):
         """:func:`fit_panel` of ``pn`` (on cells ``idx``) with the factors' signs."""
         sub = pn if idx is None else pn.cells(idx)
-        return fit_panel(sub, lam, centre, start, self.sign_vector(order))
+        return fit_panel(sub, lam, centre, start, self.sign_vector(order), hessian=hessian)
 
     def deviance(self, active, lam, centre=None, starts=None):
         """Held-out deviance summed over folds, and each fold's coefficients."""
@@ -90,7 +91,7 @@ class CV:
         tot, coefs = 0.0, []
         for k, (tr, te) in enumerate(zip(self.trains, self.tests, strict=True)):
             coef, _ = self.fit(pn, order, lam, centre, None if starts is None else starts[k],
-                               tr)
+                               tr, hessian=False)
             coefs.append(coef)
             w = None if self.d.w is None else self.d.w[te]
             tot += panel_deviance(self.y[:, te], predict(pn.cells(te), coef), w)
@@ -134,7 +135,7 @@ def _choose(cv: CV, names, sweeps: int, progress):
     base_pn, _ = cv.panel([])
     base = []
     for tr in cv.trains:
-        c0, _ = fit_panel(base_pn.cells(tr), 0.0)
+        c0, _ = fit_panel(base_pn.cells(tr), 0.0, hessian=False)
         base.append(predict(base_pn, c0))
     zero = [0.0] * len(cv.trains)
     cv_by, cv_without = {}, {}
@@ -144,7 +145,7 @@ def _choose(cv: CV, names, sweeps: int, progress):
     fold_coef = [None] * len(cv.trains)
     for sweep in range(sweeps):
         pn, order = cv.panel(names)
-        fold_coef = [cv.fit(pn, order, cv.range_penalty, start=st, idx=tr)[0]
+        fold_coef = [cv.fit(pn, order, cv.range_penalty, start=st, idx=tr, hessian=False)[0]
                      for tr, st in zip(cv.trains, fold_coef, strict=True)]
         etas = [predict(pn, c) for c in fold_coef]
         changed = False
