@@ -30,7 +30,7 @@ from riskmap.load.project import Project
 from riskmap.load.reference import Reference, read_reference
 from riskmap.marks import INTERNAL
 from riskmap.score.cells import cell_table
-from riskmap.score.engine import Surface
+from riskmap.score.engine import Surface, district_grid
 
 #: Name of the whole-district area (``district.label`` in the project file overrides it).
 DISTRICT_LABEL = "全区"
@@ -270,6 +270,9 @@ def _figures(a: AreaContext) -> dict:
     """The summary's figures of an area (also the GeoPackage's metadata)."""
     s, project, k = a.surface, a.project, a.surface.k
     (pr, pc) = a.pwin
+    # a window's surface (a township-only or tiled build) tells the district's grid too
+    r0, c0 = s.origin
+    grid = district_grid(project, a.inputs.district)
     return {
         "project": project.name,
         "project_file": project.path.name,  # relative: outputs leave the analyst's machine
@@ -280,9 +283,9 @@ def _figures(a: AreaContext) -> dict:
         "build_date": a.build_date,
         "as_of": project.as_of.isoformat(),
         "grid": {
-            **s.grid.to_dict(),
+            **grid.to_dict(),
             "patrol_cell_size_m": s.patrol_grid.cell,
-            "area_window": {"row_off": int(pr.start * k), "col_off": int(pc.start * k),
+            "area_window": {"row_off": int(r0 + pr.start * k), "col_off": int(c0 + pc.start * k),
                             "shape": [int((pr.stop - pr.start) * k),
                                       int((pc.stop - pc.start) * k)]},
         },

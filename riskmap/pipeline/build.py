@@ -27,8 +27,9 @@ from riskmap.pipeline.area import (
     reference_of,
 )
 from riskmap.pipeline.exporters import EXPORTERS, Deferred
+from riskmap.pipeline.lastbuild import last_thresholds
 from riskmap.score.cells import require_interval
-from riskmap.score.engine import Surface, compute
+from riskmap.score.engine import Surface, compute, compute_window, township_window
 
 __all__ = ["DISTRICT_LABEL", "EXPORTERS", "EXPORT_MIN_CLASS", "AreaResult", "BuildReport",
            "build"]
@@ -115,7 +116,7 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     sheet = sheet_options(project, paper, orientation)
     if any(idx is not None for _, idx in areas):  # township sheets will be drawn
         _warm_drawing(sheet["font"])
-    surface = compute(project, inputs, progress)
+    surface = _score(project, inputs, areas, out, progress)
     report = BuildReport(project, surface, inputs)
     build_date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -140,6 +141,32 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     report.timings = {"load_s": t_load, **surface.timings, "total_s": time.perf_counter() - t0}
     report.stages = stages
     return report
+
+
+def _score(project: Project, inputs: Inputs, areas, out: Path, progress) -> Surface:
+    """The district's surface; for townships alone, only their window (plus the factors' reach).
+
+    A window's classes need the district's thresholds: the project's ``fixed``
+    breaks, or the last district build's when its key holds (same inputs and
+    settings, as plan and weekly reuse it); else the whole district is scored.
+    """
+    if any(idx is None for _, idx in areas):
+        return compute(project, inputs, progress)
+    thresholds, why = (project.class_breaks, "") if project.class_method == "fixed" \
+        else last_thresholds(project, out)
+    if thresholds is None:
+        if progress:
+            progress(f"全区评分 (scoring the whole district: its class thresholds are needed "
+                     f"and {why})")
+        return compute(project, inputs, progress)
+    wins = [township_window(project, inputs, name) for name, _ in areas]
+    rows = slice(min(r.start for r, _ in wins), max(r.stop for r, _ in wins))
+    cols = slice(min(c.start for _, c in wins), max(c.stop for _, c in wins))
+    if progress:
+        progress("只计算所选乡镇的窗口 (scoring only the townships' window"
+                 + (", classes by the last district build's thresholds)" if why == ""
+                    and project.class_method != "fixed" else ")"))
+    return compute_window(project, inputs, rows, cols, thresholds=thresholds, progress=progress)
 
 
 def sheet_options(project: Project, paper: str | None, orientation: str | None) -> dict:

@@ -54,7 +54,7 @@ from riskmap.score.cells import _why as cell_reasons
 from riskmap.score.engine import Surface
 
 __all__ = ["SURFACE_FILE", "LastBuild", "StoredSurface", "last_place_map", "last_surface",
-           "surface_path", "write_surface"]
+           "last_thresholds", "surface_path", "write_surface"]
 
 log = logging.getLogger(__name__)
 
@@ -273,6 +273,34 @@ def last_surface(project: Project, out=None, *, rescore: bool = False) -> LastBu
     finally:
         z.close()
     return found
+
+
+def last_thresholds(project: Project, out=None) -> tuple[np.ndarray | None, str]:
+    """The last district build's class thresholds when its key is that of the current inputs.
+
+    What a township-only build needs of the district to class its window as the
+    whole build would (``quantile`` classes are quantiles of the district's cells).
+
+    Returns
+    -------
+    thresholds : numpy.ndarray or None
+        The four lower bounds of classes 2–5; None when the stored key does not hold.
+    reason : str
+        Why not (empty when found).
+    """
+    found = _open(project, out, False, "surface")
+    if isinstance(found, LastBuild):
+        return None, found.reason
+    path, z, _ = found
+    try:
+        thr = np.asarray(z["thresholds"], dtype=np.float64)
+        if thr.shape != (4,) or not np.isfinite(thr).all():
+            raise ValueError(f"thresholds of shape {thr.shape}")
+    except Exception as e:
+        return None, f"{path} cannot be read ({type(e).__name__}: {e})"
+    finally:
+        z.close()
+    return thr, ""
 
 
 def last_place_map(project: Project, out=None, *, rescore: bool = False) -> LastBuild:

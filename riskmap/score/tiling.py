@@ -264,7 +264,7 @@ def window_surface(project: Project, inputs: Inputs, grid: Grid, win, plan: dict
                    township_names=list(inputs.townships["name"]), township=township,
                    village_names=vnames, village=village, factors=fs, coefs=coefs, score=score,
                    baseline=baseline, p_max=p_max, p_mean=p_mean, p_score=p_score,
-                   thresholds=thr, p_class=classify(p_score, thr),
+                   thresholds=thr, p_class=classify(p_score, thr), origin=(win[0], win[1]),
                    timings={"compute_s": time.perf_counter() - t0})
 
 
