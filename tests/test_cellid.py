@@ -113,3 +113,9 @@ def test_check_patrol_size_rejects(size):
 def test_cell_ids_reject_bad_size():
     with pytest.raises(GridError, match="150"):
         cell_ids([456300.0], [4190700.0], 150)
+
+
+@pytest.mark.parametrize("size", [100, 250, 1000])
+def test_no_cells_no_ids(size):
+    ids = cell_ids(np.zeros(0), np.zeros(0), size)
+    assert ids.shape == (0,) and ids.dtype == object

@@ -46,6 +46,8 @@ def cell_ids(x_ll, y_ll, size: float) -> np.ndarray:
     size = check_patrol_size(size)
     x = np.rint(np.asarray(x_ll, dtype=float)).astype(np.int64)
     y = np.rint(np.asarray(y_ll, dtype=float)).astype(np.int64)
+    if x.size == 0:  # numpy's zfill cannot size an empty array
+        return np.zeros(x.shape, dtype=object)
     e, n = np.floor_divide(x, 1000), np.floor_divide(y, 1000)
     ids = np.char.add(np.char.add(e.astype(str), "-"), n.astype(str))
     d = _digits(size)
