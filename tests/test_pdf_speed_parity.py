@@ -104,3 +104,84 @@ def test_one_page_pdf_with_a_slice_looks_and_reads_the_same(cache, tmp_path):
     a, b = (poppler("pdftotext", "-bbox", p, "-").split(b"<page", 1)[1]
             for p in (sliced, tmp_path / "broad.pdf"))
     assert a == b and "荫营镇".encode() in a
+
+
+def render(path, monkeypatch=None, font=None):
+    """tiny_page as one-page PDF; with ``monkeypatch``, every text through draw_text."""
+    from riskmap.export.pdf import textset
+
+    if monkeypatch is not None:
+        monkeypatch.setattr(textset, "write_texts", lambda *a, **k: None)
+    write_pdf(path, tiny_page(), font=font or shipped_font())
+    if monkeypatch is not None:
+        monkeypatch.undo()
+    return path
+
+
+def test_text_sets_in_one_text_object_look_and_read_as_draw_text_writes_them(
+        cache, tmp_path, monkeypatch):
+    fast = render(tmp_path / "fast.pdf")
+    slow = render(tmp_path / "slow.pdf", monkeypatch)
+    for p in (fast, slow):
+        poppler("pdftoppm", "-r", 60, "-png", "-singlefile", p, p.with_suffix(""))
+    from PIL import Image
+
+    a, b = (np.asarray(Image.open(p.with_suffix(".png"))) for p in (fast, slow))
+    assert np.array_equal(a, b)
+    words = [poppler("pdftotext", "-bbox", p, "-").split(b"<page", 1)[1] for p in (fast, slow)]
+    assert words[0] == words[1]
+    for cid in tiny_page().top_cells["id"]:
+        assert cid.encode() in words[0]  # the table's ids: real text
+    # far fewer text objects: the strings of a set share one
+    n_fast, n_slow = (text_objects(p) for p in (fast, slow))
+    assert 0 < n_fast < n_slow / 2
+
+
+def text_objects(path) -> int:
+    """How many BT operators the PDF's streams hold."""
+    import re
+    import zlib
+
+    data = path.read_bytes()
+    n = 0
+    for m in re.finditer(rb"stream\r?\n", data):
+        try:
+            n += len(re.findall(rb"(?m)^BT\b", zlib.decompress(data[m.end():])))
+        except zlib.error:
+            continue
+    return n
+
+
+def test_strings_the_layout_could_change_are_left_to_draw_text(cache, tmp_path):
+    from matplotlib.backends.backend_pdf import PdfPages
+    from matplotlib.figure import Figure
+
+    from riskmap.export.fonts import cjk_font_properties
+    from riskmap.export.pdf import pdftext
+    from riskmap.export.pdf.textset import text_set
+
+    font, _ = cache
+    texts = ["荫营镇 12.5", "soft\u00adhyphen", "西沟村"]
+    sl = fontsubset.embeddable_font(font, "".join(texts), exact=True)
+    prop = cjk_font_properties(sl)
+    seen = []
+    real = pdftext.write_texts
+
+    def spy(*args):
+        seen.append(real(*args))
+        return seen[-1]
+
+    fig = Figure(figsize=(4, 2))
+    fig.add_artist(text_set([0.2, 0.5, 0.8], [0.5, 0.5, 0.5], texts, prop, size=8,
+                            transform=fig.transFigure))
+    import riskmap.export.pdf.textset as ts
+
+    orig, ts.write_texts = ts.write_texts, spy
+    try:
+        with sheet_rc(), PdfPages(tmp_path / "t.pdf") as pdf:
+            pdf.savefig(fig)
+    finally:
+        ts.write_texts = orig
+    assert seen == [[1]]  # the soft hyphen (a format character): draw_text
+    text = poppler("pdftotext", tmp_path / "t.pdf", "-").decode()
+    assert "荫营镇 12.5" in text and "西沟村" in text and "soft" in text

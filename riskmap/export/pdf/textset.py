@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from riskmap.export.pdf.pdftext import write_texts
+
 __all__ = ["is_text_set", "text_set"]
 
 _HA = ("left", "center", "right")
@@ -146,9 +148,14 @@ class _TextSetMixin:
         gc = renderer.new_gc()
         gc.set_foreground(to_rgba(self._color), isRGBA=True)
         self._set_gc_clip(gc)
-        for (px, py), s, good in zip(origins, self._texts, ok, strict=True):
-            if good and s:
-                renderer.draw_text(gc, px, py, s, self._prop, self._rotation)
+        drawn = [i for i, (s, good) in enumerate(zip(self._texts, ok, strict=True))
+                 if good and s]
+        texts = [self._texts[i] for i in drawn]
+        # on PDF all in one text object (.pdftext); what it leaves, string by string
+        rest = write_texts(renderer, gc, origins[drawn], texts, self._prop, self._rotation)
+        for j in range(len(drawn)) if rest is None else rest:
+            px, py = origins[drawn[j]]
+            renderer.draw_text(gc, px, py, texts[j], self._prop, self._rotation)
         gc.restore()
         renderer.close_group("textset")
         self.stale = False
