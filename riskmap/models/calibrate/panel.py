@@ -73,6 +73,13 @@ class Panel:
         """Number of factor coefficients (static, then dated)."""
         return self.X.shape[1] + len(self.Z)
 
+    def rows(self) -> _Rows:
+        """The arrays of a fit laid out for Newton (made on first use, then kept)."""
+        r = self.__dict__.get("_rows")
+        if r is None:
+            r = self.__dict__["_rows"] = _Rows(self)
+        return r
+
     def cells(self, idx: np.ndarray) -> Panel:
         """The panel restricted to cells ``idx``."""
         ex = None if self.extra is None else self.extra.subset(idx)
@@ -234,7 +241,7 @@ def _fit(pn: Panel, lam: float, centre: np.ndarray, start, maxit: int, tol: floa
                           [LEVEL_RIDGE] if has_ex else []])
     cc = np.concatenate([np.full(P, abar), centre, [coef[-1]] if has_ex else []])
     D = _extra_design(pn) if has_ex else None
-    rows = _Rows(pn)
+    rows = pn.rows()
 
     def evaluate(cf):
         eta = rows.eta(cf)

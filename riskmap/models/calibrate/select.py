@@ -51,6 +51,7 @@ class CV:
         self.signs = signs or {}
         self.choice: dict[str, int] = {}
         self._bins: dict[str, Binned] = {}
+        self._split = None  # (key, panel, [(train, test) panel per fold]) of the last CV
 
     def binned(self, name: str) -> Binned:
         """The factor's candidates binned (made once)."""
@@ -70,10 +71,34 @@ class CV:
         choice = choice or self.choice
         cols, order = self.d.columns, self.order(active)
         st = [n for n in order if not cols[n].dated]
-        X = (np.column_stack([cols[n].values[choice[n]] for n in st]).astype(np.float64)
-             if st else np.zeros((len(self.d.cells), 0)))
-        Z = [cols[n].values[choice[n]].astype(np.float64) for n in order if cols[n].dated]
+        dt = [n for n in order if cols[n].dated]
+        # filled in place: float32 to float64 in one pass, no stacking copy after
+        X = np.empty((len(self.d.cells), len(st)))
+        for i, n in enumerate(st):
+            X[:, i] = cols[n].values[choice[n]]
+        Z = np.empty((len(dt), *self.y.shape))
+        for i, n in enumerate(dt):
+            Z[i] = cols[n].values[choice[n]]
         return Panel(self.y, self.d.offset, X, Z, self.d.extra, self.d.w), order
+
+    def split(self, active) -> tuple[Panel, list[str], list[tuple[Panel, Panel]]]:
+        """The panel of ``active`` and its (training, held-out) panel per fold.
+
+        Kept for the next call with the same factors and candidates (the ridge
+        path fits the same folds once per λ); :meth:`forget` lets them go.
+        """
+        order = self.order(active)
+        key = (tuple(order), tuple(self.choice[n] for n in order))
+        if self._split is None or self._split[0] != key:
+            self._split = None
+            pn, _ = self.panel(active)
+            self._split = (key, pn, [(pn.cells(tr), pn.cells(te))
+                                     for tr, te in zip(self.trains, self.tests, strict=True)])
+        return self._split[1], order, self._split[2]
+
+    def forget(self) -> None:
+        """Drop the fold panels kept by :meth:`split`."""
+        self._split = None
 
     def sign_vector(self, order) -> np.ndarray:
         """+1 / −1 / 0 per coefficient of ``order``."""
@@ -87,14 +112,14 @@ class CV:
 
     def deviance(self, active, lam, centre=None, starts=None):
         """Held-out deviance summed over folds, and each fold's coefficients."""
-        pn, order = self.panel(active)
+        _, order, folds = self.split(active)
         tot, coefs = 0.0, []
-        for k, (tr, te) in enumerate(zip(self.trains, self.tests, strict=True)):
-            coef, _ = self.fit(pn, order, lam, centre, None if starts is None else starts[k],
-                               tr, hessian=False)
+        for k, (te, (sub, held)) in enumerate(zip(self.tests, folds, strict=True)):
+            coef, _ = fit_panel(sub, lam, centre, None if starts is None else starts[k],
+                                self.sign_vector(order), hessian=False)
             coefs.append(coef)
             w = None if self.d.w is None else self.d.w[te]
-            tot += panel_deviance(self.y[:, te], predict(pn.cells(te), coef), w)
+            tot += panel_deviance(held.y, predict(held, coef), w)
         return tot, coefs
 
     def candidates(self, name: str, etas: list, parts: list):
@@ -270,8 +295,10 @@ def select(design: Design, names: list[str], *, folds: int, penalties=DEFAULT_PE
     order, dropped, coef, se, cov = _drop_weak(cv, names, lam, centre_of)
     if progress:
         progress("交叉验证 (final CV)")
+    search.forget()
     cv_final, fold_coef = cv.deviance(order, lam, centre_of(order), [coef] * folds)
     null = cv.deviance([], lam, centre_of([]))[0]
+    cv.forget()
     P = design.y.shape[0]
     return {
         "choice": dict(cv.choice), "cv_by_cand": cv_by, "cv_without": cv_without,
