@@ -16,7 +16,7 @@ import math
 import numpy as np
 from scipy import sparse
 
-__all__ = ["NBINS", "Binned", "binned_fits", "score_candidates"]
+__all__ = ["NBINS", "Binned", "FoldRows", "binned_fits", "score_candidates", "score_rows"]
 
 NBINS = 256
 
@@ -82,6 +82,64 @@ def _ylogy(y: np.ndarray) -> float:
         return float(np.sum(np.where(y > 0, y * np.log(np.where(y > 0, y, 1.0)), 0.0)))
 
 
+class FoldRows:
+    """The counts' side of one fold for a factor's candidates (made once per factor and fold).
+
+    The counts and folds do not change while candidates are scored, so their
+    bin sums (training and held-out) and the held-out cases' own terms of the
+    deviance are made here, from the rows with a case only; what is left per
+    call is the model's side (``e^E``).
+    """
+
+    def __init__(self, B: Binned, y: np.ndarray, test: np.ndarray):
+        P, n = y.shape
+        if B.periods is None:  # static: collapse over periods
+            Yr, te_r, periods = y.sum(0), test, np.arange(P)
+        else:
+            periods = B.periods
+            Yr, te_r = y[periods].ravel(), np.broadcast_to(test, (len(periods), n)).ravel()
+        self.te = np.ascontiguousarray(te_r)
+        self.tr = ~self.te
+        nz = np.flatnonzero(Yr)
+        sy = B.S[:, nz]  # only rows with a case add to the counts' sums
+        yz, tz = Yr[nz], self.te[nz]
+        self.SY = np.asarray(sy @ (yz * ~tz)).reshape(B.K, NBINS)
+        self.SYt = np.asarray(sy @ (yz * tz)).reshape(B.K, NBINS)
+        self.ytr, self.yte = float((Yr * self.tr).sum()), float((Yr * self.te).sum())
+        # held-out (period, cell) rows with a case, as flat indices of a (P, n) array
+        held = y[periods] * test[None, :]
+        pp, cc = np.nonzero(held)
+        self.at = np.asarray(periods)[pp] * n + cc
+        self.cell = cc
+        self.yv = held[pp, cc]
+        self.c0 = _ylogy(self.yv) - float(self.yv.sum())
+
+
+def score_rows(B: Binned, F: FoldRows, Mr: np.ndarray, Ey: np.ndarray, lam: float):
+    """Held-out deviance of each candidate and of none, given the model's side of the rows.
+
+    ``Mr`` is ``e^E`` on the rows of ``B`` (collapsed over periods for a static
+    factor), ``Ey`` the log-mean ``E`` at ``F.at`` (the held-out rows with a case).
+    Returns as :func:`score_candidates`.
+    """
+    W = np.empty((len(Mr), 2))
+    np.multiply(Mr, F.tr, out=W[:, 0])
+    np.multiply(Mr, F.te, out=W[:, 1])
+    sm = B.sums(W)
+    SM, SMt = sm[..., 0], sm[..., 1]
+    a, b = binned_fits(F.SY, SM, lam)
+    x = np.arange(NBINS) / (NBINS - 1.0)
+    lin = a[:, None] + b[:, None] * x[None, :]
+    const = 2.0 * (F.c0 - float(F.yv @ Ey))
+    with np.errstate(over="ignore", invalid="ignore"):
+        dev = const + 2.0 * (np.sum(SMt * np.exp(np.clip(lin, -700, 700)), 1)
+                             - np.sum(F.SYt * lin, 1))
+    mtr, mte = float(W[:, 0].sum()), float(W[:, 1].sum())
+    shift = math.log(max(F.ytr, 0.5) / max(mtr, 1e-300))
+    none = const + 2.0 * (mte * math.exp(shift) - F.yte * shift)
+    return dev, none, a, b
+
+
 def score_candidates(B: Binned, y: np.ndarray, E: np.ndarray, test: np.ndarray, lam: float):
     """Held-out deviance of each candidate and of none, on one fold.
 
@@ -104,27 +162,6 @@ def score_candidates(B: Binned, y: np.ndarray, E: np.ndarray, test: np.ndarray, 
         Deviance per candidate, deviance without the factor, and the fitted
         ``a`` and ``b`` per candidate.
     """
-    if B.periods is None:  # static: collapse over periods
-        Yr, Mr = y.sum(0), np.exp(E).sum(0)
-        te_r = test
-        yt_full, et_full = y[:, test], E[:, test]
-    else:
-        yp, Ep = y[B.periods], E[B.periods]
-        Yr, Mr = yp.ravel(), np.exp(Ep).ravel()
-        te_r = np.broadcast_to(test, yp.shape).ravel()
-        yt_full, et_full = yp[:, test], Ep[:, test]
-    tr_r = ~te_r
-    W = np.column_stack([Yr * tr_r, Mr * tr_r, Yr * te_r, Mr * te_r])
-    sm = B.sums(W)
-    SY, SM, SYt, SMt = sm[..., 0], sm[..., 1], sm[..., 2], sm[..., 3]
-    a, b = binned_fits(SY, SM, lam)
-    x = np.arange(NBINS) / (NBINS - 1.0)
-    lin = a[:, None] + b[:, None] * x[None, :]
-    const = 2.0 * (_ylogy(yt_full) - float(np.sum(yt_full * et_full)) - float(yt_full.sum()))
-    with np.errstate(over="ignore", invalid="ignore"):
-        dev = const + 2.0 * (np.sum(SMt * np.exp(np.clip(lin, -700, 700)), 1)
-                             - np.sum(SYt * lin, 1))
-    ytr, mtr = float(W[:, 0].sum()), float(W[:, 1].sum())
-    shift = math.log(max(ytr, 0.5) / max(mtr, 1e-300))
-    none = const + 2.0 * (float(W[:, 3].sum()) * math.exp(shift) - float(W[:, 2].sum()) * shift)
-    return dev, none, a, b
+    F = FoldRows(B, y, test)
+    Mr = np.exp(E).sum(0) if B.periods is None else np.exp(E[B.periods]).ravel()
+    return score_rows(B, F, Mr, E.ravel()[F.at], lam)

@@ -26,7 +26,7 @@ from riskmap.models.calibrate.options import (
     Z95,
 )
 from riskmap.models.calibrate.panel import Panel, fit_panel, panel_deviance, predict
-from riskmap.models.calibrate.search import Binned, score_candidates
+from riskmap.models.calibrate.search import Binned, FoldRows, score_rows
 
 if TYPE_CHECKING:
     from riskmap.models.calibrate.design import Design
@@ -52,6 +52,9 @@ class CV:
         self.choice: dict[str, int] = {}
         self._bins: dict[str, Binned] = {}
         self._split = None  # (key, panel, [(train, test) panel per fold]) of the last CV
+        self._rows: dict[tuple[str, int], FoldRows] = {}
+        self._musum: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._logw = None if design.w is None else np.log(design.w)
 
     def binned(self, name: str) -> Binned:
         """The factor's candidates binned (made once)."""
@@ -122,16 +125,54 @@ class CV:
             tot += panel_deviance(held.y, predict(held, coef), w)
         return tot, coefs
 
+    def fold_rows(self, name: str, k: int) -> FoldRows:
+        """The counts' side of fold ``k`` for factor ``name`` (made once)."""
+        key = (name, k)
+        if key not in self._rows:
+            self._rows[key] = FoldRows(self.binned(name), self.y, self.d.fold == k)
+        return self._rows[key]
+
+    def _mu_sum(self, k: int, eta: np.ndarray) -> np.ndarray:
+        """``Σ_p e^η`` per cell of fold ``k``'s predictor (kept while ``eta`` is the same array)."""
+        got = self._musum.get(k)
+        if got is None or got[0] is not eta:
+            got = self._musum[k] = (eta, np.exp(eta).sum(0))
+        return got[1]
+
     def candidates(self, name: str, etas: list, parts: list):
-        """CV deviance of each candidate of ``name`` given per-fold predictors without it."""
+        """CV deviance of each candidate of ``name`` given per-fold predictors without it.
+
+        ``parts[k]`` is the factor's own part of ``etas[k]`` (0, ``(1, n)`` or
+        ``(P, n)``): the model without the factor is ``E = η − part`` (and the
+        log cell weights).
+        """
         col = self.d.columns[name]
         B = self.binned(name)
         tot, none = np.zeros(len(col.cands)), 0.0
         ab = []
-        logw = 0.0 if self.d.w is None else np.log(self.d.w)[None, :]
+        logw = self._logw
         for k, (eta, part) in enumerate(zip(etas, parts, strict=True)):
-            dev, n0, a, b = score_candidates(B, self.y, eta - part + logw, self.d.fold == k,
-                                             self.range_penalty)
+            F = self.fold_rows(name, k)
+            part = None if np.isscalar(part) else part
+            Ey = eta.ravel()[F.at]
+            if part is not None:
+                Ey = Ey - (part[0, F.cell] if part.shape[0] == 1 else part.ravel()[F.at])
+            if logw is not None:
+                Ey = Ey + logw[F.cell]
+            if B.periods is None:
+                # Σ_p e^(η − part + log w) = e^(log w − part) Σ_p e^η: part and w are per cell
+                Mr = self._mu_sum(k, eta)
+                s = (0.0 if logw is None else logw) - (0.0 if part is None else part[0])
+                if not np.isscalar(s):
+                    Mr = Mr * np.exp(s)
+            else:
+                Ep = eta[B.periods]
+                if part is not None:
+                    Ep = Ep - part[B.periods]
+                if logw is not None:
+                    Ep = Ep + logw
+                Mr = np.exp(Ep).ravel()
+            dev, n0, a, b = score_rows(B, F, Mr, Ey, self.range_penalty)
             tot += dev
             none += n0
             ab.append((a, b))
