@@ -185,3 +185,42 @@ def test_strings_the_layout_could_change_are_left_to_draw_text(cache, tmp_path):
     assert seen == [[1]]  # the soft hyphen (a format character): draw_text
     text = poppler("pdftotext", tmp_path / "t.pdf", "-").decode()
     assert "荫营镇 12.5" in text and "西沟村" in text and "soft" in text
+
+
+def test_text_extents_are_the_renderers(cache, tmp_path):
+    from matplotlib.backends.backend_pdf import PdfFile, RendererPdf
+
+    from riskmap.export.fonts import cjk_font_properties
+    from riskmap.export.pdf.pdftext import text_extents
+
+    font, _ = cache
+    texts = ["荫营镇", "461-4280-57", "≥ 70.0", "- ", " ", "gjy (per township)", "1:60 000"]
+    prop = cjk_font_properties(fontsubset.embeddable_font(font, "".join(texts), exact=True))
+    with sheet_rc():
+        r = RendererPdf(PdfFile(tmp_path / "x.pdf"), 72, 100, 100)
+        for size in (5.5, 6.8, 9.0):
+            prop.set_size(size)
+            got = text_extents(r, prop, texts)
+            assert set(got) == set(texts)
+            for s in texts:
+                assert got[s] == tuple(r.get_text_width_height_descent(s, prop, False)), s
+
+
+def test_class_image_and_cell_squares_as_before():
+    from matplotlib.collections import PolyCollection
+
+    from riskmap.export.pdf.draw import class_rgba, squares_path
+    from riskmap.marks import CLASS_COLOURS
+
+    classes = np.random.default_rng(1).integers(0, 6, (37, 53)).astype(np.uint8)
+    lut = np.zeros((256, 4), np.uint8)
+    for c, hexc in CLASS_COLOURS.items():
+        lut[c] = [int(hexc[i:i + 2], 16) for i in (1, 3, 5)] + [round(255 * 0.6)]
+    assert np.array_equal(class_rgba(classes, 0.6), lut[classes])
+    b = np.array([[0, 0, 100, 100], [100, 0, 200, 100], [5, 7, 9, 11.5]], float)
+    sq = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)
+    one = squares_path(b)
+    each = PolyCollection(sq).get_paths()  # closed: 5 points, the last the first
+    assert np.array_equal(one.vertices, np.concatenate([p.vertices for p in each]))
+    assert np.array_equal(one.codes, np.concatenate([p.codes for p in each]))
+    assert not one.should_simplify

@@ -47,6 +47,24 @@ def geom_path(geom):
     return MPath(np.concatenate(verts), np.concatenate(codes))
 
 
+def squares_path(bounds: np.ndarray):
+    """One Path of closed rectangles (``minx, miny, maxx, maxy`` rows), as a collection draws them.
+
+    Drawn as one stroke, not a path each: the sheet's hundreds of cell outlines
+    are one operator in the PDF. Not simplified (a collection's 5-point squares
+    never are).
+    """
+    from matplotlib.path import Path as MPath
+
+    b = np.asarray(bounds, dtype=float).reshape(-1, 4)
+    sq = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]], b[:, [0, 1]]], axis=1)
+    codes = np.tile(np.array([MPath.MOVETO, MPath.LINETO, MPath.LINETO, MPath.LINETO,
+                              MPath.CLOSEPOLY], dtype=np.uint8), len(b))
+    path = MPath(sq.reshape(-1, 2), codes)
+    path.should_simplify = False
+    return path
+
+
 def patches(geoms, **kw):
     """One PatchCollection of the polygon parts of ``geoms`` (None where there are none)."""
     from matplotlib.collections import PatchCollection
@@ -67,7 +85,9 @@ def class_rgba(classes: np.ndarray, alpha: float = 0.85) -> np.ndarray:
     lut = np.zeros((256, 4), dtype=np.uint8)
     for c, hexc in CLASS_COLOURS.items():
         lut[c] = [int(hexc[i:i + 2], 16) for i in (1, 3, 5)] + [round(255 * alpha)]
-    return lut[np.asarray(classes, dtype=np.uint8)]
+    # one 4-byte word a pixel: a quarter of the fancy indexing (0.03 s on a district)
+    classes = np.asarray(classes, dtype=np.uint8)
+    return lut.view(np.uint32)[classes, 0].view(np.uint8).reshape(*classes.shape, 4)
 
 
 def text_width_mm(s: str, prop, size: float) -> float:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import shapely
 
-from riskmap.export.pdf.draw import class_rgba, geom_path, patches, widths_mm
+from riskmap.export.pdf.draw import class_rgba, geom_path, patches, squares_path, widths_mm
 from riskmap.export.pdf.layout import (
     CELL_EDGE,
     RIGHTS_EDGE,
@@ -33,7 +33,6 @@ class _MapFrame:
     """
 
     def map(self, x, y, w, h):
-        from matplotlib.collections import PolyCollection
         from matplotlib.patches import PathPatch
 
         p, k = self.page, self.k
@@ -94,11 +93,10 @@ class _MapFrame:
             ax.add_artist(PathPatch(ap, fc="none", ec="black", lw=1.7 * k, zorder=5.1))
         # top cells
         tc = p.top_cells
-        if tc is not None and len(tc):  # squares: one polygon each from the bounds
-            b = shapely.bounds(tc.geometry.values)
-            sq = np.stack([b[:, [0, 1]], b[:, [2, 1]], b[:, [2, 3]], b[:, [0, 3]]], axis=1)
-            ax.add_collection(PolyCollection(sq, facecolors="none", edgecolors=CELL_EDGE,
-                                             linewidths=0.9 * k, zorder=6), autolim=False)
+        if tc is not None and len(tc):  # squares from the bounds, one path (one stroke)
+            ax.add_artist(PathPatch(squares_path(shapely.bounds(tc.geometry.values)),
+                                    fc="none", ec=CELL_EDGE, lw=0.9 * k, joinstyle="round",
+                                    zorder=6))
         # furniture first (its corners become obstacles), then labels
         self.furniture(ax, area)
         self.map_labels(ax, area)

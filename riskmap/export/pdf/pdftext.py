@@ -23,7 +23,7 @@ import functools
 import math
 import unicodedata
 
-__all__ = ["write_texts"]
+__all__ = ["text_extents", "write_texts"]
 
 #: Tables that make shaping more than one glyph per character at its advance.
 _SHAPING = (b"GSUB", b"GPOS", b"kern", b"morx", b"mort", b"kerx")
@@ -122,25 +122,93 @@ def _kerns(font, size: float):
     The layout (FreeType through libraqm) places each glyph at the sum of the
     previous advances rounded to 1/64 pt; ``draw_text`` writes the difference
     from the exact advance (which the viewer takes from the font's widths) as a
-    kern. Remembered per font file and size.
+    kern.
+    """
+    glyph = _metrics(font, size)
+    return lambda gid: glyph(gid)[1]
+
+
+def _metrics(font, size: float):
+    """Glyph id → (advance in 1/64 pt, :func:`_kerns`' shift, bottom, top in 1/64 pt).
+
+    As FreeType loads the glyph unhinted at the font's size; remembered per font
+    file and size.
     """
     from matplotlib.ft2font import LoadFlags
 
-    got = _kern_cache(font.fname, font.face_index, float(size))
+    got = _metric_cache(font.fname, font.face_index, float(size))
 
-    def kern(gid: int) -> float:
+    def glyph(gid: int):
         v = got.get(gid)
         if v is None:
             g = font.load_glyph(gid, flags=LoadFlags.NO_HINTING)
-            v = got[gid] = g.horiAdvance / 64 - g.linearHoriAdvance / 65536
+            v = got[gid] = (g.horiAdvance, g.horiAdvance / 64 - g.linearHoriAdvance / 65536,
+                            g.bbox[1], g.bbox[3])
         return v
 
-    return kern
+    return glyph
 
 
 @functools.lru_cache(maxsize=64)
-def _kern_cache(fname: str, index: int, size: float) -> dict[int, float]:
+def _metric_cache(fname: str, index: int, size: float) -> dict[int, tuple]:
     return {}
+
+
+def text_extents(renderer, prop, texts) -> dict[str, tuple[float, float, float]]:
+    """Width, height and descent of strings as the PDF renderer measures them.
+
+    ``get_text_width_height_descent`` lays each string out again (0.2 ms); for
+    a font :func:`write_texts` writes, the layout's box is the sum of the glyphs'
+    advances and the union of their heights (each rounded to 1/64 pt), made here
+    from per-glyph metrics. Checked against the renderer once per font and size.
+
+    Parameters
+    ----------
+    renderer : matplotlib renderer
+    prop : matplotlib.font_manager.FontProperties
+    texts : iterable of str
+
+    Returns
+    -------
+    dict
+        ``(width, height, descent)`` in points of the strings it could measure
+        (none off the PDF backend); the caller asks the renderer for the others.
+    """
+    r = _pdf_renderer(renderer)
+    if r is None:
+        return {}
+    font = r._get_font_ttf(prop)
+    if not _plain(font.fname, font.face_index):
+        return {}
+    size = prop.get_size_in_points()
+    out = {}
+    try:
+        cmap, glyph = _cmap_of(font), _metrics(font, size)
+        for s in texts:
+            gids = [cmap(ch) for ch in s]
+            if not s or not all(gids) or not all(map(_simple, s)):
+                continue
+            m = [glyph(g) for g in gids]
+            low, high = min(v[2] for v in m), max(v[3] for v in m)
+            ext = (sum(v[0] for v in m) / 64, (high - low) / 64, -low / 64)
+            if not _measures(r, font, prop, s, ext):
+                return {}
+            out[s] = ext
+    except (AttributeError, TypeError, IndexError):  # other internals: the renderer's
+        return {}
+    return out
+
+
+def _measures(r, font, prop, s: str, ext) -> bool:
+    """Whether the renderer measures ``s`` as ``ext`` (asked once per font file and size)."""
+    key = ("extent", font.fname, font.face_index, float(prop.get_size_in_points()))
+    known = _AGREES.get(key)
+    if known is None:
+        known = tuple(r.get_text_width_height_descent(s, prop, False)) == ext
+        if len(_AGREES) > 256:
+            _AGREES.clear()
+        _AGREES[key] = known
+    return known
 
 
 def _agrees(font, size: float, s: str, gids: list[int], kern) -> bool:

@@ -218,7 +218,9 @@ _RC = {
     # matplotlib sizes its font subsets by ps.fonttype: 3 would embed every font
     # twice (ASCII and the rest), each a subsetting pass over the font file
     "ps.fonttype": 42,
-    "pdf.compression": 6,
+    # zlib level 4 (the lightest of the thorough matchers): a sheet's ~1 MB of page
+    # operators compress 3x faster than at 6 (~0.045 s a sheet) for ~5% more bytes
+    "pdf.compression": 4,
     "hatch.linewidth": 0.35,
     "axes.unicode_minus": False,
     "path.simplify": True,
