@@ -224,3 +224,15 @@ def test_class_image_and_cell_squares_as_before():
     assert np.array_equal(one.vertices, np.concatenate([p.vertices for p in each]))
     assert np.array_equal(one.codes, np.concatenate([p.codes for p in each]))
     assert not one.should_simplify
+
+
+def test_covers_is_told_by_the_broad_subset(cache):
+    from riskmap.export.fonts import missing_chars
+
+    font, _ = cache
+    assert fontsubset.covers(font, TEXT) and not missing_chars(font, TEXT)
+    assert not fontsubset.covers(font, "䶮村")  # beyond the broad set: ask the face
+    import matplotlib
+
+    dejavu = f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf"
+    assert not fontsubset.covers(dejavu, "abc")  # a TrueType face: ask the face

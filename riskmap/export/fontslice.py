@@ -26,7 +26,7 @@ import numpy as np
 
 from riskmap.export.atomic import atomic_file
 
-__all__ = ["cut_font"]
+__all__ = ["cut_font", "has_chars"]
 
 #: Tables copied as they are (none refers to glyph ids); the others are rebuilt.
 _KEEP = ("OS/2", "name", "cvt ", "fpgm", "prep", "gasp")
@@ -74,6 +74,22 @@ def cut_font(src: str | Path, chars: str, out: str | Path) -> Path | None:
     with atomic_file(out, overwrite=True) as tmp:
         Path(tmp).write_bytes(data)
     return out
+
+
+def has_chars(src: str | Path, chars) -> bool | None:
+    """Whether ``src`` has a glyph for every one of ``chars`` (None: a font it cannot read).
+
+    From the raw cmap, read once per version of the file: milliseconds where
+    fontTools decodes a whole CJK cmap in a fifth of a second.
+    """
+    st = os.stat(src)
+    font = _source(os.path.realpath(src), st.st_size, st.st_mtime_ns)
+    if font is None:
+        return None
+    cps = np.array(sorted({ord(c) for c in chars}), dtype=np.int64)
+    if len(cps) and cps[-1] > 0xFFFF:
+        return False
+    return bool((font.glyph_ids(cps) > 0).all())
 
 
 class _Source:

@@ -12,7 +12,7 @@ from riskmap import __version__
 from riskmap.errors import ExportError
 from riskmap.export.atomic import atomic_file
 from riskmap.export.fonts import check_covers, cjk_font_properties, find_cjk_font, quiet_fonts
-from riskmap.export.fontsubset import embeddable_font
+from riskmap.export.fontsubset import covers, embeddable_font
 from riskmap.export.pdf.draw import fit, text_width_mm
 from riskmap.export.pdf.frame import _MapFrame
 from riskmap.export.pdf.layout import MM, RED, fmt_scale, paper_size
@@ -352,7 +352,8 @@ class _Sheet(_MapFrame, _SidePanel):
         """Refuse text the font cannot show; swap a CFF font for its TrueType copy."""
         objs = page_texts(self.fig)
         text = "".join(t.get_text() for t in objs)
-        check_covers(self.font, text, what=f"map.pdf of {self.page.area_name}")
+        if not covers(self.font, text):  # the broad subset answers in ms; else the face
+            check_covers(self.font, text, what=f"map.pdf of {self.page.area_name}")
         use_font(objs, self.font, embeddable_font(self.font, text, exact=self.exact_font))
 
 
