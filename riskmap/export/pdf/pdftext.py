@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import unicodedata
+import weakref
 
 __all__ = ["text_extents", "write_texts"]
 
@@ -63,26 +64,59 @@ def write_texts(renderer, gc, origins, texts, prop, angle: float) -> list[int] |
     if not _plain(font.fname, font.face_index):
         return None
     try:
-        runs, rest = _runs(r.file._character_tracker, font, size, texts)
+        runs, rest = _runs(_tracked(r.file), font, size, texts)
     except (AttributeError, TypeError):  # internals other than 3.11's: draw_text
         return None
     if runs is None:
         return None
     if runs:
+        from matplotlib.backends.backend_pdf import pdfRepr
+
         r.check_gc(gc, gc._rgb)
         a = math.radians(angle)
-        c, s = math.cos(a), math.sin(a)
-        out = r.file.output
-        out(Op.begin_text, r.file.fontName(FontPath(font.fname, font.face_index), 0),
-            size, Op.selectfont)
+        m = b" ".join(map(_num, (math.cos(a), math.sin(a), -math.sin(a), math.cos(a))))
+        name = pdfRepr(r.file.fontName(FontPath(font.fname, font.face_index), 0))
+        # the operators written here, not value by value through file.output (the
+        # same numbers: pdfRepr's format), one line a string
+        lines = [b"%s %s %s %s\n" % (pdfRepr(Op.begin_text), name, _num(size),
+                                      pdfRepr(Op.selectfont))]
+        tm, tj = pdfRepr(Op.textmatrix), pdfRepr(Op.showkern)
         for i, parts in runs:
             x, y = origins[i]
-            out(c, s, -s, c, x, y, Op.textmatrix, parts, Op.showkern)
-        out(Op.end_text)
+            ops = b" ".join(pdfRepr(v) if isinstance(v, bytes) else _num(v) for v in parts)
+            lines.append(b"%s %s %s %s [ %s ] %s\n" % (m, _num(x), _num(y), tm, ops, tj))
+        lines.append(pdfRepr(Op.end_text) + b"\n")
+        r.file.write(b"".join(lines))
     return rest
 
 
-def _runs(tracker, font, size: float, texts):
+def _num(v: float) -> bytes:
+    """A number as the PDF backend writes it (``pdfRepr``: 10 decimals, trailing zeros off)."""
+    v = float(v)
+    if not math.isfinite(v):
+        raise ValueError("Can only output finite numbers in PDF")
+    return (b"%.10f" % v).rstrip(b"0").rstrip(b".")
+
+
+def _tracked(file):
+    """``track_glyph`` of the file's character tracker, asked once per font, character and glyph."""
+    tracker = file._character_tracker
+    seen = _TRACKED.get(file)
+    if seen is None or seen[0] is not tracker:
+        seen = _TRACKED[file] = (tracker, {})
+    known = seen[1]
+
+    def track(font, ch: str, gid: int):
+        key = (font.fname, font.face_index, ch, gid)
+        got = known.get(key)
+        if got is None:
+            got = known[key] = tracker.track_glyph(font, ch, gid)
+        return got
+
+    return track
+
+
+def _runs(track, font, size: float, texts):
     """The TJ operands of each string it can write, and the positions of the others."""
     cmap = _cmap_of(font)
     kern = _kerns(font, size)
@@ -96,7 +130,7 @@ def _runs(tracker, font, size: float, texts):
             return None, None
         parts, codes = [], []
         for k, (ch, g) in enumerate(zip(s, gids, strict=True)):
-            subset, code = tracker.track_glyph(font, ch, g)
+            subset, code = track(font, ch, g)
             if subset:  # an alternate glyph of a character: draw_text's chunks
                 break
             dx = kern(gids[k - 1]) if k else 0.0
@@ -236,6 +270,7 @@ def _agrees(font, size: float, s: str, gids: list[int], kern) -> bool:
 
 
 _AGREES: dict[tuple, bool] = {}
+_TRACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # PdfFile -> glyphs seen
 
 
 def _pdf_renderer(renderer):
