@@ -143,20 +143,27 @@ class _Rows:
     period by period on blocks that stay in cache instead of several passes
     over the whole ``(pd, P, n)`` array. What does not change between
     iterations (the counts' side of the gradient, the nonzero counts, the
-    log weights) is made here.
+    log weights) is made here. The static covariates are kept as ``Xᵀ``
+    ``(ps, n)``, so that every product reduces along contiguous rows.
+
+    The products are einsum and elementwise sums, not BLAS: they are long
+    and thin (a few rows by ``n``), memory-bound, and BLAS runs them on its
+    threads, which on a busy 2-core machine (or under ``pytest -n 2``) wait
+    for a core and cost 3–15 times the product; einsum runs on the caller's
+    thread at about single-threaded BLAS speed.
     """
 
     def __init__(self, pn: Panel):
         P, n = pn.y.shape
         self.P, self.n, self.ps, self.pd = P, n, pn.X.shape[1], len(pn.Z)
-        self.X = np.ascontiguousarray(pn.X, dtype=np.float64)
+        self.XT = np.ascontiguousarray(pn.X.T, dtype=np.float64)
         self.lin0 = pn.off if pn.w is None else pn.off + np.log(pn.w)
         y = pn.y
         flat = y.ravel()
         self.ynz = np.flatnonzero(flat)
         self.yv = flat[self.ynz]
         self.y_p = y.sum(1)
-        self.gy_x = self.X.T @ y.sum(0)
+        self.gy_x = self.XT @ y.sum(0)
         self.act, self.zp = [], []
         self.gy_z = np.zeros(self.pd)
         for p in range(P if self.pd else 0):
@@ -170,7 +177,9 @@ class _Rows:
     def eta(self, cf: np.ndarray) -> np.ndarray:
         """Linear predictor (P × n) with the log weights: ``log(w μ)``."""
         P, ps = self.P, self.ps
-        lin = self.lin0 + self.X @ cf[P:P + ps]
+        lin = self.lin0.copy()
+        for i in range(ps):
+            lin += cf[P + i] * self.XT[i]
         eta = np.empty((P, self.n))
         if not self.pd:
             eta[:] = lin
@@ -180,7 +189,7 @@ class _Rows:
         for p in range(P):
             e = eta[p]
             if len(self.zp[p]):
-                np.dot(gam[self.act[p]], self.zp[p], out=e)
+                np.einsum("i,in->n", gam[self.act[p]], self.zp[p], out=e)
                 e += lin
             else:
                 e[:] = lin
@@ -193,9 +202,11 @@ class _Rows:
         mp, mc = mu.sum(1), mu.sum(0)
         g[:P] = self.y_p - mp
         H[np.arange(P), np.arange(P)] = mp
-        g[P:P + ps] = self.gy_x - self.X.T @ mc
-        H[:P, P:P + ps] = mu @ self.X
-        H[P:P + ps, P:P + ps] = (self.X.T * mc) @ self.X
+        XT = self.XT
+        W = XT * mc
+        g[P:P + ps] = self.gy_x - W.sum(1)
+        H[:P, P:P + ps] = np.einsum("kn,pn->pk", XT, mu)
+        H[P:P + ps, P:P + ps] = np.einsum("kn,ln->kl", W, XT)
         if not pd:
             return
         j = slice(P + ps, P + ps + pd)
@@ -207,15 +218,15 @@ class _Rows:
             b = zp * mu[p]
             haz[p, a] = b.sum(1)
             if isinstance(a, slice):
-                hzz += b @ zp.T
+                hzz += np.einsum("in,jn->ij", b, zp)
                 mz += b
             else:
-                hzz[np.ix_(a, a)] += b @ zp.T
+                hzz[np.ix_(a, a)] += np.einsum("in,jn->ij", b, zp)
                 mz[a] += b
         g[j] = self.gy_z - haz.sum(0)
         H[j, j] = hzz
         H[:P, j] = haz
-        H[P:P + ps, j] = self.X.T @ mz.T
+        H[P:P + ps, j] = np.einsum("kn,jn->kj", XT, mz)
 
 
 def _fit(pn: Panel, lam: float, centre: np.ndarray, start, maxit: int, tol: float,
