@@ -56,11 +56,9 @@ class _SidePanel:
         from matplotlib.patches import Rectangle
 
         p, k = self.page, self.k
-        ax = self.fig.add_axes(self.rect(x, y, w, h))
-        ax.set_xlim(0, w)
-        ax.set_ylim(h, 0)
-        ax.axis("off")
         refs = legend_items(getattr(p, "reference", None), k)
+        # the imagery swatch is an image: it needs axes; the rest draws on the figure
+        ax = self._box(x, y, w, h, axes=any(r[0] not in _FLAT_SWATCHES for r in refs))
         n_rows = 11 + len(refs)  # classes, the map's lines and marks, the reference layers
         row = min(4.3 * k, (h - 6.3 * k) / n_rows)
         size = min(7 * k, row / 4.3 * 7)
@@ -108,10 +106,7 @@ class _SidePanel:
 
     def table(self, x, y, w, h):
         p, k = self.page, self.k
-        ax = self.fig.add_axes(self.rect(x, y, w, h))
-        ax.set_xlim(0, w)
-        ax.set_ylim(h, 0)
-        ax.axis("off")
+        ax = self._box(x, y, w, h)
         if p.overview is not None:
             self._overview(ax, w, h)
             return
@@ -155,6 +150,22 @@ class _SidePanel:
             last = top + (min(n_rows, per) + 1) * rh + 3 * k
             ax.text(0, last, f"另有 {n_all - n_rows} 个重点网格未列出, 见 risk.gpkg",
                     fontproperties=self.fp, fontsize=6 * k, va="center", color="#444444")
+
+    def _box(self, x, y, w, h, axes: bool = False):
+        """A panel box in mm from its top-left corner (y down), drawn on without axes.
+
+        An axes costs ~8 ms to make and is drawn as a whole; the legend and the
+        table need none of it (no ticks, no frame, nothing outside the box), so
+        they draw straight on the figure through :class:`_Flat`. ``axes``: an
+        invisible axes all the same (for an image).
+        """
+        if not axes:
+            return _Flat(self, x, y, w, h)
+        ax = self.fig.add_axes(self.rect(x, y, w, h))
+        ax.set_xlim(0, w)
+        ax.set_ylim(h, 0)
+        ax.axis("off")
+        return ax
 
     def _overview(self, ax, w, h):
         """The district sheet's table: the patrol cells of class 5 and 4 per township."""
@@ -225,3 +236,49 @@ class _SidePanel:
         ax.plot([bx, bx + tw], [top, top], color="black", lw=0.6)
         ax.plot([bx, bx + tw], [top + rh, top + rh], color="black", lw=0.4)
         ax.plot([bx, bx + tw], [end, end], color="black", lw=0.6)
+
+
+#: Legend swatches drawn without axes (:func:`~.reference.legend_swatch`' lines and boxes).
+_FLAT_SWATCHES = ("line", "fill", "square")
+
+
+class _Flat:
+    """The few Axes calls of the legend and the table, made on the figure itself.
+
+    Coordinates are mm from the box's top-left corner, y down (as the panel's
+    axes had them: ``xlim(0, w)``, ``ylim(h, 0)``); artists get that transform,
+    are clipped to the box as the axes clipped them (texts of ``text`` not, as
+    ``Axes.text``) and go to the figure, in the zorder they had within the axes.
+    """
+
+    def __init__(self, sheet, x: float, y: float, w: float, h: float):
+        from matplotlib.transforms import Affine2D, Bbox, TransformedBbox
+
+        self.fig = sheet.fig
+        self.transData = (Affine2D().translate(x, y).scale(1 / sheet.W, -1 / sheet.H)
+                          .translate(0, 1) + sheet.fig.transFigure)
+        self.clip = TransformedBbox(Bbox.from_extents(0, 0, w, h), self.transData)
+
+    def add_artist(self, a, clip: bool = True):
+        """Add ``a`` to the figure, in box coordinates unless it has a transform."""
+        if not a.is_transform_set():
+            a.set_transform(self.transData)
+        if clip:
+            a.set_clip_box(self.clip)
+        return self.fig.add_artist(a)
+
+    def add_collection(self, c, autolim: bool = False):
+        """As :meth:`add_artist` (there are no limits to update)."""
+        return self.add_artist(c)
+
+    def text(self, x, y, s, **kw):
+        """A :class:`~matplotlib.text.Text` as ``Axes.text`` makes it (not clipped)."""
+        from matplotlib.text import Text
+
+        return self.add_artist(Text(x, y, s, **kw), clip=False)
+
+    def plot(self, xs, ys, **kw):
+        """One :class:`~matplotlib.lines.Line2D` (the panel always gives its colour)."""
+        from matplotlib.lines import Line2D
+
+        return self.add_artist(Line2D(xs, ys, **kw))
