@@ -33,6 +33,7 @@ after :func:`prepare_font` share it).
 from __future__ import annotations
 
 import atexit
+import contextlib
 import functools
 import hashlib
 import logging
@@ -263,10 +264,11 @@ def _slice(broad: Path, need: set[str]) -> Path:
     """The slice of ``broad`` with ``need`` and ASCII: found, or cut (else ``broad``)."""
     chars = "".join(sorted(need | set(string.printable.strip()) | {" "}))
     out = broad.parent / f"{broad.stem.split('-broad-')[0]}-slice-{_key(broad.name, chars)}.ttf"
+    if out.is_file():
+        with contextlib.suppress(OSError):  # in use: the newest, the last to be pruned
+            os.utime(out)
+        return out
     try:
-        if out.is_file():
-            os.utime(out)  # in use: the newest, last to be pruned
-            return out
         made = cut_font(broad, chars, out)
     except OSError as exc:  # a read-only cache: the broad font serves (slower to embed)
         log.debug("cannot keep a font slice in %s: %s", out.parent, exc)
