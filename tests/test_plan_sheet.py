@@ -281,6 +281,10 @@ def test_plan_pdf_of_the_tiny_project(tmp_path):
     text = page_texts(tmp_path / "东镇" / "plan.pdf", 1)[0]
     assert "东镇 巡查计划图 2026-W49" in text and "内部资料 注意保密" in text
     assert "张建国" in text and "已查" in text and "结果" in text
+    # every font embedded as TrueType: a CFF face as it is (CID Type 0C) reads wrong in Adobe
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "东镇" / "plan.pdf")], capture_output=True,
+                           text=True, check=True).stdout.splitlines()[2:]
+    assert fonts and all("CID TrueType" in f for f in fonts), fonts
 
 
 @needs_poppler

@@ -37,7 +37,7 @@ from riskmap.export.pdf.layout import CELL_EDGE, MM, convergence, paper_size
 from riskmap.export.pdf.planpages import CellSet, PageSpec, plan_pages
 from riskmap.export.pdf.planpanel import _PlanPanel
 from riskmap.export.pdf.reference import draw_reference, named_points
-from riskmap.export.pdf.sheet import _Sheet, sheet_rc
+from riskmap.export.pdf.sheet import _Sheet, page_texts, sheet_rc, use_font
 from riskmap.marks import CLASS_COLOURS, INTERNAL
 
 if TYPE_CHECKING:
@@ -231,11 +231,7 @@ def write_plan_pdf(tp: TownshipPlan, path, *, areas: PlanAreas | None = None,
             texts = [t for s in sheets for t in s.texts]
             emb = embeddable_font(font, "".join(t.get_text() for t in texts))
             for s in sheets:
-                if emb != font:
-                    for t in s.texts:
-                        prop = t.get_fontproperties().copy()
-                        prop.set_file(str(emb))
-                        t.set_fontproperties(prop)
+                use_font(s.texts, font, emb)
                 pdf.savefig(s.fig)
     except ExportError:
         raise
@@ -275,9 +271,8 @@ class _PlanSheet(_Sheet, _PlanPanel):
 
     def check_text(self):
         """Refuse text the font cannot show (the font is swapped once for all pages)."""
-        from matplotlib.text import Text
-
-        self.texts = self.fig.findobj(Text)
+        # text sets too (findobj sees only Text): else they embed the CFF face as it is
+        self.texts = page_texts(self.fig)
         check_covers(self.font, "".join(t.get_text() for t in self.texts),
                      what=f"plan.pdf of {self.tp.township}")
 
