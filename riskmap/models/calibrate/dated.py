@@ -29,6 +29,8 @@ __all__ = ["NEAR_REPEAT", "RowsAt", "dated_cands", "dated_column", "dated_rows",
 
 #: a function giving a factor's rows usable on a day (None: the data do not reach it)
 RowsAt = Callable[[dt.date], object]
+#: the rows' dates as read once (datetime64), carried with the rows of a dated factor
+DAY = "_riskmap_day"
 #: the near-repeat term: reaches (m, four bandwidths) and half-lives (days) tried
 NEAR_REPEAT = {"ranges": (200.0, 400.0, 800.0), "half_lives": (15.0, 30.0, 60.0, 120.0)}
 
@@ -56,6 +58,7 @@ def dated_rows(project: Project, spec: FactorSpec, gdf, repeats: frozenset) -> R
     d = column_dates(gdf[fld], str(fld))
     gdf = gdf.copy()
     gdf[fld] = _iso(d).to_numpy()
+    gdf[DAY] = d
     ok = ~np.isnat(d)
 
     def rows(day):
@@ -83,11 +86,48 @@ def near_repeat_cands() -> list[Cand]:
             for h in NEAR_REPEAT["half_lives"]]
 
 
+def _aged_name(half_life: float, day) -> str:
+    return f"_riskmap_aged_{float(half_life):g}_{np.datetime64(day, 'D')}"
+
+
+def with_ages(spec: FactorSpec, rows, day, half_lives) -> object:
+    """``rows`` with the half-life weights of ``day`` as columns (one per half-life).
+
+    The density kind ages its rows by re-reading their text dates on every
+    call (:func:`riskmap.factors.age_weights`); a dated factor is computed for
+    every period and candidate, so the weights are made here once per period
+    from the dates read once (:data:`DAY`), by the same formula, times the
+    factor's ``weight_field`` as the kind does.
+    """
+    if rows is None or DAY not in getattr(rows, "columns", ()) or spec.kind != "density":
+        return rows
+    need = [h for h in sorted({float(h) for h in half_lives if h})
+            if _aged_name(h, day) not in rows.columns]
+    if not need:
+        return rows
+    d = rows[DAY].to_numpy("datetime64[D]")
+    age = (np.datetime64(day, "D") - d).astype("timedelta64[D]").astype(float)
+    age[np.isnat(d)] = np.nan
+    wf = spec.params.get("weight_field")
+    w = rows[wf].astype(float).to_numpy() if wf else None
+    cols = {}
+    for h in need:
+        with np.errstate(invalid="ignore"):
+            a = np.where(age >= 0, 0.5 ** (age / h), 0.0)
+        cols[_aged_name(h, day)] = a if w is None else w * a
+    return rows.assign(**cols)
+
+
 def value_at(spec: FactorSpec, c: Cand, rows, grid, cells, day) -> np.ndarray:
     """Candidate ``c`` of ``spec`` on the cells as of ``day`` from ``rows`` (float32)."""
     if rows is None or len(rows) == 0:
         return np.zeros(len(cells), np.float32)
-    f = factor_on_grid(cand_spec(spec, c), rows, grid, day)
+    cs = cand_spec(spec, c)
+    h = cs.params.get("half_life_days") if cs.kind == "density" else None
+    if h and DAY in rows.columns:  # aged by the weights of with_ages (the same values)
+        rows = with_ages(cs, rows, day, [h])
+        cs = factors.with_params(cs, weight_field=_aged_name(h, day), half_life_days=None)
+    f = factor_on_grid(cs, rows, grid, day)
     return np.asarray(f.value.reshape(-1)[cells], np.float32)
 
 
@@ -108,6 +148,8 @@ def dated_column(spec: FactorSpec, rows_at: RowsAt, grid, cells, periods: Period
         covered[p] = True
         if progress:
             progress(f"因子 {spec.label} {periods.labels()[p]}")
+        rows = with_ages(spec, rows, start,
+                         [cand_spec(spec, c).params.get("half_life_days") for c in cands])
         for k, c in enumerate(cands):
             vals[k][p] = value_at(spec, c, rows, grid, cells, start)
     col = Column(spec.name, list(cands), vals, dated=True,

@@ -97,10 +97,11 @@ class Panel:
 def predict(pn: Panel, coef: np.ndarray) -> np.ndarray:
     """Linear predictor ``η`` (P × n) of the panel rows."""
     P, ps, pd = pn.P, pn.X.shape[1], len(pn.Z)
-    eta = (pn.off + pn.X @ coef[P:P + ps])[None, :] + coef[:P, None]
+    # einsum, not BLAS: see _Rows (a tall X β on BLAS threads waits for a core)
+    eta = (pn.off + np.einsum("nk,k->n", pn.X, coef[P:P + ps]))[None, :] + coef[:P, None]
     if pd:
         g = coef[P + ps:P + ps + pd]
-        eta += (g @ pn.Z.reshape(pd, -1)).reshape(eta.shape)
+        eta += np.einsum("k,kr->r", g, pn.Z.reshape(pd, -1)).reshape(eta.shape)
     return eta
 
 
