@@ -18,6 +18,7 @@ from rasterio.features import shapes
 
 from riskmap.errors import ExportError
 from riskmap.export.atomic import atomic_file
+from riskmap.export.gpkgsql import append_layers, sql_ok
 from riskmap.export.styles import (
     CLASS_DOMAIN,
     EFFORT_TITLES,
@@ -182,17 +183,16 @@ def write_gpkg(path, cells: gpd.GeoDataFrame, zone_df: gpd.GeoDataFrame,
             colours.get(name, LAYER_COLOURS[i % len(LAYER_COLOURS)]), _columns(gdf),
             outline=name in AREA_LAYERS, label_field="name" if name in AREA_LAYERS
             and "name" in gdf.columns else None)
+    rest = [(zone_df, "zones", styles["zones"].title, {"promote_to_multi": True})]
+    rest += [(_plain(gdf), name, styles[name].title, {}) for name, gdf in field_layers.items()]
+    rest += [(_plain(gdf), f"input_{name}", styles[f"input_{name}"].title,
+              {"promote_to_multi": True}) for name, gdf in written.items()]
+    rest += [(meta, "metadata", "元数据 (metadata)", {}),
+             (_style_table(styles, str(metadata.get("build_date", ""))), STYLES_LAYER,
+              "图层样式 (QGIS layer styles)", {"layer_options": {"FID": "id"}})]
     with atomic_file(path, overwrite=True, create=False) as tmp, _unjournalled():
         _write(cells, tmp, "cells", styles["cells"].title, dataset_options=GPKG_OPTIONS)
-        _write(zone_df, tmp, "zones", styles["zones"].title, promote_to_multi=True)
-        for name, gdf in field_layers.items():
-            _write(_plain(gdf), tmp, name, styles[name].title)
-        for name, gdf in written.items():
-            _write(_plain(gdf), tmp, f"input_{name}", styles[f"input_{name}"].title,
-                   promote_to_multi=True)
-        _write(meta, tmp, "metadata", "元数据 (metadata)")
-        _write(_style_table(styles, str(metadata.get("build_date", ""))), tmp, STYLES_LAYER,
-               "图层样式 (QGIS layer styles)", layer_options={"FID": "id"})
+        _write_rest(tmp, rest)
         titles.update({f"input_{name}": INPUT_TITLES for name in written})
         write_data_columns(tmp, titles, class_columns={"cells": "class", "zones": "max_class",
                                                        "effort": "class", "overdue": "class"})
@@ -214,6 +214,27 @@ def _unjournalled():
         yield
     finally:
         pyogrio.set_gdal_config_options(before)
+
+
+def _write_rest(path, layers: list) -> None:
+    """The layers after the first, in order: small ones by SQLite in one go, the rest by GDAL.
+
+    GDAL opens the file once per layer (~7 ms each, most of a township file's
+    time); :mod:`riskmap.export.gpkgsql` adds the small ones as GDAL would.
+    """
+    batch = []
+    for df, layer, title, kw in layers:
+        promote = kw.get("promote_to_multi", False)
+        if sql_ok(df, promote):
+            fid = (kw.get("layer_options") or {}).get("FID", "fid")
+            batch.append((layer, df, title, promote, fid))
+            continue
+        if batch:
+            append_layers(path, batch)
+            batch = []
+        _write(df, path, layer, title, **kw)
+    if batch:
+        append_layers(path, batch)
 
 
 def _write(df, path, layer: str, title: str, *, layer_options: dict | None = None,
