@@ -28,6 +28,7 @@ from riskmap.pipeline.area import (
 )
 from riskmap.pipeline.exporters import EXPORTERS, Deferred
 from riskmap.pipeline.lastbuild import last_thresholds
+from riskmap.pipeline.prepare import WarmDrawing, require_grid_fits, sheet_options
 from riskmap.score.cells import require_interval
 from riskmap.score.engine import Surface, compute, compute_window, township_window
 
@@ -110,13 +111,15 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     folders = _folders(areas, out, overwrite)
     if atlas:
         check_free(out / "atlas.pdf", overwrite)
+    sheet = sheet_options(project, paper, orientation)
+    # township sheets will be drawn: the drawing modules load beside the reading and scoring
+    warm = WarmDrawing(sheet["font"]) if any(idx is not None for _, idx in areas) else None
     inputs = load_inputs(project, progress, cache=cache)
     reference_of(project, inputs)  # before scoring: a bad reference layer is said now
     t_load = time.perf_counter() - t0
-    sheet = sheet_options(project, paper, orientation)
-    if any(idx is not None for _, idx in areas):  # township sheets will be drawn
-        _warm_drawing(sheet["font"])
     surface = _score(project, inputs, areas, out, progress)
+    if warm is not None:
+        warm.join()  # before the output workers fork: they share what it loaded
     report = BuildReport(project, surface, inputs)
     build_date = dt.datetime.now().astimezone().isoformat(timespec="seconds")
 
@@ -167,43 +170,6 @@ def _score(project: Project, inputs: Inputs, areas, out: Path, progress) -> Surf
                  + (", classes by the last district build's thresholds)" if why == ""
                     and project.class_method != "fixed" else ")"))
     return compute_window(project, inputs, rows, cols, thresholds=thresholds, progress=progress)
-
-
-def sheet_options(project: Project, paper: str | None, orientation: str | None) -> dict:
-    """Paper, orientation and CJK font of map.pdf: the options, else the project's ``map``."""
-    from riskmap.export.fonts import find_cjk_font
-
-    return {"paper": paper or project.map.get("paper", "A3"),
-            "orientation": orientation or project.map.get("orientation", "landscape"),
-            "font": find_cjk_font(project.map.get("font"))}
-
-
-def _warm_drawing(font) -> None:
-    """Import the drawing modules and convert the font before the drawing workers fork.
-
-    Forked workers share what the parent has loaded: without this each of them
-    imports matplotlib and finds the font again (about 0.4 s a sheet).
-    """
-    import importlib
-
-    from riskmap.export.fontsubset import prepare_font
-
-    # what a sheet imports (figures without pyplot: the user's backend is left alone)
-    for name in ("matplotlib.backends.backend_pdf", "matplotlib.figure", "matplotlib.collections",
-                 "matplotlib.patches", "matplotlib.textpath", "matplotlib.patheffects",
-                 "matplotlib.font_manager"):
-        importlib.import_module(name)
-    prepare_font(font)
-
-
-def require_grid_fits(project: Project, district) -> None:
-    """Refuse, with the numbers, a district grid the one-grid engine cannot hold."""
-    from riskmap.score.engine import district_grid
-    from riskmap.score.memory import grid_budget, require_fits
-
-    if not district.is_empty:
-        require_fits(grid_budget(district_grid(project, district), len(project.factors)),
-                     project.path)
 
 
 def _areas(project: Project, names: list[str], townships) -> list[tuple[str, int | None]]:

@@ -56,11 +56,10 @@ from riskmap.pipeline.build import (
     _add,
     _areas,
     _folders,
-    _warm_drawing,
-    sheet_options,
     write_in_turn,
 )
 from riskmap.pipeline.exporters import EXPORTERS
+from riskmap.pipeline.prepare import sheet_options, warm_drawing
 from riskmap.pipeline.tiled import DEFAULT_CHUNK, stream_score
 from riskmap.score.cells import require_interval
 from riskmap.score.engine import district_grid
@@ -233,7 +232,7 @@ def _tiled(project, out, townships, overwrite, progress, atlas, paper, orientati
     t_load = time.perf_counter() - t0
     sheet = sheet_options(project, paper, orientation)
     if wins:
-        _warm_drawing(sheet["font"])
+        warm_drawing(sheet["font"])
     if chunk is None:
         chunk = DEFAULT_CHUNK
         if memory_limit:  # a few tiles are in flight per worker
