@@ -24,7 +24,9 @@ from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
 
 NODATA = -9999.0
 #: COG creation options shared by the score and the class raster.
-COG = {"driver": "COG", "count": 1, "compress": "deflate", "blocksize": 256,
+#: DEFLATE at level 1: about 3 % larger than the default level 6 at two thirds of the time;
+#: DEFLATE, not ZSTD, because ArcMap and older ArcGIS Pro read only the former.
+COG = {"driver": "COG", "count": 1, "compress": "deflate", "level": 1, "blocksize": 256,
        "overviews": "auto", "bigtiff": "if_safer"}
 #: Name of the class raster beside risk.tif.
 CLASS_TIF = "risk_class.tif"
