@@ -1,4 +1,4 @@
-"""build --township: only the townships' window is scored, and its package is the whole build's."""
+"""--township: a build scores only the window; plan and build say a wrong name before the layers."""
 
 import json
 import shutil
@@ -74,3 +74,16 @@ def test_fixed_breaks_need_no_last_build(tmp_path):
     assert any("只计算所选乡镇的窗口" in m for m in said), said
     assert r.surface.grid.shape != district_grid(project, r.inputs.district).shape
     same_package(tmp_path / "whole" / "西镇", tmp_path / "one" / "西镇")
+
+
+def test_plan_says_a_wrong_township_before_reading_the_layers(tmp_path):
+    """The township names come from the small layers: a broken factor layer is not read yet."""
+    from riskmap.errors import RiskmapError
+    from riskmap.pipeline.field import run_plan
+
+    def broken(d):
+        d["factors"][0]["source"] = "missing.gpkg:mines"
+
+    project = load_project(make_project(tmp_path, broken))
+    with pytest.raises(RiskmapError, match="未知乡镇.*南镇"):
+        run_plan(project, "2026-W49", out=tmp_path / "plan", record=False, townships=["南镇"])

@@ -31,11 +31,12 @@ from riskmap.field.plan import TownshipPlan, make_plan, record_plan
 from riskmap.field.rules import Override, PlanConfig
 from riskmap.field.weekly import WeeklySummary, weekly_summary
 from riskmap.grid.cellid import parse_cell_id
-from riskmap.load.inputs import area_inputs, load_inputs
+from riskmap.load.inputs import area_inputs, load_inputs, read_areas
 from riskmap.load.project import Project
 from riskmap.load.roster import read_roster, read_village_points
 from riskmap.pipeline.area import reference_of
 from riskmap.pipeline.lastbuild import last_surface
+from riskmap.score.cells import require_interval
 from riskmap.score.engine import compute
 
 __all__ = ["PLAN_FILES", "WEEKLY_FILES", "PlanReport", "default_plan_root",
@@ -141,11 +142,12 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
             parse_cell_id(o.cell_id, project.patrol_cell_size)
         except GridError as e:
             raise RiskmapError(f"--{o.action} {o.cell_id}: {e}") from None
-    last = last_surface(project, rescore=rescore)  # hashes the inputs, reads no layer
-    # with the last build's cells only the areas are read (names, outlines, start points)
-    inputs = area_inputs(project) if last.reused else load_inputs(project, progress)
-    reference_of(project, inputs)  # before scoring: a bad reference layer is said now
-    names = list(inputs.townships["name"])
+    # the small layers first: a wrong township, a stale interval or an existing output is
+    # said before the big layers are read
+    cache = {}
+    district, towns = read_areas(project, cache)
+    require_interval(project, district)
+    names = list(towns["name"])
     wanted = list(townships) if townships else names
     unknown = [t for t in wanted if t not in names]
     if unknown:
@@ -156,6 +158,11 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
         for f in PLAN_FILES:
             check_free(folders[t] / f, overwrite)
     font = find_cjk_font(project.map.get("font"))  # before the heavy work: plan.pdf needs one
+    last = last_surface(project, rescore=rescore)  # hashes the inputs, reads no layer
+    # with the last build's cells only the areas are read (names, outlines, start points)
+    inputs = (area_inputs(project, cache) if last.reused
+              else load_inputs(project, progress, cache=cache))
+    reference_of(project, inputs)  # before scoring: a bad reference layer is said now
     roster = read_roster(project)
     vpoints = read_village_points(project)
     if say:
