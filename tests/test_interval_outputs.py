@@ -9,6 +9,7 @@ a stale file.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import sqlite3
@@ -109,13 +110,17 @@ def test_calibrate_write_names_the_interval(calibrated):
 
 def test_gpkg_cells_carry_the_interval(calibrated, scored):
     from riskmap.pipeline.build import build
-    from riskmap.pipeline.exporters import export_gpkg, export_html
+    from riskmap.pipeline.exporters import export_gpkg, export_html, export_summary
 
     folder, _ = calibrated
     p, _, s = scored
     rep = build(p, out=folder / "build", townships=["东镇"],
-                exporters=(export_gpkg, export_html))
+                exporters=(export_gpkg, export_html, export_summary))
     area = rep.areas[0].folder
+    # summary.json names the interval the ranks come from, and its bytes
+    summary = json.loads((area / "summary.json").read_text(encoding="utf-8"))
+    digest = hashlib.sha256(p.interval.read_bytes()).hexdigest()
+    assert summary["interval"] == {"file": "out/calibration/score_interval.tif", "sha256": digest}
     cells = pyogrio.read_dataframe(area / "risk.gpkg", layer="cells")
     assert {"rank_pct", "rank_lo", "rank_hi"} <= set(cells.columns)
     bands = _bands(p.interval)

@@ -308,6 +308,11 @@ def _figures(a: AreaContext) -> dict:
                     for f in project.factors],
         "inputs": a.inputs.hashes,
         "evaluation": latest_evaluation(project),
+        # the calibration's rank interval behind rank_lo/rank_hi and 排名区间 (None: no key)
+        "interval": None if project.interval is None else {
+            "file": project.relative(project.interval),
+            "sha256": a.inputs.hashes.get(project.relative(project.interval))
+            or file_sha256(project.interval)},
         "ahp": (project.ahp or {}).get("applied"),
     }
 
