@@ -85,5 +85,5 @@ def test_plan_says_a_wrong_township_before_reading_the_layers(tmp_path):
         d["factors"][0]["source"] = "missing.gpkg:mines"
 
     project = load_project(make_project(tmp_path, broken))
-    with pytest.raises(RiskmapError, match="未知乡镇.*南镇"):
+    with pytest.raises(RiskmapError, match=r"未知乡镇.*南镇"):
         run_plan(project, "2026-W49", out=tmp_path / "plan", record=False, townships=["南镇"])
