@@ -31,7 +31,9 @@ def county(tmp_path_factory):
     folder = tmp_path_factory.mktemp("county_b_e2e")
     project = make_county_b(folder)
     runs = {"check": riskmap("check", project, cwd=folder),
-            "build": riskmap("build", project, "--out", folder / "out", "-q", cwd=folder),
+            # into the project's own output folder, as the README says: the field loop's
+            # commands after it reuse its cells
+            "build": riskmap("build", project, "-q", cwd=folder),
             "calibrate": riskmap("calibrate", project, "--json", "-q", cwd=folder),
             "evaluate": riskmap("evaluate", project, "--split", "2024-06-01", "--out",
                                 folder / "ev", "-q", cwd=folder)}
@@ -64,13 +66,19 @@ def test_every_later_command_accepts_what_check_accepted(county, step):
     assert "Traceback" not in r.stderr and "内部错误" not in r.stderr
 
 
+def test_the_field_loop_reuses_the_builds_cells(county):
+    _, runs = county
+    for step in ("plan", "ingest", "weekly"):
+        assert "沿用上次构建的风险面" in runs[step].stderr, (step, runs[step].stderr[-800:])
+
+
 def test_build_writes_every_township(county):
     folder, _ = county
-    areas = sorted(p.name for p in (folder / "out").iterdir() if p.is_dir())
+    areas = sorted(p.name for p in (folder / "outputs").iterdir() if p.is_dir())
     assert len(areas) == 14  # the district and 13 townships
-    s = json.loads((folder / "out" / "下栅乡" / "summary.json").read_text(encoding="utf-8"))
+    s = json.loads((folder / "outputs" / "下栅乡" / "summary.json").read_text(encoding="utf-8"))
     assert s["grid"]["crs"] == "EPSG:4546" and s["patrol_cells"] > 0
-    cells = pyogrio.read_dataframe(folder / "out" / "下栅乡" / "risk.gpkg", layer="cells")
+    cells = pyogrio.read_dataframe(folder / "outputs" / "下栅乡" / "risk.gpkg", layer="cells")
     assert set(cells["township"]) == {"下栅乡"} and cells["village"].notna().all()
 
 
