@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,21 @@ from riskmap.export.atomic import atomic_folder
 def run(*args, **kw):
     return subprocess.run([sys.executable, "-m", "riskmap", *args], capture_output=True,
                           text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The tiny project, built once into its own output folder (tests copy it)."""
+    folder = tmp_path_factory.mktemp("built")
+    proj = make_project(folder)
+    assert run("build", str(proj), "-q").returncode == 0
+    return folder
+
+
+def copy_of(built, tmp_path):
+    """A copy of the built project in ``tmp_path``: what a first build there would leave."""
+    shutil.copytree(built, tmp_path, dirs_exist_ok=True)
+    return tmp_path / "project.yaml"
 
 
 def tree_hashes(folder, skip=()):
@@ -118,10 +134,9 @@ def test_recover_sweeps_every_temporary_file_of_a_dead_build(tmp_path):
 
 
 @pytest.mark.parametrize("after", [0.8, 1.6, 2.4, 3.2])
-def test_build_killed_at_random_points(tmp_path, after):
+def test_build_killed_at_random_points(tmp_path, after, built):
     """Kill a rebuild mid-way: every area folder stays whole and readable."""
-    proj = make_project(tmp_path)
-    assert run("build", str(proj), "-q").returncode == 0
+    proj = copy_of(built, tmp_path)
     out = tmp_path / "out"
     first = {a: _masked_summary(out / a / "summary.json") for a in ("全区", "东镇", "西镇")}
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
@@ -172,11 +187,10 @@ def _build_dates(out):
             for p in out.glob("*/summary.json")}
 
 
-def test_a_kill_during_the_switch_is_completed_by_the_next_command(tmp_path):
+def test_a_kill_during_the_switch_is_completed_by_the_next_command(tmp_path, built):
     """No torn set: after a kill between area moves, the next command finishes the switch
     (saying so) and every area holds the same build."""
-    proj = make_project(tmp_path)
-    assert run("build", str(proj), "-q").returncode == 0
+    proj = copy_of(built, tmp_path)
     out = tmp_path / "out"
     old = _build_dates(out)
     time.sleep(1.1)  # build dates have second resolution
