@@ -319,7 +319,7 @@ def test_cli_names_the_commands_a_problem_stops(tmp_path):
 
 def test_county_b_check_predicts_every_command(tmp_path):
     """County B as delivered: what check says, for the readers that do not need a grid."""
-    from countyb.make import make_county_b
+    from countyb.cache import county_b as make_county_b
 
     path = make_county_b(tmp_path)
     with warnings.catch_warnings():

@@ -7,7 +7,7 @@ import re
 import shutil
 import subprocess
 
-from countyb.make import make_county_b
+from countyb.cache import county_b as make_county_b
 
 RISKMAP = shutil.which("riskmap")
 ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}

@@ -11,7 +11,7 @@ import subprocess
 
 import pyogrio
 import pytest
-from countyb.make import make_county_b
+from countyb.cache import county_b as make_county_b
 
 RISKMAP = shutil.which("riskmap")
 ENV = {**os.environ, "PYTHONIOENCODING": "utf-8"}

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import shapely
 import yaml
-from countyb.make import make_county_b
+from countyb.cache import county_b as make_county_b
 
 from riskmap.errors import RiskmapWarning
 from riskmap.load.diagnose import check_project

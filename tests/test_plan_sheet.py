@@ -299,7 +299,7 @@ def test_plan_pdf_with_nothing_planned(tmp_path):
 @needs_poppler
 def test_plan_pdf_of_county_b(tmp_path):
     """The second county as delivered: one township's sheet, measured."""
-    from countyb.make import make_county_b
+    from countyb.cache import county_b as make_county_b
 
     from riskmap.load.inputs import load_inputs
     from riskmap.pipeline.field import run_plan

@@ -532,7 +532,7 @@ def test_county_b_meter_table_names_its_duplicated_villages(tmp_path):
     each; users there with coordinates get the township their point lies in, the others
     are not placed and named."""
     import shapely
-    from countyb.make import make_county_b
+    from countyb.cache import county_b as make_county_b
 
     from riskmap.load.layers import read_source
 

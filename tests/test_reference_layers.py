@@ -255,7 +255,7 @@ def test_map_html_has_the_toggles_and_the_dom(builds, chromium):
 
 
 def test_county_b_builds_with_reference_layers(tmp_path):
-    from countyb.make import make_county_b
+    from countyb.cache import county_b as make_county_b
 
     project = make_county_b(tmp_path)
     raw = yaml.safe_load(project.read_text(encoding="utf-8"))

@@ -91,7 +91,7 @@ def test_row_wrappers_keep_their_answers():
 
 @pytest.fixture(scope="module")
 def county_b(tmp_path_factory):
-    from countyb.make import make_county_b
+    from countyb.cache import county_b as make_county_b
 
     return make_county_b(tmp_path_factory.mktemp("county_b")).parent
 

@@ -270,7 +270,7 @@ def test_corner_table_without_prefix_takes_the_hint(tmp_path):
 # --------------------------------------------------------------------------- county B
 @pytest.fixture(scope="module")
 def county_b(tmp_path_factory):
-    from countyb.make import make_county_b
+    from countyb.cache import county_b as make_county_b
 
     return make_county_b(tmp_path_factory.mktemp("county_b")).parent
 
