@@ -90,17 +90,24 @@ def _values(s: pd.Series, sql_type: str) -> list:
         ms = (t.dt.microsecond // 1000).fillna(0).astype(int)
         whole = t.dt.strftime("%Y-%m-%dT%H:%M:%S")
         frac = ms.map(lambda v: f".{v:03d}" if v else "")  # GDAL: milliseconds when not 0
-        out = (whole + frac).where(t.notna(), None)
-        return out.astype(object).where(t.notna(), None).tolist()
+        return (whole + frac).astype(object).where(t.notna(), None).tolist()
     if sql_type == "BOOLEAN":
-        return s.astype(int).tolist()
-    if sql_type == "TEXT":
-        return s.astype(object).where(s.notna(), None).tolist()
+        return s.to_numpy(dtype=np.int64).tolist()
     if sql_type in ("REAL", "FLOAT"):
         a = s.to_numpy(dtype=np.float64)
-        return [None if np.isnan(v) else v for v in a.tolist()]
-    vals = s.astype(object).where(s.notna(), None).tolist()
-    return [None if v is None else int(v) for v in vals]
+        vals = a.tolist()
+        if np.isnan(a).any():
+            for i in np.flatnonzero(np.isnan(a)).tolist():
+                vals[i] = None
+        return vals
+    a = s.to_numpy(dtype=object)  # text, and integers that may hold NA
+    missing = pd.isna(a)
+    if missing.any():
+        a = a.copy()
+        a[missing] = None
+    if sql_type == "TEXT":
+        return a.tolist()
+    return [None if v is None else int(v) for v in a.tolist()]
 
 
 def _blobs(geoms: np.ndarray, srs_id: int, promote: bool) -> list:
