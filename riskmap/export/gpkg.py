@@ -363,15 +363,20 @@ def _plain(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 def clip_inputs(layers: dict[str, gpd.GeoDataFrame], area) -> dict[str, gpd.GeoDataFrame]:
     """Each input layer clipped to ``area`` (a township package holds only its own area)."""
     out = {}
+    shapely.prepare(area)  # one index of the area's edges for every layer's predicates
     for name, gdf in layers.items():
-        hit = shapely.intersects(gdf.geometry.values, area)
+        hit = shapely.intersects(area, gdf.geometry.values)
         sub = gdf.loc[hit]
         if len(sub):
-            before = sub.geometry.values
-            cut = shapely.intersection(before, area)
-            # a neighbour that only touches the area leaves a point or a line:
-            # keep only parts of the feature's own dimension
-            cut = _same_dimension(cut, shapely.get_dimensions(before))
+            before = np.asarray(sub.geometry.values)
+            # only features that cross the edge are cut (the overlay is most of the time)
+            edge = ~shapely.contains_properly(area, before)
+            cut = before.copy()
+            if edge.any():
+                cut[edge] = shapely.intersection(before[edge], area)
+                # a neighbour that only touches the area leaves a point or a line:
+                # keep only parts of the feature's own dimension
+                cut[edge] = _same_dimension(cut[edge], shapely.get_dimensions(before[edge]))
             sub = sub.set_geometry(gpd.GeoSeries(cut, index=sub.index, crs=gdf.crs))
             sub = sub.loc[~(sub.geometry.is_empty | sub.geometry.isna())]
         out[name] = sub
