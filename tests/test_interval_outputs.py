@@ -195,6 +195,27 @@ def test_plan_ledger_has_the_column_and_ingests(calibrated, scored, tmp_path):
     assert len(got) == 2 and not errors
 
 
+def test_field_files_carry_the_interval(calibrated, scored, tmp_path):
+    """KMZ (description and data), GPX and 奥维 text show each cell's 排名区间, as the ledger."""
+    import zipfile
+
+    from riskmap.export.fieldfiles import write_gpx, write_kmz, write_ovital_txt
+
+    p, inputs, s = scored
+    tp = make_plan(p, s, inputs, WEEK, townships=["东镇"], build_date="2026-12-01")[0]
+    write_kmz(tp, tmp_path / "plan.kmz")
+    write_gpx(tp, tmp_path / "plan.gpx")
+    write_ovital_txt(tp, tmp_path / "plan.txt")
+    with zipfile.ZipFile(tmp_path / "plan.kmz") as z:
+        kml = z.read("doc.kml").decode("utf-8")
+    gpx = (tmp_path / "plan.gpx").read_text(encoding="utf-8")
+    txt = (tmp_path / "plan.txt").read_text(encoding="gb18030")  # 奥维 reads the ANSI code page
+    for c in tp.cells:
+        assert f"排名区间 {c.rank}" in kml and f"排名区间{c.rank}" in gpx, c.cell_id
+        assert f"排名区间{c.rank}".replace(" ", "_") in txt, c.cell_id  # 奥维: no spaces in a field
+    assert kml.count('<Data name="排名区间">') == len(tp.cells)
+
+
 def test_a_township_window_reads_its_part(scored):
     """The tiled build scores each township on a window of the district grid."""
     from riskmap.score.cells import interval_on

@@ -142,7 +142,8 @@ def cell_description(cell: PlanCell) -> str:
     lines = [f"<b>{e(cell.label)}</b> · {e(cell.township)} {e(cell.village)} · 编号 {cell.no} "
              f"(本村第 {cell.seq} 个)",
              f"优先级 {e(cell.priority)} · 风险分 {cell.score:.1f}"
-             + (f" (调整后 {cell.adj_score:.1f})" if cell.adj_score != cell.score else "")]
+             + (f" (调整后 {cell.adj_score:.1f})" if cell.adj_score != cell.score else "")
+             + (f" · 排名区间 {e(cell.rank)}" if cell.rank else "")]
     if cell.override:
         lines.append(f"<b>{e(cell.override)}</b>")
     if cell.adjustment:
@@ -204,8 +205,11 @@ def kml_document(tp: TownshipPlan) -> ET.Element:
             _sub(pm, "description", cell_description(c))
             _sub(pm, "styleUrl", f"#{_style_of(c)}")
             ext = _sub(pm, "ExtendedData")
-            for k, val in (("序号", c.no), ("网格编号", c.cell_id), ("优先级", c.priority),
-                           ("风险分", f"{c.score:.1f}"), ("村", c.village)):
+            data = [("序号", c.no), ("网格编号", c.cell_id), ("优先级", c.priority),
+                    ("风险分", f"{c.score:.1f}"), ("村", c.village)]
+            if c.rank:  # the calibration's rank interval, as the ledger's column
+                data.insert(4, ("排名区间", c.rank))
+            for k, val in data:
                 dd = _sub(ext, "Data", name=k)
                 _text(dd, "value", val)
             mg = _sub(pm, "MultiGeometry")
@@ -281,7 +285,7 @@ def gpx_document(tp: TownshipPlan) -> ET.Element:
     for c in tp.cells:
         wpt(c.lon, c.lat, c.label, c.priority,
             f"{c.township} {c.village} 编号{c.no} (本村第{c.seq}个) {c.priority} "
-            f"风险分{c.score:.0f}; "
+            f"风险分{c.score:.0f}" + (f" 排名区间{c.rank}" if c.rank else "") + "; "
             f"{c.top_factors}", "Pin, Blue" if c.reason == "随机抽查" else _GPX_SYM[c.cls],
             c.priority)
     for i, v in enumerate(tp.villages, start=1):
@@ -327,6 +331,8 @@ def ovital_lines(tp: TownshipPlan) -> list[str]:
     out = []
     for c in tp.cells:
         remark = [c.township, c.village, f"编号{c.no}", c.priority, f"风险分{c.score:.0f}"]
+        if c.rank:
+            remark.append(f"排名区间{c.rank}")
         if c.responsible:
             remark.append(f"责任人{c.responsible}")
         if c.top_factors:
