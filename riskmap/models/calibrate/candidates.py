@@ -22,7 +22,7 @@ from riskmap.load.project import FactorSpec
 from riskmap.score.engine import factor_on_grid
 
 __all__ = ["SATURATIONS", "Cand", "Column", "cand_params", "cand_spec", "own_shape",
-           "static_column"]
+           "saturation_levels", "static_column"]
 
 #: saturation levels of a density, as quantiles of its positive values ("max": none)
 SATURATIONS = ("max", 0.99, 0.9, 0.5)
@@ -135,7 +135,12 @@ def _typed_groups(spec: FactorSpec, gdf):
     return [(float(v), gdf[w == v]) for v in sorted(set(w[w > 0]), reverse=True)]
 
 
-def _saturations(per_km2: np.ndarray) -> list:
+def saturation_levels(per_km2: np.ndarray) -> list:
+    """``"max"`` and the saturation levels (per km²) tried for a density.
+
+    The levels are quantiles of its positive values (:data:`SATURATIONS`),
+    none when fewer than 10 values are positive.
+    """
     pos = per_km2[per_km2 > 0]
     out = ["max"]
     if len(pos) < 10:
@@ -153,7 +158,7 @@ def _density_cands(spec, gdf, grid, cells, as_of, ranges, norms: bool):
         d = np.asarray(f.explain, np.float32).reshape(-1)
         top = float(d.max())
         dc = d[cells]
-        for s in (_saturations(dc) if norms else ["max"]):
+        for s in (saturation_levels(dc) if norms else ["max"]):
             scale = top if s == "max" else s
             v = np.clip(dc / np.float32(scale), 0, 1) if scale > 0 else np.zeros_like(dc)
             yield Cand("density", r, s), v.astype(np.float32)

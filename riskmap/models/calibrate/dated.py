@@ -19,7 +19,13 @@ import pandas as pd
 from riskmap import factors
 from riskmap.load.columns import column_dates
 from riskmap.load.project import FactorSpec, Project
-from riskmap.models.calibrate.candidates import Cand, Column, cand_spec, own_shape
+from riskmap.models.calibrate.candidates import (
+    Cand,
+    Column,
+    cand_spec,
+    own_shape,
+    saturation_levels,
+)
 from riskmap.models.calibrate.periods import Periods, same_source
 from riskmap.models.evaluate.incidents import drop_same_cases
 from riskmap.score.engine import factor_on_grid
@@ -118,28 +124,63 @@ def with_ages(spec: FactorSpec, rows, day, half_lives) -> object:
     return rows.assign(**cols)
 
 
-def value_at(spec: FactorSpec, c: Cand, rows, grid, cells, day) -> np.ndarray:
-    """Candidate ``c`` of ``spec`` on the cells as of ``day`` from ``rows`` (float32)."""
+def value_at(spec: FactorSpec, c: Cand, rows, grid, cells, day, explain: bool = False):
+    """Candidate ``c`` of ``spec`` on the cells as of ``day`` from ``rows`` (float32).
+
+    With ``explain``, also the factor's explain values on the cells (a
+    density's points per km², from which its saturated forms are made).
+    """
     if rows is None or len(rows) == 0:
-        return np.zeros(len(cells), np.float32)
+        z = np.zeros(len(cells), np.float32)
+        return (z, z.copy()) if explain else z
     cs = cand_spec(spec, c)
     h = cs.params.get("half_life_days") if cs.kind == "density" else None
     if h and DAY in rows.columns:  # aged by the weights of with_ages (the same values)
         rows = with_ages(cs, rows, day, [h])
         cs = factors.with_params(cs, weight_field=_aged_name(h, day), half_life_days=None)
     f = factor_on_grid(cs, rows, grid, day)
-    return np.asarray(f.value.reshape(-1)[cells], np.float32)
+    v = np.asarray(f.value.reshape(-1)[cells], np.float32)
+    if explain:
+        return v, np.asarray(np.asarray(f.explain).reshape(-1)[cells], np.float32)
+    return v
+
+
+def _saturated(cands: list[Cand], dens: dict, covered: np.ndarray):
+    """Saturated forms of the density candidates, levels from the latest covered period.
+
+    A density that stops rising at a level (``normalize`` in points per km², as
+    for static densities: :data:`.candidates.SATURATIONS`) ranks the cells far
+    from the cases by their distance to them, and holds the hot spots level: a
+    concave form the linear predictor cannot make from the density itself. The
+    levels are quantiles of the positive densities on the cells as of the last
+    period's start (data before it only), fixed across periods (an absolute
+    level, as the written project reads it). The CV chooses among them.
+    """
+    last = np.flatnonzero(covered)
+    if not len(last):
+        return [], []
+    out_c, out_v = [], []
+    for k, d in dens.items():
+        c = cands[k]
+        for s in saturation_levels(d[last[-1]])[1:]:
+            out_c.append(Cand(c.shape, c.range, s, c.half_life))
+            out_v.append(np.clip(d / np.float32(s), 0, 1).astype(np.float32))  # 0 where not covered
+    return out_c, out_v
 
 
 def dated_column(spec: FactorSpec, rows_at: RowsAt, grid, cells, periods: Periods,
-                 cands: list[Cand], progress=None) -> Column:
+                 cands: list[Cand], progress=None, saturations: bool = False) -> Column:
     """A dated factor per period: ``values[k][p]`` is candidate k as of period p's start.
 
     Periods the data do not reach (``rows_at`` None or no rows) are not covered:
-    the column is 0 there.
+    the column is 0 there. With ``saturations``, a density's candidates (at
+    ``normalize: max``) are also tried saturated (:func:`_saturated`).
     """
     P, n = len(periods), len(cells)
     vals = [np.zeros((P, n), np.float32) for _ in cands]
+    sat = saturations and spec.kind == "density"
+    dens = {k: np.zeros((P, n), np.float32) for k, c in enumerate(cands)
+            if sat and c.shape == "density" and c.norm in (None, "max")}
     covered = np.zeros(P, bool)
     for p, start in enumerate(periods.starts):
         rows = rows_at(start)
@@ -151,8 +192,12 @@ def dated_column(spec: FactorSpec, rows_at: RowsAt, grid, cells, periods: Period
         rows = with_ages(spec, rows, start,
                          [cand_spec(spec, c).params.get("half_life_days") for c in cands])
         for k, c in enumerate(cands):
-            vals[k][p] = value_at(spec, c, rows, grid, cells, start)
-    col = Column(spec.name, list(cands), vals, dated=True,
+            if k in dens:
+                vals[k][p], dens[k][p] = value_at(spec, c, rows, grid, cells, start, True)
+            else:
+                vals[k][p] = value_at(spec, c, rows, grid, cells, start)
+    more_c, more_v = _saturated(cands, dens, covered)
+    col = Column(spec.name, list(cands) + more_c, vals + more_v, dated=True,
                  own=frozenset(range(len(cands))), covered=covered)
     col.drop_flat()
     return col

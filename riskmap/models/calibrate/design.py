@@ -211,7 +211,8 @@ def factor_columns(project: Project, inputs, design: Design, period: Period,
         if design.periods is not None and (f.name in period.dated or f is nr):
             rows_at = _rows_at(project, f, gdf, period, opts, progress, meters)
             cands = near_repeat_cands() if f is nr else dated_cands(f, opts.ranges)
-            col = dated_column(f, rows_at, design.grid, design.cells, design.periods, cands)
+            col = dated_column(f, rows_at, design.grid, design.cells, design.periods, cands,
+                               saturations=opts.shapes)
             design.rows_at[f.name] = rows_at
             note = _coverage_note(col, design.periods)
             if note:
