@@ -27,7 +27,8 @@ def test_a_kept_pipeline_gives_what_the_search_gives(fresh, src, dst):
     assert len(kept) == 1
     T._local.cache.clear()
     again = T.transformer(src, dst)  # made from the file this time
-    assert again.definition == kept[0].read_text(encoding="ascii")
+    digest, pipeline = kept[0].read_text(encoding="ascii").split("\n", 1)
+    assert again.definition == pipeline and len(digest) == 64
     ref = Transformer.from_crs(src, dst, always_xy=True)
     x, y = np.array([113.2, 113.9]), np.array([37.1, 37.9])  # lon/lat in Shanxi
     if src != "EPSG:4326":
@@ -52,6 +53,18 @@ def test_a_damaged_file_is_searched_again(fresh):
     t = T.transformer("EPSG:4547", "EPSG:4326")
     lon, lat = t.transform(450000.0, 4190000.0)
     assert 113 < lon < 114 and 37 < lat < 38
+
+
+def test_a_torn_file_is_searched_again(fresh):
+    """A file cut short (a kill while writing) keeps its digest line: it does not match."""
+    T.transformer("EPSG:4547", "EPSG:4326")
+    (kept,) = (fresh / "proj").glob("*.txt")
+    text = kept.read_text(encoding="ascii")
+    kept.write_text(text[: len(text) - 40], encoding="ascii")  # lon_0 and more lost
+    T._local.cache.clear()
+    lon, lat = T.transformer("EPSG:4547", "EPSG:4326").transform(450000.0, 4190000.0)
+    assert abs(lon - 113.4319611) < 1e-6 and abs(lat - 37.8409831) < 1e-6
+    assert kept.read_text(encoding="ascii") == text  # and kept whole again
 
 
 def test_a_cache_that_cannot_be_written_only_costs_time(tmp_path, monkeypatch):

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 PKG = Path(__file__).resolve().parents[1] / "riskmap"
-FLOORS = {"errors": 0, "marks": 0, "cachedir": 0, "load": 1, "crs": 1, "grid": 2, "factors": 3,
+FLOORS = {"errors": 0, "marks": 0, "load": 1, "crs": 1, "grid": 2, "factors": 3,
           "score": 4, "field": 5, "models": 6, "export": 7, "pipeline": 8, "cli": 9}
-TOP_LEVEL = {"__init__.py", "__main__.py", "errors.py", "marks.py", "cachedir.py", "pipeline.py"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "errors.py", "marks.py", "pipeline.py"}
 MAX_LINES = 500
 
 

@@ -6,7 +6,7 @@ its database for the best operation), and every riskmap command makes several
 output workers and every command of a weekly routine paid it again. So:
 
 * a transformer is kept per thread (PROJ contexts are not shared between threads);
-* the operation PROJ chose is kept on disk (:func:`riskmap.cachedir.cache_dir`,
+* the operation PROJ chose is kept on disk (:func:`riskmap.load.cachedir.cache_dir`,
   ``proj/``) as its pipeline, keyed by both CRS, the axis order and the PROJ and
   pyproj versions, and the next process makes the transformer from that pipeline
   (0.2 ms). Only a single, fully known operation is kept (never one that PROJ picks
@@ -19,14 +19,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import threading
 
 import numpy as np
 import pyproj
 from pyproj import CRS, Transformer
 
-from riskmap.cachedir import cache_dir
+from riskmap.load.cachedir import cache_dir
 
 __all__ = ["to_crs", "transformer"]
 
@@ -102,18 +101,20 @@ def _made(src: str, dst: str, always_xy: bool) -> Transformer:
     name = hashlib.sha256(json.dumps([src, dst, always_xy, pyproj.__version__,
                                       pyproj.proj_version_str]).encode()).hexdigest()[:24]
     path = cache_dir() / "proj" / f"{name}.txt"
-    try:
-        return Transformer.from_pipeline(path.read_text(encoding="ascii"))
-    except (OSError, UnicodeError, pyproj.exceptions.ProjError):
+    try:  # the pipeline's digest, then the pipeline: a torn or edited file is searched again
+        digest, pipeline = path.read_text(encoding="ascii").split("\n", 1)
+        if digest == hashlib.sha256(pipeline.encode("ascii")).hexdigest():
+            return Transformer.from_pipeline(pipeline)
+    except (OSError, UnicodeError, ValueError, pyproj.exceptions.ProjError):
         pass
     t = Transformer.from_crs(src, dst, always_xy=always_xy)
     pipeline = _single_pipeline(t, src)
     if pipeline is not None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(pipeline, encoding="ascii")
-            os.replace(tmp, path)  # another process may keep the same one: whole files only
+            # no temporary and rename: the digest line tells a whole file from a torn one
+            path.write_text(hashlib.sha256(pipeline.encode("ascii")).hexdigest() + "\n"
+                            + pipeline, encoding="ascii")
         except OSError as exc:  # a read-only cache: only slower
             log.debug("cannot keep a PROJ pipeline in %s: %s", path.parent, exc)
     return t

@@ -44,11 +44,11 @@ import tempfile
 import unicodedata
 from pathlib import Path
 
-from riskmap.cachedir import cache_dir
 from riskmap.errors import ExportError
 from riskmap.export.atomic import atomic_file
 from riskmap.export.fonts import face_index
 from riskmap.export.fontslice import cut_font, has_chars
+from riskmap.load.cachedir import cache_dir
 
 __all__ = ["BROAD_CHARS", "cache_dir", "covers", "embeddable_font", "is_cff", "prepare_font"]
 

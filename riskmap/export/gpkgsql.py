@@ -86,7 +86,7 @@ def _q(name: str) -> str:
 def _values(s: pd.Series, sql_type: str) -> list:
     """Column values as SQLite takes them (NaN, NaT, NA → NULL), GDAL's text for dates."""
     if sql_type == "DATETIME":
-        t = pd.to_datetime(s)
+        t = s  # datetime64 already (_sql_type): formatted, never parsed
         ms = (t.dt.microsecond // 1000).fillna(0).astype(int)
         whole = t.dt.strftime("%Y-%m-%dT%H:%M:%S")
         frac = ms.map(lambda v: f".{v:03d}" if v else "")  # GDAL: milliseconds when not 0
