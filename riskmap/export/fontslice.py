@@ -53,12 +53,8 @@ def cut_font(src: str | Path, chars: str, out: str | Path) -> Path | None:
         (composite glyphs, no Unicode BMP cmap, a character beyond the BMP), and
         nothing is written.
     """
-    st = os.stat(src)
-    font = _source(os.path.realpath(src), st.st_size, st.st_mtime_ns)
-    if font is None:
-        return None
-    cps = np.array(sorted({ord(c) for c in chars}), dtype=np.int64)
-    if len(cps) and cps[-1] > 0xFFFF:
+    font, cps = _font_and_codes(src, chars)
+    if font is None or (len(cps) and cps[-1] > 0xFFFF):
         return None
     gids = font.glyph_ids(cps)
     has = gids > 0
@@ -82,14 +78,19 @@ def has_chars(src: str | Path, chars) -> bool | None:
     From the raw cmap, read once per version of the file: milliseconds where
     fontTools decodes a whole CJK cmap in a fifth of a second.
     """
-    st = os.stat(src)
-    font = _source(os.path.realpath(src), st.st_size, st.st_mtime_ns)
+    font, cps = _font_and_codes(src, chars)
     if font is None:
         return None
-    cps = np.array(sorted({ord(c) for c in chars}), dtype=np.int64)
     if len(cps) and cps[-1] > 0xFFFF:
         return False
     return bool((font.glyph_ids(cps) > 0).all())
+
+
+def _font_and_codes(src, chars):
+    """The parsed ``src`` (None: not a font this reads) and ``chars`` as sorted code points."""
+    st = os.stat(src)
+    font = _source(os.path.realpath(src), st.st_size, st.st_mtime_ns)
+    return font, np.array(sorted({ord(c) for c in chars}), dtype=np.int64)
 
 
 class _Source:
