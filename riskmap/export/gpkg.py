@@ -18,7 +18,7 @@ from rasterio.features import shapes
 
 from riskmap.errors import ExportError
 from riskmap.export.atomic import atomic_file
-from riskmap.export.gpkgsql import append_layers, sql_ok
+from riskmap.export.gpkgsql import SMALL_ROWS, append_layers, sql_ok
 from riskmap.export.styles import (
     CLASS_DOMAIN,
     EFFORT_TITLES,
@@ -250,8 +250,9 @@ def _write(df, path, layer: str, title: str, *, layer_options: dict | None = Non
     pyogrio.write_dataframe(df, path, layer=layer, driver="GPKG", layer_options=opts, **kwargs)
 
 
-#: the smallest layer written with a spatial index (R-tree)
-INDEX_MIN = 1000
+#: the smallest layer written with a spatial index (R-tree); smaller ones need none, which is
+#: why the SQLite writer takes exactly those (one threshold for both)
+INDEX_MIN = SMALL_ROWS
 
 
 def _columns(gdf) -> list[str]:

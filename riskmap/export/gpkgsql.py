@@ -24,7 +24,8 @@ import shapely
 
 __all__ = ["SMALL_ROWS", "append_layers", "sql_ok"]
 
-#: the most rows a layer written here may have (larger ones get GDAL and an R-tree)
+#: layers of fewer rows are written here; from this size on GDAL writes them with an R-tree
+#: (riskmap.export.gpkg.INDEX_MIN is this value)
 SMALL_ROWS = 1000
 
 _INTS = {"int8": "SMALLINT", "int16": "SMALLINT", "uint8": "SMALLINT", "int32": "MEDIUMINT",
