@@ -167,8 +167,8 @@ def _score(project: Project, inputs: Inputs, areas, out: Path, progress) -> Surf
     cols = slice(min(c.start for _, c in wins), max(c.stop for _, c in wins))
     if progress:
         progress("只计算所选乡镇的窗口 (scoring only the townships' window"
-                 + (", classes by the last district build's thresholds)" if why == ""
-                    and project.class_method != "fixed" else ")"))
+                 + (")" if project.class_method == "fixed"
+                    else ", classes by the last district build's thresholds)"))
     return compute_window(project, inputs, rows, cols, thresholds=thresholds, progress=progress)
 
 
