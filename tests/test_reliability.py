@@ -209,21 +209,48 @@ def test_a_kill_during_the_switch_is_completed_by_the_next_command(tmp_path, bui
     assert not [q for q in out.iterdir() if q.name.startswith(".")]  # no journal, no temporary
 
 
+_HOLD_INSIDE_THE_LOCK = """
+import sys, time
+from pathlib import Path
+import riskmap.pipeline.build as b
+real, gate = b._build, Path(sys.argv.pop(1))
+def held(*a, **k):  # the first build waits, holding its lock, until the test opens the gate
+    gate.with_suffix(".held").touch()
+    while not gate.exists():
+        time.sleep(0.02)
+    return real(*a, **k)
+b._build = held
+from riskmap.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_two_builds_into_one_folder_do_not_mix(tmp_path):
     """The second build into a folder in use fails at once with a clear message."""
     proj = make_project(tmp_path)
+    gate = tmp_path / "gate"
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    first = subprocess.Popen([sys.executable, "-m", "riskmap", "build", str(proj), "-q"],
-                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                             text=True)
-    time.sleep(1.0)
-    second = run("build", str(proj), "-q", "--overwrite")
-    still_running = first.poll() is None  # refused at once: it did not wait for the first
+    first = subprocess.Popen([sys.executable, "-c", _HOLD_INSIDE_THE_LOCK, str(gate), "build",
+                              str(proj), "-q"], env=env, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not gate.with_suffix(".held").exists():  # the first build holds the folder
+            assert first.poll() is None and time.monotonic() < deadline, first.stderr.read()
+            time.sleep(0.05)
+        second = run("build", str(proj), "-q", "--overwrite")
+        assert first.poll() is None  # refused while the first still ran: it did not wait
+    finally:
+        gate.touch()
     assert first.wait(timeout=300) == 0, first.stderr.read()
-    assert still_running
     assert second.returncode == 1
     msg = second.stderr.strip().splitlines()[-1]
-    assert "正被另一个 riskmap 使用" in msg and "pid" in msg and "Traceback" not in second.stderr
+    assert "正被另一个 riskmap 使用" in msg and f"pid {first.pid}" in msg
+    assert "Traceback" not in second.stderr
+    from riskmap.pipeline.project import load_project
+
+    out = load_project(proj).output  # the first build's outputs, whole
+    assert len(_build_dates(out)) >= 2 and len(set(_build_dates(out).values())) == 1
 
 
 def test_plan_waits_for_no_one_while_the_history_is_in_use(tmp_path):
