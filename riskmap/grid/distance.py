@@ -102,10 +102,16 @@ def distance_to_cells(feature: np.ndarray, cell: float, max_distance: float,
         if a1 > a0 and b1 > b0:  # else: features in the halo only, too far to reach the grid
             parts.append(((r0, r1, c0, c1), (a0 - halo, a1 - halo, b0 - halo, b1 - halo)))
 
+    table = offset_table(cell, math.ceil(max_distance / cell) + 1, max_distance)
     for (r0, r1, c0, c1), (a0, a1, b0, b1) in parts:
-        d = edt(~feature[r0:r1, c0:c1], cell)[a0 + halo - r0:a1 + halo - r0,
-                                             b0 + halo - c0:b1 + halo - c0]
-        d[d > r2] = np.inf
+        bg = ~feature[r0:r1, c0:c1]
+        rows = slice(a0 + halo - r0, a1 + halo - r0)
+        cols = slice(b0 + halo - c0, b1 + halo - c0)
+        if _scipy_takes(bg.size):
+            d = _ranged_scipy(bg, cell, rows, cols, table)
+        else:
+            d = edt(bg, cell)[rows, cols]
+            d[d > r2] = np.inf
         view = out[a0:a1, b0:b1]
         if support is not None:
             support.append((a0, a1, b0, b1))
@@ -125,15 +131,59 @@ def edt(background: np.ndarray, cell: float) -> np.ndarray:
     ``_SCIPY_MAX_CELLS`` go to scipy (its float64 temporaries stay small) and
     larger ones to ``edt`` on its own threads.
     """
-    cpus = os.cpu_count() or 1
-    try:
-        import edt as _edt
-    except ImportError:  # pragma: no cover - edt is a dependency; keep working without
-        _edt = None
-    if _edt is None or (cpus > 1 and background.size <= _SCIPY_MAX_CELLS):
+    if _scipy_takes(background.size):
         return ndimage.distance_transform_edt(background, sampling=cell).astype(np.float32)
+    import edt as _edt
+
     return _edt.edt(np.ascontiguousarray(background).view(np.uint8), anisotropy=(cell, cell),
-                    black_border=False, parallel=min(4, cpus))
+                    black_border=False, parallel=min(4, os.cpu_count() or 1))
+
+
+def _scipy_takes(size: int) -> bool:
+    """Whether a box of ``size`` cells goes to scipy's transform (see :func:`edt`)."""
+    try:
+        import edt  # noqa: F401
+    except ImportError:  # pragma: no cover - edt is a dependency; keep working without
+        return True
+    return (os.cpu_count() or 1) > 1 and size <= _SCIPY_MAX_CELLS
+
+
+def offset_table(cell: float, lim: int, max_distance: float) -> np.ndarray:
+    """float32 distance (m) of each cell offset ``(|dr|, |dc|)`` up to ``lim``; inf beyond range.
+
+    The arithmetic is scipy's (:func:`scipy.ndimage.distance_transform_edt`
+    with ``sampling``: float64 offsets times the cell, squared, summed, rooted),
+    rounded to float32 as :func:`edt` does, so a lookup gives its values bit
+    for bit. Offsets of ``lim`` cells or more must lie beyond ``max_distance``.
+    """
+    off = np.arange(lim + 1, dtype=np.float64) * cell
+    sq = off * off
+    t = np.sqrt(sq[:, None] + sq[None, :]).astype(np.float32)
+    t[t > np.float32(max_distance)] = np.inf
+    return t
+
+
+def _ranged_scipy(background: np.ndarray, cell: float, rows: slice, cols: slice,
+                  table: np.ndarray) -> np.ndarray:
+    """The scipy transform of ``background`` on ``[rows, cols]``, inf beyond the range.
+
+    Only the feature transform runs on the whole box; the distances are read
+    from :func:`offset_table` with each cell's offset to its feature (clipped
+    to the table, whose last row and column are beyond the range), on the
+    wanted part only: int32 passes instead of scipy's float64 ones.
+    """
+    ft = ndimage.distance_transform_edt(background, sampling=cell, return_distances=False,
+                                        return_indices=True)
+    lim = table.shape[0] - 1
+    dr, dc = ft[0, rows, cols], ft[1, rows, cols]  # views: ft is ours to overwrite
+    dr -= np.arange(rows.start, rows.stop, dtype=np.int32)[:, None]
+    dc -= np.arange(cols.start, cols.stop, dtype=np.int32)[None, :]
+    for a in (dr, dc):
+        np.abs(a, out=a)
+        np.minimum(a, lim, out=a)
+    dr *= lim + 1
+    dr += dc
+    return table.ravel().take(dr)
 
 
 def point_mask(xs, ys, grid: Grid) -> np.ndarray:
