@@ -320,6 +320,36 @@ def test_a_large_point_layer_is_counted_per_patrol_cell():
     assert small["kind"] == "points" and len(small["lat"]) == 100
 
 
+def test_missing_values_of_a_point_layer_are_null_in_strict_json():
+    """A gap in a repeated column is JSON null: a NaN would stop the page's JSON.parse."""
+    import json
+
+    import pandas as pd
+
+    from riskmap.export.html import _point_layer, _script_json
+    from riskmap.grid import Grid
+
+    frame = Grid(CRS, X0, Y0 + 4_000, 100.0, 40, 40)
+    n = 12
+    gdf = gpd.GeoDataFrame(
+        {"type": ["养殖场", None] * (n // 2), "size": [3.0, np.nan] * (n // 2),
+         "count": pd.array([1, None] * (n // 2), dtype="Int64"),
+         "opened": pd.to_datetime(["2020-01-02", None] * (n // 2)),
+         "flag": [True, None] * (n // 2), "name": [f"院{i}" for i in range(n)]},
+        geometry=shapely.points(np.arange(n) * 50.0 + X0, np.full(n, Y0 + 100.0)), crs=CRS)
+    layer = _point_layer(gdf, list(gdf.columns.drop("geometry")), frame)
+
+    def refuse(token):
+        raise AssertionError(f"{token} in the page's data")
+
+    props = json.loads(_script_json(layer), parse_constant=refuse)["props"]
+    assert props["type"] == {"k": [0, 1] * (n // 2), "u": ["养殖场", None]}
+    assert props["size"]["u"] == [3.0, None] and props["count"]["u"] == [1.0, None]
+    assert props["opened"]["u"] == ["2020-01-02", None]
+    assert props["flag"]["u"] == ["True", None]
+    assert props["name"] == [f"院{i}" for i in range(n)]
+
+
 def test_big_premises_layer_map(tmp_path, browser):
     import json
     import re

@@ -355,8 +355,9 @@ def write_layer(gdf: gpd.GeoDataFrame, dest, *, layer: str, overwrite: bool = Fa
 def _plain(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Columns GPKG can hold: dates and objects as text."""
     out = gdf.copy()
-    for c in out.columns:
-        if c != out.geometry.name and out[c].dtype == object:
+    geom = out.geometry.name
+    for c, dtype in gdf.dtypes.items():
+        if c != geom and dtype == np.dtype(object):
             out[c] = out[c].astype("string")
     return out
 

@@ -20,6 +20,7 @@ their last check, and the overdue cells (never checked or not for weeks).
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
 import json
@@ -153,20 +154,35 @@ def class_image(classes: np.ndarray, grid: Grid):
 
 
 def _geojson(gdf: gpd.GeoDataFrame, columns, digits: int = 5) -> dict:
-    """GeoJSON in WGS84 with coordinates rounded to ``digits`` decimals (5: ≈ 1 m)."""
-    g = to_crs(gdf, 4326)
-    geoms = shapely.transform(g.geometry.values, lambda c: np.round(c, digits))
-    feats = []
-    props = g[list(columns)].astype(object).where(g[list(columns)].notna(), None)
-    for geom, rec in zip(geoms, props.to_dict("records"), strict=True):
-        feats.append({"type": "Feature", "geometry": json.loads(shapely.to_geojson(geom)),
-                      "properties": {k: _plain(v) for k, v in rec.items()}})
+    """GeoJSON in WGS84 with coordinates rounded to ``digits`` decimals (5: ≈ 1 m).
+
+    On the geometry and column arrays (a township map writes a dozen small layers,
+    and GeoDataFrame copies and selections were most of their time); Z is left out.
+    """
+    t = transformer(gdf.crs, "EPSG:4326", always_xy=True)
+
+    def lon_lat(c):
+        x, y = t.transform(c[:, 0], c[:, 1])
+        return np.round(np.column_stack([x, y]), digits)
+
+    geoms = shapely.to_geojson(shapely.transform(np.asarray(gdf.geometry.values), lon_lat))
+    cols = []
+    for c in columns:
+        v = gdf[c].to_numpy(dtype=object)
+        cols.append([None if m else _plain(x) for x, m in zip(v, pd.isna(v), strict=True)])
+    feats = [{"type": "Feature", "geometry": None if g is None else json.loads(g),
+              "properties": dict(zip(columns, row, strict=True))}
+             for g, row in zip(geoms, zip(*cols, strict=True) if cols else [()] * len(geoms),
+                               strict=True)]
     return {"type": "FeatureCollection", "features": feats}
 
 
 def _plain(v):
+    """A JSON value: NaN (pandas' factorize turns None into it) is null, never ``NaN``."""
     if isinstance(v, np.generic):
-        return v.item()
+        v = v.item()
+    if isinstance(v, float) and v != v:
+        return None
     if isinstance(v, float | int | str | bool) or v is None:
         return v
     return str(v)
@@ -329,19 +345,36 @@ def _columns_of(gdf: gpd.GeoDataFrame, keep) -> dict:
     """Attribute columns, each a list or (when values repeat) codes into its values."""
     out = {}
     for c in keep:
-        col = gdf[c]
-        isna = col.isna().to_numpy()
-        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-            vals = np.round(col.to_numpy(dtype=float, na_value=np.nan), 6).astype(object)
-        else:
-            vals = col.astype("string").to_numpy(dtype=object, na_value=None)
-        vals[isna] = None
+        vals = _column_values(gdf[c])
         codes, uniques = pd.factorize(vals, use_na_sentinel=False)
-        if len(uniques) * 2 <= len(col):
+        if len(uniques) * 2 <= len(vals):
             out[str(c)] = {"k": codes.tolist(), "u": [_plain(x) for x in uniques]}
         else:
             out[str(c)] = vals.tolist()
     return out
+
+
+def _column_values(col: pd.Series) -> np.ndarray:
+    """One column as JSON-ready values: numbers rounded to 1e-6, the rest as text, None missing.
+
+    On numpy arrays, not pandas' string type: a township map has a score of small
+    layers, and pandas' per-call cost was most of their time.
+    """
+    dtype = col.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        v = col.to_numpy(dtype=float, na_value=np.nan)
+        vals = np.round(v, 6).astype(object)
+        vals[np.isnan(v)] = None
+        return vals
+    if dtype.kind != "O" and not isinstance(dtype, pd.StringDtype):  # dates, categories: pandas'
+        vals = col.astype("string").to_numpy(dtype=object, na_value=None)  # text ("2020-01-02")
+        vals[col.isna().to_numpy()] = None
+        return vals
+    raw = col.to_numpy(dtype=object)
+    missing = pd.isna(raw)
+    vals = raw.astype(str).astype(object)  # a new array: the column is never written
+    vals[missing] = None
+    return vals
 
 
 def _point_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
@@ -353,7 +386,9 @@ def _point_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
         parts, idx = shapely.get_parts(geoms, return_index=True)
         g = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name).iloc[idx].reset_index(drop=True),
                              geometry=parts, crs=gdf.crs)
-    g = g.loc[~shapely.is_empty(np.asarray(g.geometry.values))]
+    empty = shapely.is_empty(np.asarray(g.geometry.values))
+    if empty.any():  # a selection copies the frame: only when there is something to drop
+        g = g.loc[~empty]
     if len(g) > POINTS_MAX:
         xy = shapely.get_coordinates(to_crs(g, frame.crs).geometry.values)
         s = frame.cell
@@ -379,12 +414,14 @@ def _point_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
 
 
 def _input_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
-    types = set(gdf.geometry.geom_type.dropna().unique())
-    if types and types <= {"Point", "MultiPoint"}:
+    tid = shapely.get_type_id(np.asarray(gdf.geometry.values))
+    tid = tid[tid >= 0]  # missing geometries say nothing
+    if len(tid) and np.isin(tid, (0, 4)).all():  # Points and MultiPoints
         return _point_layer(gdf, keep, frame)
     return {"kind": "features", "data": _geojson(gdf, keep)}
 
 
+@functools.cache  # the same for every page of a build
 def _leaflet() -> tuple[str, str]:
     """Leaflet's JS and CSS from the django-js-lib-leaflet wheel (images inlined)."""
     root = resources.files("js_lib_leaflet") / "static" / "js_lib_leaflet"
@@ -398,6 +435,12 @@ def _leaflet() -> tuple[str, str]:
 
     css = re.sub(r"url\(images/([\w.-]+\.png)\)", inline, css)
     return js, css
+
+
+@functools.cache
+def _web(name: str) -> str:
+    """The page's own script or style sheet (riskmap/export/web/)."""
+    return (resources.files("riskmap.export") / "web" / name).read_text(encoding="utf-8")
 
 
 def _script_json(obj) -> str:
@@ -415,7 +458,8 @@ def render_html(page: MapPage) -> str:
     frame = _frame(page)
     inputs = []
     for i, lyr in enumerate(page.inputs):
-        keep = [c for c in lyr.gdf.columns if c != lyr.gdf.geometry.name
+        geom = lyr.gdf.geometry.name  # once: each access costs a GeoDataFrame lookup
+        keep = [c for c in lyr.gdf.columns if c != geom
                 and not str(c).startswith("_") and c != "synthetic"][:_KEEP_COLUMNS]
         inputs.append({"label": lyr.label, "colour": LAYER_COLOURS[i % len(LAYER_COLOURS)],
                        "count": len(lyr.gdf), "on": lyr.on,
@@ -441,15 +485,14 @@ def render_html(page: MapPage) -> str:
         "reference": reference_data(page.reference, page.grid.bounds, page.grid.crs),
     }
     js, css = _leaflet()
-    web = resources.files("riskmap.export") / "web"
     return (
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         f"<title>{html.escape(page.title)} · {INTERNAL}</title>\n"
-        f"<style>{css}</style>\n<style>{(web / 'map.css').read_text(encoding='utf-8')}</style>\n"
+        f"<style>{css}</style>\n<style>{_web('map.css')}</style>\n"
         "</head><body>\n<div id=\"map\"></div>\n"
         f"<script type=\"application/json\" id=\"riskmap-data\">{_script_json(data)}</script>\n"
-        f"<script>{js}</script>\n<script>{(web / 'map.js').read_text(encoding='utf-8')}</script>\n"
+        f"<script>{js}</script>\n<script>{_web('map.js')}</script>\n"
         "</body></html>\n"
     )
 

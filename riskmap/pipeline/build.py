@@ -47,6 +47,9 @@ class AreaResult:
     counts: dict[int, int]
     exported_cells: int
     seconds: float
+    #: the area's own seconds per stage (cut, one per exporter, pdf), where it was
+    #: written by itself in a worker; empty where areas shared their stages
+    stages: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -130,8 +133,8 @@ def _build(project, out, townships, overwrite, progress, atlas, paper, orientati
     stages = {"read": t_load, "compute": surface.timings.get("compute_s", 0.0)}
     done = _write_areas(areas, folders, cut, EXPORTERS if exporters is None else exporters,
                         overwrite, progress, stages, keep_sheets=atlas)
-    report.areas = [AreaResult(a.name, folders[a.name], a.counts, a.exported_cells, a.seconds)
-                    for a in done]
+    report.areas = [AreaResult(a.name, folders[a.name], a.counts, a.exported_cells, a.seconds,
+                               a.stages) for a in done]
     pages = [a.sheet for a in done if a.sheet is not None]
     if atlas and pages:
         from riskmap.export.pdf import write_atlas
@@ -238,6 +241,7 @@ class _Written:
     exported_cells: int
     seconds: float
     sheet: object = None  #: the SheetPage of map.pdf, kept for the atlas
+    stages: dict = field(default_factory=dict)  #: its own seconds per stage (in a worker)
 
     @classmethod
     def of(cls, area: AreaContext, keep_sheet: bool = True) -> _Written:
@@ -335,7 +339,9 @@ def _write_one(i: int) -> tuple[_Written, dict]:
         _add(stages, "pdf_cpu", sec)
         if job.finish is not None:
             job.finish(result)
-    return _Written.of(area, keep_sheets), stages
+    written = _Written.of(area, keep_sheets)
+    written.stages = dict(stages)
+    return written, stages
 
 
 def _side_by_side(areas, tmps, cut, exporters, progress, stages, workers: int,
