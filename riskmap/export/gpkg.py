@@ -260,8 +260,14 @@ def _columns(gdf) -> list[str]:
 
 
 def _geometry_type(gdf: gpd.GeoDataFrame) -> str:
-    types = gdf.geometry.geom_type.dropna().unique()
-    return str(types[0]) if len(types) else "Polygon"
+    """The type name of the first geometry (``Polygon`` for none), from shapely's type ids."""
+    tid = shapely.get_type_id(np.asarray(gdf.geometry.values))
+    tid = tid[tid >= 0]
+    return _TYPE_NAMES.get(int(tid[0]), "Polygon") if len(tid) else "Polygon"
+
+
+_TYPE_NAMES = {0: "Point", 1: "LineString", 2: "LinearRing", 3: "Polygon", 4: "MultiPoint",
+               5: "MultiLineString", 6: "MultiPolygon", 7: "GeometryCollection"}
 
 
 def _style_table(styles: Mapping[str, LayerStyle], build_date: str) -> pd.DataFrame:
@@ -297,6 +303,10 @@ def write_data_columns(path, titles: Mapping[str, Mapping[str, tuple[str, str]]]
     """
     class_columns = dict(class_columns or {})
     with closing(sqlite3.connect(path)) as db, db:
+        # a file under its temporary name (atomic_file): no journal or sync, as for GDAL's
+        # layers (_unjournalled); a kill loses only the temporary
+        db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")
         tables = {t: {r[1] for r in db.execute(f'PRAGMA table_info("{t}")')} for t in titles}
         db.executescript(_SCHEMA_DDL)
         db.executemany("INSERT OR REPLACE INTO gpkg_extensions VALUES (?, NULL, 'gpkg_schema', "
@@ -354,11 +364,13 @@ def write_layer(gdf: gpd.GeoDataFrame, dest, *, layer: str, overwrite: bool = Fa
 
 def _plain(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Columns GPKG can hold: dates and objects as text."""
-    out = gdf.copy()
-    geom = out.geometry.name
-    for c, dtype in gdf.dtypes.items():
-        if c != geom and dtype == np.dtype(object):
-            out[c] = out[c].astype("string")
+    geom = gdf.geometry.name
+    objects = [c for c, dtype in gdf.dtypes.items() if c != geom and dtype == np.dtype(object)]
+    if not objects:
+        return gdf
+    out = gdf.copy(deep=False)  # copy on write: the input's columns are never changed
+    for c in objects:
+        out[c] = out[c].astype("string")
     return out
 
 

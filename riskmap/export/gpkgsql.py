@@ -151,6 +151,7 @@ def append_layers(path, layers: list[tuple[str, object, str, bool, str]]) -> Non
     """
     with closing(sqlite3.connect(path)) as db, db:
         db.execute("PRAGMA journal_mode=OFF")
+        db.execute("PRAGMA synchronous=OFF")  # a temporary file (see _unjournalled): no syncs
         srs = {r[0]: r[1] for r in db.execute(
             "SELECT organization || ':' || organization_coordsys_id, srs_id "
             "FROM gpkg_spatial_ref_sys")}

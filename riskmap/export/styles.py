@@ -9,6 +9,7 @@ older ``<prop>`` form, so QGIS 3.16 to 3.40 read it alike.
 
 from __future__ import annotations
 
+import functools
 import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -400,6 +401,12 @@ def input_style(table: str, label: str, geometry_type: str, colour: str,
     label_field : str, optional
         Column to label features with (names of townships and villages).
     """
+    return _input_style(table, label, geometry_type, colour, tuple(fields), outline, label_field)
+
+
+@functools.lru_cache(maxsize=256)  # the same layer's style in every area of a build
+def _input_style(table: str, label: str, geometry_type: str, colour: str, fields: tuple,
+                 outline: bool, label_field: str | None) -> LayerStyle:
     kind = _KIND_OF.get(geometry_type, "fill")
     props = _symbol_props(kind, colour)
     if kind == "fill" and outline:
