@@ -17,7 +17,7 @@ from riskmap.pipeline.build import EXPORTERS, build
 from riskmap.pipeline.exporters import export_html, export_sheet
 from riskmap.pipeline.project import load_project
 from riskmap.pipeline.tiledbuild import engine_for, tiled_build
-from riskmap.score import tiling
+from riskmap.score import engine, tiling
 from riskmap.score.engine import compute
 from riskmap.score.tiling import area_window, compute_tiled, window_surface
 
@@ -43,7 +43,8 @@ def built(tmp_path_factory):
         return real(spec, gdf, grid, *a, **kw)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(tiling, "factor_on_grid", record)
+        mp.setattr(tiling, "factor_on_grid", record)  # the tiles
+        mp.setattr(engine, "factor_on_grid", record)  # the townships' windows (compute_window)
         report = tiled_build(project, out=tmp / "tiled", chunk=16, scheduler="synchronous")
     return project, tmp, report, grids
 

@@ -28,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
-import shapely
 
 from riskmap.grid import Grid, burn
 from riskmap.grid.blocks import block_max_mean
@@ -36,7 +35,9 @@ from riskmap.load.inputs import Inputs
 from riskmap.load.project import Project
 from riskmap.score.engine import (
     Surface,
+    _near,
     _patrol_labels,
+    compute_window,
     district_grid,
     factor_on_grid,
     point_methods,
@@ -79,14 +80,6 @@ def tile_windows(grid: Grid, chunk: int, k: int) -> list[tuple[int, int, int, in
     return out
 
 
-def _features_near(gdf, g: Grid, reach: float):
-    """The features that can touch tile ``g`` (spatial index query on its halo)."""
-    x0, y0, x1, y1 = g.bounds
-    m = reach + g.cell
-    idx = gdf.sindex.query(shapely.box(x0 - m, y0 - m, x1 + m, y1 + m))
-    return gdf.iloc[np.sort(idx)]
-
-
 def _needs_top(spec) -> bool:
     p = spec.params
     return spec.is_density and p.get("normalize", "max") == "max"
@@ -96,7 +89,7 @@ def _tile_density_max(project, inputs, g, plan, names):
     out = {}
     for spec in project.factors:
         if spec.name in names:
-            gdf = _features_near(inputs.factors[spec.name], g, spec.reach)
+            gdf = _near(inputs.factors[spec.name], g, spec.reach)
             f = factor_on_grid(spec, gdf, g, project.as_of, top=1.0,
                                splat_points=plan[spec.name]["splat_points"])
             out[spec.name] = float(f.explain.max()) if f.explain.size else 0.0
@@ -106,7 +99,7 @@ def _tile_density_max(project, inputs, g, plan, names):
 def _tile_score(project, inputs, g, plan, coefs, baseline, k):
     values = {}
     for spec in project.factors:
-        gdf = _features_near(inputs.factors[spec.name], g, spec.reach)
+        gdf = _near(inputs.factors[spec.name], g, spec.reach)
         f = factor_on_grid(spec, gdf, g, project.as_of, **plan[spec.name])
         values[spec.name] = f.value
     score = accumulate_score(values, coefs, baseline)
@@ -239,33 +232,11 @@ def window_surface(project: Project, inputs: Inputs, grid: Grid, win, plan: dict
     Surface
         On the window's grid (cells keep their coordinates, hence their ids).
     """
-    t0 = time.perf_counter()
-    k = round(project.patrol_cell_size / project.cell_size)
-    g = grid.window(*win)
-    pg = g.coarsen(k)
-    area = burn.mask([inputs.district], g)
-    tgeoms = inputs.townships.geometry.values
-    township = _patrol_labels(tgeoms, g, pg, k, area)
-    vnames, village = [], np.zeros(pg.shape, np.int32)
-    if inputs.villages is not None:
-        vnames = list(inputs.villages["name"])
-        village = _patrol_labels(inputs.villages.geometry.values, g, pg, k, area)
-    fs = {}
-    for spec in project.factors:
-        gdf = _features_near(inputs.factors[spec.name], g, spec.reach)
-        fs[spec.name] = factor_on_grid(spec, gdf, g, project.as_of, **plan[spec.name])
-    coefs, baseline = score_coefficients({f.name: f.weight for f in project.factors})
-    score = accumulate_score(((n, f.value, f.lazy) for n, f in fs.items()), coefs, baseline)
-    score[~area] = np.nan
-    p_max, p_mean = block_max_mean(score, k)
-    p_score = p_max if project.patrol_score == "max" else p_mean
-    thr = np.asarray(thresholds)
-    return Surface(grid=g, patrol_grid=pg, k=k, area=area,
-                   township_names=list(inputs.townships["name"]), township=township,
-                   village_names=vnames, village=village, factors=fs, coefs=coefs, score=score,
-                   baseline=baseline, p_max=p_max, p_mean=p_mean, p_score=p_score,
-                   thresholds=thr, p_class=classify(p_score, thr), origin=(win[0], win[1]),
-                   timings={"compute_s": time.perf_counter() - t0})
+    if grid != district_grid(project, inputs.district):
+        raise ValueError("window_surface: grid is not the district grid of the project")
+    r0, c0, nr, nc = win
+    return compute_window(project, inputs, slice(r0, r0 + nr), slice(c0, c0 + nc),
+                          thresholds=np.asarray(thresholds, float), plan=plan)
 
 
 def _client(scheduler):
