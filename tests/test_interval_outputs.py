@@ -216,6 +216,25 @@ def test_field_files_carry_the_interval(calibrated, scored, tmp_path):
     assert kml.count('<Data name="排名区间">') == len(tp.cells)
 
 
+def test_plan_sheet_table_has_the_column(calibrated, scored, tmp_path):
+    """plan.pdf's table shows 排名区间 after 优先级, each cell's as in the ledger (pdftotext)."""
+    import subprocess
+
+    from riskmap.export.pdf.plansheet import write_plan_pdf
+
+    p, inputs, s = scored
+    tp = make_plan(p, s, inputs, WEEK, townships=["东镇"], build_date="2026-12-01")[0]
+    write_plan_pdf(tp, tmp_path / "plan.pdf")
+    text = subprocess.run(["pdftotext", "-layout", str(tmp_path / "plan.pdf"), "-"],
+                          capture_output=True, text=True, check=True).stdout
+    head = next(line for line in text.splitlines() if "网格编号" in line and "主要原因" in line)
+    assert head.index("优先级") < head.index("排名区间") < head.index("主要原因")
+    lines = {c.cell_id: next(line for line in text.splitlines() if c.cell_id in line
+                             and "前" in line) for c in tp.cells}
+    for c in tp.cells:
+        assert c.rank.replace(" ", "") in lines[c.cell_id].replace(" ", ""), c.cell_id
+
+
 def test_a_township_window_reads_its_part(scored):
     """The tiled build scores each township on a window of the district grid."""
     from riskmap.score.cells import interval_on

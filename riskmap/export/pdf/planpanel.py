@@ -16,6 +16,19 @@ from riskmap.marks import CLASS_COLOURS, CLASS_NAMES
 TABLE_COLUMNS = (("编号", 7, "center"), ("网格编号", 17, "left"), ("村", 13, "left"),
                  ("优先级", 14, "left"), ("主要原因", 33, "left"), ("责任人", 12, "left"),
                  ("已查", 7, "center"), ("结果", 17, "left"))
+#: the column after 优先级 of a plan with a calibration's rank interval ("前 3–20 %"),
+#: its width taken from 主要原因
+RANK_COLUMN = ("排名区间", 12, "left")
+
+
+def table_columns(interval: bool) -> tuple[tuple[str, int, str], ...]:
+    """The table's columns: :data:`TABLE_COLUMNS`, with :data:`RANK_COLUMN` for ``interval``."""
+    if not interval:
+        return TABLE_COLUMNS
+    i = [c[0] for c in TABLE_COLUMNS].index("优先级") + 1
+    why = TABLE_COLUMNS[i]
+    return (*TABLE_COLUMNS[:i], RANK_COLUMN, (why[0], why[1] - RANK_COLUMN[1], why[2]),
+            *TABLE_COLUMNS[i + 1:])
 
 
 class _PlanPanel:
@@ -138,11 +151,14 @@ class _PlanPanel:
         who = "; ".join(f"{v} {resp.get(v, '')}".strip() for v in villages)
         ax.text(0, 7.5 * k, ellipsize(f"村: {who}" if who else "", self.fp, 6.5 * k, w),
                 fontproperties=self.fp, fontsize=6.5 * k, va="center", color="#333333")
-        rel = np.array([c[1] for c in TABLE_COLUMNS], float)
+        interval = bool(getattr(self.tp, "interval", False))
+        columns = table_columns(interval)
+        tick = [c[0] for c in columns].index("已查")
+        rel = np.array([c[1] for c in columns], float)
         widths = rel / rel.sum() * w
         xs = np.concatenate([[0], np.cumsum(widths)[:-1]])
         ax.add_patch(Rectangle((0, top), w, rh, fc="#d9d9d9", ec="none"))
-        for (head, _, ha), xi, wi in zip(TABLE_COLUMNS, xs, widths, strict=True):
+        for (head, _, ha), xi, wi in zip(columns, xs, widths, strict=True):
             ax.text(xi + (wi / 2 if ha == "center" else 0.8), top + rh / 2, head,
                     fontproperties=self.fp, fontsize=size, ha=ha, va="center")
         for r, c in enumerate(cells):
@@ -152,10 +168,12 @@ class _PlanPanel:
             why = c.top_factors or "无明显风险因素"
             if c.override:  # the analyst's reason: why the cell is on the list
                 why = f"{c.override}; {why}"
-            values = [str(c.no), c.cell_id, c.village, c.priority, why, c.responsible, "", ""]
-            for j, ((_, _, ha), xi, wi, v) in enumerate(zip(TABLE_COLUMNS, xs, widths, values,
+            values = [str(c.no), c.cell_id, c.village, c.priority,
+                      *([c.rank.replace(" ", "")] if interval else []),  # 前3–20%: fits
+                      why, c.responsible, "", ""]
+            for j, ((_, _, ha), xi, wi, v) in enumerate(zip(columns, xs, widths, values,
                                                            strict=True)):
-                if j == 6:  # the box to tick
+                if j == tick:  # the box to tick
                     b = rh * 0.62
                     ax.add_patch(Rectangle((xi + wi / 2 - b / 2, ry + (rh - b) / 2), b, b,
                                            fc="white", ec="black", lw=0.5))
