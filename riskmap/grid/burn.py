@@ -26,6 +26,34 @@ def _quiet() -> None:
 _quiet()
 
 
+def shapes(geoms, values) -> list:
+    """``(shape, int value)`` pairs for rasterize, missing and empty geometries left out.
+
+    Polygons and multipolygons become GeoJSON-like polygons (one per part, in
+    order, as rasterize splits them itself) with their coordinates listed in
+    one call per layer: shapely's ``__geo_interface__`` makes a tuple per
+    vertex in Python, which cost more than the burn at coarse cells. Other
+    geometries are passed as they are.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    values = np.asarray(values).astype(np.int64)
+    keep = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    geoms, values = geoms[keep], values[keep]
+    if not np.isin(shapely.get_type_id(geoms), (3, 6)).all():
+        return list(zip(geoms, values.tolist(), strict=True))
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    whole = ~shapely.is_empty(parts)
+    parts, owner = parts[whole], owner[whole]
+    rings, of = shapely.get_rings(parts, return_index=True)  # exterior first, then holes
+    xy = shapely.get_coordinates(rings).tolist()
+    ends = np.cumsum(shapely.get_num_coordinates(rings)).tolist()
+    coords = [[] for _ in range(len(parts))]
+    for r, a, b in zip(of.tolist(), [0, *ends][:-1], ends, strict=True):
+        coords[r].append(xy[a:b])
+    return [({"type": "Polygon", "coordinates": c}, v)
+            for c, v in zip(coords, values[owner].tolist(), strict=True)]
+
+
 def point_cells(xs, ys, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Rows, columns and a keep mask of points that fall inside ``grid``."""
     row, col = grid.rowcol(xs, ys)
@@ -35,7 +63,13 @@ def point_cells(xs, ys, grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def point_xy(geoms) -> tuple[np.ndarray, np.ndarray]:
     """Coordinates of point geometries (multipoints contribute every part)."""
-    parts = shapely.get_parts(np.asarray(geoms))
+    geoms = np.asarray(geoms)
+    if np.isin(shapely.get_type_id(geoms), (-1, 0, 4)).all():
+        # points, multipoints and missing ones only: their coordinates are those of
+        # their parts, in the same order, without making a Python object per part
+        xy = shapely.get_coordinates(geoms)
+        return xy[:, 0], xy[:, 1]
+    parts = shapely.get_parts(geoms)
     pts = parts[shapely.get_type_id(parts) == 0]
     xy = shapely.get_coordinates(pts)
     return xy[:, 0], xy[:, 1]
@@ -43,12 +77,12 @@ def point_xy(geoms) -> tuple[np.ndarray, np.ndarray]:
 
 def mask(geoms, grid: Grid, all_touched: bool = False) -> np.ndarray:
     """Boolean mask of cells covered by ``geoms`` (cell-centre rule by default)."""
-    geoms = [g for g in np.asarray(geoms) if g is not None and not g.is_empty]
-    if not geoms:
+    pairs = shapes(geoms, np.ones(len(np.asarray(geoms)), np.int64))
+    if not pairs:
         return np.zeros(grid.shape, dtype=bool)
     _quiet()
     out = rasterize(
-        ((g, 1) for g in geoms),
+        pairs,
         out_shape=grid.shape,
         transform=grid.transform,
         fill=0,
@@ -60,8 +94,11 @@ def mask(geoms, grid: Grid, all_touched: bool = False) -> np.ndarray:
 
 def labels(geoms, values, grid: Grid, all_touched: bool = False) -> np.ndarray:
     """int32 raster of ``values`` burnt from ``geoms`` (0 where none)."""
-    pairs = [(g, int(v)) for g, v in zip(np.asarray(geoms), values, strict=True)
-             if g is not None and not g.is_empty]
+    return labels_of(shapes(geoms, values), grid, all_touched)
+
+
+def labels_of(pairs: list, grid: Grid, all_touched: bool = False) -> np.ndarray:
+    """int32 raster burnt from ``(shape, value)`` pairs made by :func:`shapes`."""
     if not pairs:
         return np.zeros(grid.shape, dtype=np.int32)
     _quiet()

@@ -284,10 +284,11 @@ def _surface(project, inputs, grid, win, plan, thresholds, progress) -> Surface:
         area = burn.mask([inputs.district], g)
         # townships and villages are assigned per patrol cell (centre rule), so a
         # patrol cell always belongs wholly to one township and one village
-        township = _patrol_labels(inputs.townships.geometry.values, g, pgrid, k, area)
+        live = block_any(area, k)
+        township = _patrol_labels(inputs.townships.geometry.values, pgrid, live)
         village = np.zeros(pgrid.shape, np.int32)
         if inputs.villages is not None:
-            village = _patrol_labels(inputs.villages.geometry.values, g, pgrid, k, area)
+            village = _patrol_labels(inputs.villages.geometry.values, pgrid, live)
         t["grid_s"] = time.perf_counter() - t1
         return area, township, village
 
@@ -425,13 +426,14 @@ def _runs(mask: np.ndarray) -> list[list[tuple[int, int]]]:
     return out
 
 
-def _patrol_labels(geoms, grid, pgrid, k, area):
-    idx = np.arange(1, len(geoms) + 1)
-    centre = burn.labels(geoms, idx, pgrid)
+def _patrol_labels(geoms, pgrid, live):
+    """Polygon index (1-based) of each patrol cell; 0 where ``live`` (in the district) is False."""
+    pairs = burn.shapes(geoms, np.arange(1, len(geoms) + 1))  # made once for both burns
+    centre = burn.labels_of(pairs, pgrid)
     # patrol cells on the district edge whose centre misses every polygon take
     # the label of a polygon that touches them
-    touched = burn.labels(geoms, idx, pgrid, all_touched=True)
+    touched = burn.labels_of(pairs, pgrid, all_touched=True)
     out = np.where(centre > 0, centre, touched).astype(np.int32)
-    out[~block_any(area, k)] = 0
+    out[~live] = 0
     return out
 

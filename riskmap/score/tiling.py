@@ -276,4 +276,4 @@ def patrol_townships(inputs: Inputs, pgrid: Grid, p_area: np.ndarray) -> np.ndar
     on the patrol grid alone: what the district's zones need, without the
     analysis grid.
     """
-    return _patrol_labels(inputs.townships.geometry.values, pgrid, pgrid, 1, p_area)
+    return _patrol_labels(inputs.townships.geometry.values, pgrid, np.asarray(p_area, bool))
