@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from riskmap.errors import LayerError
+from riskmap.load import xlsxcache
 
 _TEXT_SUFFIXES = {".csv", ".txt", ".tsv", ".dat"}
 _XLSX_SUFFIXES = {".xlsx", ".xlsm"}
@@ -171,18 +172,23 @@ def _sniff(lines: list[str], whitespace_ok: bool) -> str | None:
 
 
 def read_xlsx_cells(path: Path, sheet, info: TableInfo):
-    """``[(sheet, cells, rows, merged ranges, copied mask)]`` for the chosen sheets."""
-    import openpyxl
+    """``[(sheet, cells, rows, merged ranges, copied mask)]`` for the chosen sheets.
 
+    The values come from the per-user cache when the file's bytes are those of a
+    workbook read before (:mod:`riskmap.load.xlsxcache`), else from openpyxl.
+    """
     info.encoding = "xlsx"
     try:
-        wb = openpyxl.load_workbook(path, data_only=True)
-    except Exception as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise LayerError(f"{path}: 无法读取表格 (cannot read workbook): {first}; check that "
-                         "the file is a complete .xlsx (close it in Excel/WPS and save again)"
-                         ) from None
-    names = wb.sheetnames
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise LayerError(f"{path}: 无法读取表格 (cannot read workbook): {e.strerror or e}; "
+                         "check the path and that no other program locks the file") from None
+    key = xlsxcache.workbook_key(raw)
+    book = xlsxcache.load(key)
+    if book is None:
+        book = _workbook_values(path, raw)
+        xlsxcache.store(key, book)
+    names = book["names"]
     if sheet is None:
         chosen = names
     elif isinstance(sheet, int) or (isinstance(sheet, str) and sheet.isdigit()
@@ -199,26 +205,51 @@ def read_xlsx_cells(path: Path, sheet, info: TableInfo):
                          f"sheets: {', '.join(names)}")
     out = []
     for name in chosen:
-        ws = wb[name]
-        values = [list(r) for r in ws.iter_rows(min_row=1, values_only=True)]
+        values, ranges = book["sheets"][name]
         width = max((len(r) for r in values), default=0)
         cells = np.empty((len(values), width), dtype=object)
         for i, r in enumerate(values):
             cells[i, :len(r)] = r
         merged: list[str] = []
         copied = np.zeros(cells.shape, dtype=bool)  # cells that only repeat a merged value
-        for rng in ws.merged_cells.ranges:
-            r0, c0, r1, c1 = rng.min_row - 1, rng.min_col - 1, rng.max_row, rng.max_col
+        for min_row, min_col, max_row, max_col, coord in ranges:
+            r0, c0, r1, c1 = min_row - 1, min_col - 1, max_row, max_col
             if r0 < cells.shape[0] and c0 < width:
                 cells[r0:r1, c0:c1] = cells[r0, c0]
                 copied[r0:r1, c0:c1] = True
                 copied[r0, c0] = False
-            merged.append(rng.coord)
+            merged.append(coord)
         grid = pd.DataFrame(cells, dtype=object)
         out.append((name, clean(grid), np.arange(1, len(grid) + 1, dtype=np.int64),
                     merged, copied))
-    wb.close()
     return out
+
+
+def _workbook_values(path: Path, raw: bytes) -> xlsxcache.Workbook:
+    """Every sheet's values and merged ranges, read by openpyxl from ``raw``."""
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(raw), data_only=True)
+    except Exception as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise LayerError(f"{path}: 无法读取表格 (cannot read workbook): {first}; check that "
+                         "the file is a complete .xlsx (close it in Excel/WPS and save again)"
+                         ) from None
+    try:
+        sheets = {}
+        for name in wb.sheetnames:
+            ws = wb[name]
+            if not hasattr(ws, "iter_rows"):  # a chart sheet: no cells
+                sheets[name] = [[], []]
+                continue
+            rows = [list(r) for r in ws.iter_rows(min_row=1, values_only=True)]
+            ranges = [[m.min_row, m.min_col, m.max_row, m.max_col, m.coord]
+                      for m in ws.merged_cells.ranges]
+            sheets[name] = [rows, ranges]
+        return {"names": list(wb.sheetnames), "sheets": sheets}
+    finally:
+        wb.close()
 
 
 def clean(grid: pd.DataFrame) -> pd.DataFrame:
