@@ -171,11 +171,13 @@ def _sniff(lines: list[str], whitespace_ok: bool) -> str | None:
     return best
 
 
-def read_xlsx_cells(path: Path, sheet, info: TableInfo):
+def read_xlsx_cells(path: Path, sheet, info: TableInfo, *, cache: bool = False):
     """``[(sheet, cells, rows, merged ranges, copied mask)]`` for the chosen sheets.
 
-    The values come from the per-user cache when the file's bytes are those of a
-    workbook read before (:mod:`riskmap.load.xlsxcache`), else from openpyxl.
+    With ``cache`` the values come from the per-user cache when the file's bytes
+    are those of a workbook read before (:mod:`riskmap.load.xlsxcache`), and are
+    kept there otherwise; without it (tables that may name persons: case ledgers,
+    returned sheets, premises lists) openpyxl reads the file and nothing is kept.
     """
     info.encoding = "xlsx"
     try:
@@ -183,11 +185,12 @@ def read_xlsx_cells(path: Path, sheet, info: TableInfo):
     except OSError as e:
         raise LayerError(f"{path}: 无法读取表格 (cannot read workbook): {e.strerror or e}; "
                          "check the path and that no other program locks the file") from None
-    key = xlsxcache.workbook_key(raw)
-    book = xlsxcache.load(key)
+    key = xlsxcache.workbook_key(raw) if cache else None
+    book = xlsxcache.load(key) if key else None
     if book is None:
         book = _workbook_values(path, raw)
-        xlsxcache.store(key, book)
+        if key:
+            xlsxcache.store(key, book)
     names = book["names"]
     if sheet is None:
         chosen = names

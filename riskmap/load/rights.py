@@ -190,8 +190,9 @@ def read_corner_table(path, *, sheet: str | int | None = None, encoding: str | N
         ``central_meridian``/``crs``, Xi'an 1980/Beijing 1954 without ``towgs84``.
     """
     path = Path(path)
+    # cached: a public register (licences, mines, corners), read by every command
     df, tinfo = read_table(path, sheet=sheet, encoding=encoding, keywords=CORNER_KEYWORDS,
-                           numeric=("x", "y"), required=("x", "y"))
+                           numeric=("x", "y"), required=("x", "y"), cache=True)
     report = RightsReport(path=path, table=tinfo)
     report.notes += tinfo.notes
     if "licence_no" not in df and "name" not in df:

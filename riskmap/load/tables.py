@@ -110,7 +110,8 @@ def match_columns(headers: Sequence, keywords: Mapping[str, Sequence[str]]) -> d
 
 def read_table(path, *, sheet: str | int | None = None, encoding: str | None = None,
                keywords: Mapping[str, Sequence[str]], numeric: Sequence[str] = (),
-               required: Sequence[str] = ()) -> tuple[pd.DataFrame, TableInfo]:
+               required: Sequence[str] = (), cache: bool = False
+               ) -> tuple[pd.DataFrame, TableInfo]:
     r"""Read a CSV/TXT/XLSX table whose header may not be on the first row.
 
     Parameters
@@ -137,6 +138,10 @@ def read_table(path, *, sheet: str | int | None = None, encoding: str | None = N
     required : sequence of str, optional
         Roles that must be found; else :class:`LayerError` listing what was looked
         for and the columns present.
+    cache : bool
+        Keep a workbook's values in the user cache (:mod:`riskmap.load.xlsxcache`):
+        only for tables that hold no personal data (the licence register's corners),
+        since the cache is a copy outside the project's folder.
 
     Returns
     -------
@@ -158,7 +163,7 @@ def read_table(path, *, sheet: str | int | None = None, encoding: str | None = N
         raise LayerError(f"{path}: 文件不存在 (file not found); check the path")
     suffix = path.suffix.lower()
     if suffix in _XLSX_SUFFIXES:
-        grids = cells.read_xlsx_cells(path, sheet, info)
+        grids = cells.read_xlsx_cells(path, sheet, info, cache=cache)
     elif suffix == ".xls":
         raise LayerError(f"{path}: 旧版 Excel (.xls) 不支持 (old .xls workbooks are not read); "
                          "open it in Excel/WPS and save as .xlsx")
