@@ -303,7 +303,7 @@ def test_a_large_point_layer_is_counted_per_patrol_cell():
     """200,000 points over a 40 km district: a bounded number of squares, a small page."""
     import json
 
-    from riskmap.export.html import BINS_MAX, _point_layer
+    from riskmap.export.weblayers import BINS_MAX, point_layer
     from riskmap.grid import Grid
 
     frame = Grid(CRS, X0, Y0 + 40_000, 100.0, 400, 400)
@@ -312,11 +312,11 @@ def test_a_large_point_layer_is_counted_per_patrol_cell():
     xy = centres[rng.integers(0, 300, 200_000)] + rng.normal(0, 400, (200_000, 2))
     gdf = gpd.GeoDataFrame({"name": [f"场所{i}" for i in range(len(xy))]},
                            geometry=shapely.points(xy), crs=CRS)
-    layer = _point_layer(gdf, ["name"], frame)
+    layer = point_layer(gdf, ["name"], frame)
     assert layer["kind"] == "bins" and len(layer["n"]) <= BINS_MAX
     assert sum(layer["n"]) == 200_000
     assert len(json.dumps(layer, separators=(",", ":"))) < 60_000
-    small = _point_layer(gdf.iloc[:100], ["name"], frame)
+    small = point_layer(gdf.iloc[:100], ["name"], frame)
     assert small["kind"] == "points" and len(small["lat"]) == 100
 
 
@@ -326,7 +326,8 @@ def test_missing_values_of_a_point_layer_are_null_in_strict_json():
 
     import pandas as pd
 
-    from riskmap.export.html import _point_layer, _script_json
+    from riskmap.export.html import _script_json
+    from riskmap.export.weblayers import point_layer
     from riskmap.grid import Grid
 
     frame = Grid(CRS, X0, Y0 + 4_000, 100.0, 40, 40)
@@ -337,7 +338,7 @@ def test_missing_values_of_a_point_layer_are_null_in_strict_json():
          "opened": pd.to_datetime(["2020-01-02", None] * (n // 2)),
          "flag": [True, None] * (n // 2), "name": [f"院{i}" for i in range(n)]},
         geometry=shapely.points(np.arange(n) * 50.0 + X0, np.full(n, Y0 + 100.0)), crs=CRS)
-    layer = _point_layer(gdf, list(gdf.columns.drop("geometry")), frame)
+    layer = point_layer(gdf, list(gdf.columns.drop("geometry")), frame)
 
     def refuse(token):
         raise AssertionError(f"{token} in the page's data")

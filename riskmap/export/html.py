@@ -11,8 +11,8 @@ as text and runs nothing.
 The page stays small on a district: exported cells travel as columns of patrol
 column/row numbers (ids and corners are rebuilt in the page through one fitted
 polynomial, checked to a few centimetres), names and factor phrases once each,
-input points as rounded integers, and a layer of more than :data:`POINTS_MAX`
-points as counts per patrol cell. With a field history, two more toggles (off by
+input points as rounded integers, and a large point layer as counts per patrol
+cell (:mod:`riskmap.export.weblayers`). With a field history, two more toggles (off by
 default) show the patrol effort: the checked cells coloured by the weeks since
 their last check, and the overdue cells (never checked or not for weeks).
 """
@@ -38,6 +38,7 @@ from riskmap import __version__
 from riskmap.crs.transform import to_crs, transformer
 from riskmap.export.atomic import write_bytes
 from riskmap.export.styles import EFFORT_BANDS, OVERDUE_COLOUR
+from riskmap.export.weblayers import geojson, input_layer
 from riskmap.export.webref import reference_data
 from riskmap.grid import Grid
 from riskmap.grid.cellid import cell_ids
@@ -47,10 +48,6 @@ from riskmap.score.cells import rank_text
 
 _KEEP_COLUMNS = 5  # attribute columns shown per input feature (size)
 TIANDITU_ENV = "RISKMAP_TIANDITU_KEY"
-#: Points of one input layer drawn one by one; a larger layer is counted per patrol cell.
-POINTS_MAX = 3000
-#: Squares of a counted layer; beyond, squares of 2, 4, ... patrol cells.
-BINS_MAX = 3000
 #: Largest error (m) of the page's polynomial between patrol cells and lat/lon.
 FIT_TOLERANCE_M = 0.05
 
@@ -151,41 +148,6 @@ def class_image(classes: np.ndarray, grid: Grid):
     lon1, lat1 = t.transform(x1, y0)
     url = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
     return url, [[lat0, lon0], [lat1, lon1]]
-
-
-def _geojson(gdf: gpd.GeoDataFrame, columns, digits: int = 5) -> dict:
-    """GeoJSON in WGS84 with coordinates rounded to ``digits`` decimals (5: ≈ 1 m).
-
-    On the geometry and column arrays (a township map writes a dozen small layers,
-    and GeoDataFrame copies and selections were most of their time); Z is left out.
-    """
-    t = transformer(gdf.crs, "EPSG:4326", always_xy=True)
-
-    def lon_lat(c):
-        x, y = t.transform(c[:, 0], c[:, 1])
-        return np.round(np.column_stack([x, y]), digits)
-
-    geoms = shapely.to_geojson(shapely.transform(np.asarray(gdf.geometry.values), lon_lat))
-    cols = []
-    for c in columns:
-        v = gdf[c].to_numpy(dtype=object)
-        cols.append([None if m else _plain(x) for x, m in zip(v, pd.isna(v), strict=True)])
-    feats = [{"type": "Feature", "geometry": None if g is None else json.loads(g),
-              "properties": dict(zip(columns, row, strict=True))}
-             for g, row in zip(geoms, zip(*cols, strict=True) if cols else [()] * len(geoms),
-                               strict=True)]
-    return {"type": "FeatureCollection", "features": feats}
-
-
-def _plain(v):
-    """A JSON value: NaN (pandas' factorize turns None into it) is null, never ``NaN``."""
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and v != v:
-        return None
-    if isinstance(v, float | int | str | bool) or v is None:
-        return v
-    return str(v)
 
 
 def _labels(gdf: gpd.GeoDataFrame | None) -> list:
@@ -339,88 +301,6 @@ def effort_index(cells: gpd.GeoDataFrame | None, frame: Grid, kind: str) -> dict
     return out
 
 
-# --- input layers -------------------------------------------------------------------------
-
-def _columns_of(gdf: gpd.GeoDataFrame, keep) -> dict:
-    """Attribute columns, each a list or (when values repeat) codes into its values."""
-    out = {}
-    for c in keep:
-        vals = _column_values(gdf[c])
-        codes, uniques = pd.factorize(vals, use_na_sentinel=False)
-        if len(uniques) * 2 <= len(vals):
-            out[str(c)] = {"k": codes.tolist(), "u": [_plain(x) for x in uniques]}
-        else:
-            out[str(c)] = vals.tolist()
-    return out
-
-
-def _column_values(col: pd.Series) -> np.ndarray:
-    """One column as JSON-ready values: numbers rounded to 1e-6, the rest as text, None missing.
-
-    On numpy arrays, not pandas' string type: a township map has a score of small
-    layers, and pandas' per-call cost was most of their time.
-    """
-    dtype = col.dtype
-    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
-        v = col.to_numpy(dtype=float, na_value=np.nan)
-        vals = np.round(v, 6).astype(object)
-        vals[np.isnan(v)] = None
-        return vals
-    if dtype.kind != "O" and not isinstance(dtype, pd.StringDtype):  # dates, categories: pandas'
-        vals = col.astype("string").to_numpy(dtype=object, na_value=None)  # text ("2020-01-02")
-        vals[col.isna().to_numpy()] = None
-        return vals
-    raw = col.to_numpy(dtype=object)
-    missing = pd.isna(raw)
-    vals = raw.astype(str).astype(object)  # a new array: the column is never written
-    vals[missing] = None
-    return vals
-
-
-def _point_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
-    """Points one by one (1e-5° ≈ 1 m), or counted per patrol cell beyond :data:`POINTS_MAX`."""
-    geoms = np.asarray(gdf.geometry.values)
-    if len(geoms) and (shapely.get_type_id(geoms) == 0).all():  # points already: no explode
-        g = gdf
-    else:  # MultiPoints into points (GeoDataFrame.explode costs ~5 ms a layer)
-        parts, idx = shapely.get_parts(geoms, return_index=True)
-        g = gpd.GeoDataFrame(gdf.drop(columns=gdf.geometry.name).iloc[idx].reset_index(drop=True),
-                             geometry=parts, crs=gdf.crs)
-    empty = shapely.is_empty(np.asarray(g.geometry.values))
-    if empty.any():  # a selection copies the frame: only when there is something to drop
-        g = g.loc[~empty]
-    if len(g) > POINTS_MAX:
-        xy = shapely.get_coordinates(to_crs(g, frame.crs).geometry.values)
-        s = frame.cell
-        u = (xy[:, 0] - frame.x0) / s
-        v = (xy[:, 1] - (frame.y0 - frame.nrows * s)) / s
-        size = 1
-        while True:  # coarser squares until the layer has few enough of them
-            bi, bj = np.floor(u / size).astype(np.int64), np.floor(v / size).astype(np.int64)
-            key, n = np.unique(np.column_stack([bi, bj]), axis=0, return_counts=True)
-            if len(key) <= BINS_MAX:
-                break
-            size *= 2
-        return {"kind": "bins", "bin": size, "i": key[:, 0].tolist(), "j": key[:, 1].tolist(),
-                "n": n.tolist(), "points": len(g)}
-    # one point per row after the explode: transform the coordinates, not the frame
-    xy = shapely.get_coordinates(g.geometry.values)
-    lon_d, lat_d = transformer(g.crs, "EPSG:4326", always_xy=True).transform(xy[:, 0], xy[:, 1])
-    lat = np.rint(np.asarray(lat_d) * 1e5).astype(np.int64)
-    lon = np.rint(np.asarray(lon_d) * 1e5).astype(np.int64)
-    base = [int(lat.min()), int(lon.min())] if len(lat) else [0, 0]
-    return {"kind": "points", "base": base, "lat": (lat - base[0]).tolist(),
-            "lon": (lon - base[1]).tolist(), "props": _columns_of(g, keep)}
-
-
-def _input_layer(gdf: gpd.GeoDataFrame, keep, frame: Grid) -> dict:
-    tid = shapely.get_type_id(np.asarray(gdf.geometry.values))
-    tid = tid[tid >= 0]  # missing geometries say nothing
-    if len(tid) and np.isin(tid, (0, 4)).all():  # Points and MultiPoints
-        return _point_layer(gdf, keep, frame)
-    return {"kind": "features", "data": _geojson(gdf, keep)}
-
-
 @functools.cache  # the same for every page of a build
 def _leaflet() -> tuple[str, str]:
     """Leaflet's JS and CSS from the django-js-lib-leaflet wheel (images inlined)."""
@@ -463,14 +343,14 @@ def render_html(page: MapPage) -> str:
                 and not str(c).startswith("_") and c != "synthetic"][:_KEEP_COLUMNS]
         inputs.append({"label": lyr.label, "colour": LAYER_COLOURS[i % len(LAYER_COLOURS)],
                        "count": len(lyr.gdf), "on": lyr.on,
-                       **_input_layer(lyr.gdf, keep, frame)})
+                       **input_layer(lyr.gdf, keep, frame)})
     data = {
         "title": page.title, "build_date": page.build_date, "marking": INTERNAL,
         "version": f"riskmap {__version__}",
         "note": page.note, "colours": CLASS_COLOURS, "legend": legend,
         "overlay": {"png": png, "bounds": bounds},
-        "townships": _geojson(page.townships, ["name"]),
-        "villages": None if page.villages is None else _geojson(page.villages, ["name"]),
+        "townships": geojson(page.townships, ["name"]),
+        "villages": None if page.villages is None else geojson(page.villages, ["name"]),
         # names on the map: villages on a township map, townships on the district map
         "labels": _labels(page.villages if page.villages is not None and len(page.townships) == 1
                           else page.townships),
