@@ -479,7 +479,7 @@ def table(res: dict) -> str:
         row("PDF sheet (its own time)", f"{r['pdf_s_per_sheet']:.2f} s × {r['pdf_sheets']}",
             "pdf_s_per_sheet")
     if r.get("township_outputs_s") is not None:
-        row(f"a township's outputs (median of {r['townships']})",
+        row(f"township outputs (median of {r['townships']})",
             f"{r['township_outputs_s']:.2f} s (max {r['township_outputs_max_s']:.2f} s)",
             "township_outputs_s")
         row("  with its sheet", f"{r['township_with_sheet_s']:.2f} s")
