@@ -204,6 +204,28 @@ def test_unreadable_file_is_reported(tiny, tmp_path):
         assert h.counts()["ingested_files"] == 0
 
 
+def test_missing_and_already_ingested_files_are_said_before_any_scoring(tmp_path, monkeypatch):
+    """A mistyped path, a folder or a file sent twice needs no scored district: said at once."""
+    import riskmap.pipeline.field as pf
+
+    tiny = Tiny(tmp_path)
+    clean = clean_workbook(tmp_path / "clean.xlsx", ["451-4190-97", "451-4190-86"])
+    assert [r.status for r in ingest_files(tiny.project, [clean], surface=tiny.surface)] == [
+        "added"]
+
+    def no_scoring(*a, **kw):
+        raise AssertionError("the district was scored")
+
+    monkeypatch.setattr(pf, "_surface", no_scoring)
+    reps = ingest_files(tiny.project, [tmp_path / "missing.xlsx", clean, tmp_path])
+    assert [r.status for r in reps] == ["failed", "already", "failed"]
+    assert "文件不存在 (file not found)" in str(reps[0].errors[0])
+    assert "不是文件 (not a file)" in str(reps[2].errors[0])
+    other = clean_workbook(tmp_path / "other.xlsx", ["451-4190-96"])
+    with pytest.raises(AssertionError, match="scored"):  # a new file: now the cells are needed
+        ingest_files(tiny.project, [tmp_path / "missing.xlsx", other])
+
+
 def test_cli_ingest(tmp_path):
     from riskmap.cli import cli
     from riskmap.cli import ingest as _ingest  # noqa: F401  (registers the commands)

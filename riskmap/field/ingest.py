@@ -433,6 +433,27 @@ def _place(g: dict, cell_id: str, m: _Matcher, place: _Place | None = None):
 
 
 # --------------------------------------------------------------------------- recording
+def settled(history: History, path, *, force: bool = False) -> tuple[FileReport | None, str]:
+    """``(report, sha256)``: the report of a file that needs no scoring or reading, else None.
+
+    Unreadable: ``failed``; its bytes went in whole before: ``already`` (unless
+    ``force``). Both are known before the district is scored: said at once.
+    """
+    p = Path(path)
+    if not p.is_file():
+        why = "不是文件 (not a file)" if p.exists() else "文件不存在 (file not found)"
+        return FileReport(p, status="failed", errors=[
+            RowError(str(p), None, None, f"无法读取 (cannot read): {why}; check the path")]), ""
+    try:
+        sha = file_sha256(p)
+    except OSError as e:
+        return FileReport(p, status="failed", errors=[
+            RowError(str(p), None, None, f"无法读取 (cannot read): {e.strerror}")]), ""
+    if history.has_file(sha) and not force:
+        return FileReport(p, sha, status="already", complete=True), sha
+    return None, sha
+
+
 def ingest_file(history: History, path, project, surface, week: Week | None = None, *,
                 force: bool = False) -> FileReport:
     """Read, match and store one returned file (one transaction; nothing twice).
@@ -460,13 +481,9 @@ def ingest_file(history: History, path, project, surface, week: Week | None = No
         (unreadable, nothing stored; the reason in ``errors``).
     """
     p = Path(path)
-    try:
-        sha = file_sha256(p)
-    except OSError as e:
-        return FileReport(p, status="failed", errors=[
-            RowError(str(p), None, None, f"无法读取 (cannot read): {e.strerror}")])
-    if history.has_file(sha) and not force:
-        return FileReport(p, sha, status="already", complete=True)
+    done, sha = settled(history, p, force=force)
+    if done is not None:
+        return done
     try:
         rows, errors, rep = read_returned(p, project, surface, week)
     except RiskmapError as e:

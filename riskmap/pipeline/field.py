@@ -26,7 +26,7 @@ from riskmap.export.weekly import WEEKLY_FILES, write_weekly
 from riskmap.field.effort import cell_effort, overdue_cells
 from riskmap.field.history import History, Week
 from riskmap.field.historyfile import open_history, require_writable
-from riskmap.field.ingest import FileReport, ingest_file
+from riskmap.field.ingest import FileReport, ingest_file, settled
 from riskmap.field.plan import TownshipPlan, make_plan, record_plan
 from riskmap.field.rules import Override, PlanConfig
 from riskmap.field.weekly import WeeklySummary, weekly_summary
@@ -294,14 +294,17 @@ def ingest_files(project: Project, paths, *, week=None, surface=None,
     with (_history_lock(project) if history is None else nullcontext(),
           open_history(project) if history is None else nullcontext(history) as hist):
         hist.require_writable()  # before the heavy work
-        if surface is None:
+        # missing, unreadable and already ingested files are known before any scoring
+        first = [settled(hist, p, force=force)[0] for p in map(Path, paths)]
+        if surface is None and any(r is None for r in first):
             surface = _surface(project, rescore, say, progress)
         reports = []
-        for p in paths:
-            p = Path(p)
-            if progress:
-                progress(f"读取 {p.name}")
-            reports.append(ingest_file(hist, p, project, surface, week, force=force))
+        for p, done in zip(map(Path, paths), first, strict=True):
+            if done is None:
+                if progress:
+                    progress(f"读取 {p.name}")
+                done = ingest_file(hist, p, project, surface, week, force=force)
+            reports.append(done)
     return reports
 
 
