@@ -141,6 +141,18 @@ def test_a_week_without_any_plan(week, tmp_path):
     assert not len(s.cadres) and not s.not_reported
 
 
+def test_an_unknown_township_is_refused_not_summarised_empty(week, tmp_path):
+    """A mistyped --township is named with the valid names, and nothing is written."""
+    from riskmap.errors import RiskmapError
+
+    tiny, _, _, _ = week
+    with pytest.raises(RiskmapError, match=r"未知乡镇 .*东真.*valid names: 东镇, 西镇"):
+        run_weekly(tiny.project, W49, out=tmp_path / "w", townships=["东真"])
+    assert not (tmp_path / "w").exists()
+    s, _ = run_weekly(tiny.project, W49, out=tmp_path / "w", townships=["东镇"])
+    assert set(s.villages["乡镇"]) == {"东镇"}
+
+
 def test_notes_reach_the_summary_scrubbed(tmp_path):
     """A find's note with a phone and an ID number: shown without them."""
     tiny = Tiny(tmp_path)

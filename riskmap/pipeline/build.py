@@ -28,7 +28,12 @@ from riskmap.pipeline.area import (
 )
 from riskmap.pipeline.exporters import EXPORTERS, Deferred
 from riskmap.pipeline.lastbuild import last_thresholds
-from riskmap.pipeline.prepare import WarmDrawing, require_grid_fits, sheet_options
+from riskmap.pipeline.prepare import (
+    WarmDrawing,
+    require_grid_fits,
+    require_townships,
+    sheet_options,
+)
 from riskmap.score.cells import require_interval
 from riskmap.score.engine import Surface, compute, compute_window, township_window
 
@@ -178,10 +183,7 @@ def _score(project: Project, inputs: Inputs, areas, out: Path, progress) -> Surf
 def _areas(project: Project, names: list[str], townships) -> list[tuple[str, int | None]]:
     """(name, township number) of every area to build; None is the district."""
     if townships:
-        unknown = [t for t in townships if t not in names]
-        if unknown:
-            raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
-                               f"valid names: {', '.join(names)}")
+        require_townships(names, townships)
         return [(t, names.index(t) + 1) for t in townships]
     label = project.district.label or DISTRICT_LABEL
     if label in names:

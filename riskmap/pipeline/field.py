@@ -36,6 +36,7 @@ from riskmap.load.project import Project
 from riskmap.load.roster import read_roster, read_village_points
 from riskmap.pipeline.area import reference_of
 from riskmap.pipeline.lastbuild import last_surface
+from riskmap.pipeline.prepare import require_townships
 from riskmap.score.cells import require_interval
 from riskmap.score.engine import compute
 
@@ -149,10 +150,7 @@ def _run_plan(project, week, root, townships, overwrite, paper, progress, record
     require_interval(project, district)
     names = list(towns["name"])
     wanted = list(townships) if townships else names
-    unknown = [t for t in wanted if t not in names]
-    if unknown:
-        raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
-                           f"valid names: {', '.join(names)}")
+    require_townships(names, wanted)
     folders = {t: root / safe_name(t) for t in wanted}
     for t in wanted:
         for f in PLAN_FILES:
@@ -346,8 +344,17 @@ def run_weekly(project: Project, week, *, out=None, overwrite: bool = False, tow
     ------
     ExportError
         Existing files without ``overwrite``.
+    RiskmapError
+        A township not in the townships layer (when that layer can be read).
     """
     week = Week.parse(week)
+    if townships:  # a mistyped name is said, not summarised as an empty table
+        try:
+            names = list(read_areas(project, {})[1]["name"])
+        except RiskmapError:  # the layer is unreadable: the history's names are all there is
+            names = None
+        if names is not None:
+            require_townships(names, townships)
     folder = Path(out) if out else default_weekly_root(project, week)
     for f in WEEKLY_FILES:
         check_free(folder / f, overwrite)

@@ -1,14 +1,31 @@
-"""What a build settles before the big layers: sheet options, drawing modules, the grid.
+"""What a command settles before the big layers: sheet options, drawing, grid, townships.
 
-Shared by the one-grid build (:mod:`riskmap.pipeline.build`) and the tiled build
-(:mod:`riskmap.pipeline.tiledbuild`).
+Shared by the one-grid build (:mod:`riskmap.pipeline.build`), the tiled build
+(:mod:`riskmap.pipeline.tiledbuild`) and the weekly loop (:mod:`riskmap.pipeline.field`).
 """
 
 from __future__ import annotations
 
 from riskmap.load.project import Project
 
-__all__ = ["WarmDrawing", "require_grid_fits", "sheet_options", "warm_drawing"]
+__all__ = ["WarmDrawing", "require_grid_fits", "require_townships", "sheet_options",
+           "warm_drawing"]
+
+
+def require_townships(names, wanted) -> None:
+    """Refuse township names of ``wanted`` that are not in ``names`` (the townships layer's).
+
+    Raises
+    ------
+    RiskmapError
+        Naming every unknown one and the valid names.
+    """
+    from riskmap.errors import RiskmapError
+
+    unknown = [t for t in wanted or () if t not in names]
+    if unknown:
+        raise RiskmapError(f"未知乡镇 (unknown township) {', '.join(unknown)}; "
+                           f"valid names: {', '.join(names)}")
 
 
 def sheet_options(project: Project, paper: str | None, orientation: str | None) -> dict:
