@@ -65,14 +65,16 @@ def plan(ctx, project, week, townships, out, overwrite, paper, no_record, adds, 
     """
     import datetime as dt
 
-    from riskmap.field.rules import parse_overrides
     from riskmap.field.week import Week
-    from riskmap.pipeline.field import run_plan
-    from riskmap.pipeline.project import load_project
 
     setup(ctx, verbose, quiet, debug)
     t0 = time.perf_counter()
-    wk = Week.parse(week)
+    wk = Week.parse(week)  # before the heavy imports: a mistyped week is said at once
+
+    from riskmap.field.rules import parse_overrides
+    from riskmap.pipeline.field import run_plan
+    from riskmap.pipeline.project import load_project
+
     overrides = parse_overrides(adds, suppresses,
                                 date=dt.datetime.now().astimezone().isoformat(timespec="seconds"))
     project = load_project(project)
@@ -123,10 +125,14 @@ def weekly(ctx, project, week, townships, out, overwrite, weeks, rescore, verbos
     village: cells planned, checked, found, and the villages that returned
     nothing).
     """
+    from riskmap.field.week import Week
+
+    setup(ctx, verbose, quiet, debug)
+    week = Week.parse(week)  # before the heavy imports: a mistyped week is said at once
+
     from riskmap.pipeline.field import run_weekly
     from riskmap.pipeline.project import load_project
 
-    setup(ctx, verbose, quiet, debug)
     project = load_project(project)
     summary, files = run_weekly(project, week, out=Path(out) if out else None,
                                 overwrite=overwrite, townships=list(townships) or None,
