@@ -103,3 +103,19 @@ def test_score_command_streams_the_same_tif(tmp_path):
     s = json.loads((tmp_path / "tiled" / "summary.json").read_text(encoding="utf-8"))
     w = json.loads((tmp_path / "whole" / "全区" / "summary.json").read_text(encoding="utf-8"))
     assert s["counts"] == w["counts"] and s["tiles"] > 1
+
+
+def test_score_refuses_an_existing_output_before_reading_layers(tmp_path, monkeypatch):
+    """`riskmap score` into an existing folder is refused before any layer is read."""
+    import riskmap.pipeline.tiled as tiled
+    from riskmap.errors import ExportError
+
+    project = load_project(make_project(tmp_path))
+    (tmp_path / "tiled").mkdir()
+
+    def no_reading(*a, **kw):
+        raise AssertionError("the layers were read")
+
+    monkeypatch.setattr(tiled, "load_inputs", no_reading)
+    with pytest.raises(ExportError, match="输出已存在"):
+        tiled.score_tiled(project, tmp_path / "tiled")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from riskmap import __version__
-from riskmap.export.atomic import atomic_folder
+from riskmap.export.atomic import atomic_folder, check_free
 from riskmap.export.summary import SUMMARY, write_summary
 from riskmap.export.tif import open_score_tif
 from riskmap.grid import Grid
@@ -72,12 +72,13 @@ def score_tiled(project: Project, out: Path | None = None, *, chunk: int | None 
         Bad layers, or an existing folder without ``overwrite``.
     """
     t0 = time.perf_counter()
+    dest = Path(out) if out else project.output / "tiled"
+    check_free(dest, overwrite)  # before the layers: an existing output is said at once
     inputs = load_inputs(project, progress)
     if chunk is None:
         chunk = (chunk_for_memory(memory_limit, len(project.factors)) if memory_limit
                  else DEFAULT_CHUNK)
     grid = district_grid(project, inputs.district)
-    dest = Path(out) if out else project.output / "tiled"
     with atomic_folder(dest, overwrite) as tmp:
         res = stream_score(project, inputs, tmp, chunk=chunk, scheduler=scheduler,
                            progress=progress)
