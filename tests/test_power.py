@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -298,6 +299,7 @@ def test_cli_power_check(power_project, tmp_path):
     lines = r.stdout.splitlines()
     assert any(ln.startswith("1  00000007") for ln in lines), r.stdout
     assert "个人信息列已忽略" in r.stdout and "欧阳" not in r.stdout
+    assert not [ln for ln in lines if re.search(r"\bnan\b", ln)]  # no onset: blank, not 'nan'
     assert (tmp_path / "o" / "供电台账.xlsx").is_file()
     again = _cli("power-check", str(power_project), "--out", str(tmp_path / "o"))
     assert again.returncode == 1 and "--overwrite" in again.stderr

@@ -85,7 +85,12 @@ def _print_summary(s: dict) -> None:
 
 def _print_top(head) -> None:
     names = ["#", "户号", "类别", "村", "分数", "起始", "定位", "异常说明"]
-    rows = [[str(i + 1), r.user_id, r.category, str(r.village or ""), f"{r.score:.0f}",
-             str(r.onset or ""), r.placed_by, str(r.reasons)]
+    rows = [[str(i + 1), r.user_id, r.category, _text(r.village), f"{r.score:.0f}",
+             _text(r.onset), r.placed_by, str(r.reasons)]
             for i, r in enumerate(head.itertuples(index=False))]
     echo_table(names, rows, free_last=True)
+
+
+def _text(v) -> str:
+    """A cell of the table: blank for a missing value (None, NaN), never 'nan'."""
+    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
