@@ -147,13 +147,20 @@ def test_quiet_fonts_is_scoped():
     assert logger.level == before
 
 
-def test_cff_font_becomes_a_truetype_font_cached_once(tmp_path, monkeypatch):
-    monkeypatch.setenv("RISKMAP_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(scope="module")
+def font_cache(tmp_path_factory):
+    """One empty per-install cache for this file: the CFF conversion (seconds) is made in it
+    once, by the first test, and only read by the next."""
+    return tmp_path_factory.mktemp("fonts") / "cache"
+
+
+def test_cff_font_becomes_a_truetype_font_cached_once(font_cache, monkeypatch):
+    monkeypatch.setenv("RISKMAP_CACHE", str(font_cache))
     path = fonts.shipped_font()
     assert fontsubset.is_cff(path)
     text = "荫营镇 内部资料 注意保密 ≥ 52.3"
     broad = fontsubset.prepare_font(path)
-    assert broad.parent.parent == tmp_path / "cache"  # the per-install cache
+    assert broad.parent.parent == font_cache  # the per-install cache
     sub = fontsubset.embeddable_font(path, text)
     assert sub == broad  # GB2312 covers it: the broad font, not a new conversion
     font = TTFont(sub)
@@ -171,9 +178,9 @@ def test_cff_font_becomes_a_truetype_font_cached_once(tmp_path, monkeypatch):
     assert [p.name for p in extra.parent.iterdir() if ".tmp-" in p.name] == []  # moved whole
 
 
-def test_pdf_embeds_only_the_glyphs_it_uses(tmp_path, monkeypatch):
+def test_pdf_embeds_only_the_glyphs_it_uses(tmp_path, font_cache, monkeypatch):
     # the broad font is several MB; matplotlib subsets it into each PDF
-    monkeypatch.setenv("RISKMAP_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("RISKMAP_CACHE", str(font_cache))
     import matplotlib.pyplot as plt
     from matplotlib.font_manager import FontProperties
 

@@ -103,9 +103,9 @@ def page_texts(path, n: int) -> list[str]:
 
 
 def render(path, folder) -> list[np.ndarray]:
-    subprocess.run(["pdftoppm", "-r", str(DPI), "-png", str(path), str(folder / "p")],
-                   check=True)
-    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("p-*.png"))]
+    # PPM, not PNG: the same pixels without PNG's compression (~4x faster at 300 dpi)
+    subprocess.run(["pdftoppm", "-r", str(DPI), str(path), str(folder / "p")], check=True)
+    return [np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("p-*.ppm"))]
 
 
 def check_sheet(path, tp: TownshipPlan, paper: str, tmp_path, font=None) -> list:

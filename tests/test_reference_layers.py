@@ -82,14 +82,23 @@ def _render(pdf, tmp_path, name):
     from PIL import Image
 
     stem = tmp_path / name
-    subprocess.run(["pdftoppm", "-r", "150", "-png", "-singlefile", str(pdf), str(stem)],
-                   check=True)
-    return np.asarray(Image.open(f"{stem}.png").convert("RGB")).astype(float)
+    # PPM, not PNG: the same pixels without PNG's compression
+    subprocess.run(["pdftoppm", "-r", "150", "-singlefile", str(pdf), str(stem)], check=True)
+    return np.asarray(Image.open(f"{stem}.ppm").convert("RGB"))
 
 
 def _near(im, colours, tol=14.0) -> int:
-    d = np.min([np.abs(im - c).max(axis=-1) for c in colours], axis=0)
-    return int((d <= tol).sum())
+    """Pixels of the 8-bit RGB image ``im`` within ``tol`` of one of ``colours`` (every channel).
+
+    A table per channel of which of the 256 values lie within ``tol`` (the same float
+    comparison, made once per value instead of once per pixel).
+    """
+    v = np.arange(256, dtype=float)
+    hit = np.zeros(im.shape[:2], bool)
+    for c in colours:
+        ok = [np.abs(v - c[k]) <= tol for k in range(3)]
+        hit |= ok[0][im[..., 0]] & ok[1][im[..., 1]] & ok[2][im[..., 2]]
+    return int(hit.sum())
 
 
 def test_project_keys_checked_and_rebased(tmp_path):
