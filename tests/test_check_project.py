@@ -104,6 +104,13 @@ def full_project(folder: Path, spoil=None) -> Path:
 
 
 # --------------------------------------------------------------------------- the commands
+def _returned_sheet(out: Path) -> Path:
+    path = out / "returned.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("网格编号,排查日期,排查人,排查结果\n", encoding="utf-8")
+    return path
+
+
 def run_commands(project_path: Path, out: Path) -> dict[str, str | None]:
     """Each command run for real: None when it went through, else its message."""
     from riskmap.models.calibrate import calibrate
@@ -117,7 +124,8 @@ def run_commands(project_path: Path, out: Path) -> dict[str, str | None]:
         "calibrate": lambda p: calibrate(p),
         "evaluate": lambda p: backtest(p, SPLIT, out / "evaluation"),
         "plan": lambda p: run_plan(p, WEEK, out=out / "plan"),
-        "ingest": lambda p: ingest_files(p, []),
+        # a returned sheet to read (it holds no row): the project's cells are needed for it
+        "ingest": lambda p: ingest_files(p, [_returned_sheet(out)]),
         "weekly": lambda p: run_weekly(p, WEEK, out=out / "weekly"),
         "power-check": lambda p: power_check(p, out=out / "power"),
     }
