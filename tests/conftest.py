@@ -114,3 +114,10 @@ def chromium():
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
         yield b
         b.close()
+
+
+def pytest_collection_modifyitems(items):
+    """Every test that uses the browser is marked ``browser`` (``-m "not browser"`` skips them)."""
+    for item in items:
+        if "chromium" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)

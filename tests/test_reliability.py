@@ -100,6 +100,7 @@ def test_error_inside_leaves_the_previous_folder(tmp_path):
     assert [p.name for p in dest.parent.iterdir()] == ["东镇"]  # no temporary left
 
 
+@pytest.mark.kill
 def test_killed_between_the_two_renames_is_recovered(tmp_path):
     dest = tmp_path / "out" / "东镇"
     dest.parent.mkdir(parents=True)
@@ -133,17 +134,30 @@ def test_recover_sweeps_every_temporary_file_of_a_dead_build(tmp_path):
     assert not stale.exists() and live.exists() and other.exists()
 
 
-@pytest.mark.parametrize("after", [0.8, 1.6, 2.4, 3.2])
-def test_build_killed_at_random_points(tmp_path, after, built):
+_REBUILD = ("-q", "--overwrite", "--atlas")
+
+
+@pytest.fixture(scope="module")
+def rebuild_s(built, tmp_path_factory):
+    """Seconds a whole rebuild of the built project takes here (the kill points are shares)."""
+    proj = copy_of(built, tmp_path_factory.mktemp("timed"))
+    t = time.perf_counter()
+    assert run("build", str(proj), *_REBUILD).returncode == 0
+    return time.perf_counter() - t
+
+
+@pytest.mark.kill
+@pytest.mark.parametrize("share", [0.1, 0.25, 0.4, 0.6])
+def test_build_killed_at_random_points(tmp_path, share, built, rebuild_s):
     """Kill a rebuild mid-way: every area folder stays whole and readable."""
     proj = copy_of(built, tmp_path)
     out = tmp_path / "out"
     first = {a: _masked_summary(out / a / "summary.json") for a in ("全区", "东镇", "西镇")}
     env = {**os.environ, "PYTHONIOENCODING": "utf-8"}
-    p = subprocess.Popen([sys.executable, "-m", "riskmap", "build", str(proj), "-q",
-                          "--overwrite", "--atlas"], env=env, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    time.sleep(after)
+    p = subprocess.Popen([sys.executable, "-m", "riskmap", "build", str(proj), *_REBUILD],
+                         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(share * rebuild_s)
+    assert p.poll() is None, f"the build ended within {share:.0%} of its usual time"
     p.send_signal(signal.SIGKILL)
     p.wait()
     time.sleep(0.5)
@@ -187,6 +201,7 @@ def _build_dates(out):
             for p in out.glob("*/summary.json")}
 
 
+@pytest.mark.kill
 def test_a_kill_during_the_switch_is_completed_by_the_next_command(tmp_path, built):
     """No torn set: after a kill between area moves, the next command finishes the switch
     (saying so) and every area holds the same build."""
